@@ -74,8 +74,9 @@ int gh_shm_attach(struct gh_shm *shm, int fd);
 /* Unmap and close. Safe to call twice. */
 void gh_shm_detach(struct gh_shm *shm);
 
-/* Find or reserve the region `name` (1 to GH_SHM_NAME_LEN - 1 bytes). When a region of that name exists with
- * the same layout version and size it is returned with *fresh = false.
+/* Find or reserve the region `name` (1 to GH_SHM_NAME_LEN - 1 bytes). When
+ * a region of that name exists with the same layout version and size it is
+ * returned with *fresh = false.
  * Otherwise any old region of that name is released and a new zeroed one is
  * allocated (64-byte aligned), *fresh = true: the caller initialises it.
  * NULL (logged) when the segment or the directory is full. Takes the
