@@ -480,6 +480,10 @@ int gh_router_match(const struct gh_router *r, struct gh_str host, struct gh_str
     out->vserver = NULL;
     out->route = NULL;
     out->prefix_len = 0;
+    if (host.p == NULL)
+        host = GH_STR("");
+    if (norm_path.p == NULL)
+        norm_path = GH_STR("");
 
     int vi = route_find_vs(r, host);
     if (vi < 0)
@@ -497,7 +501,7 @@ int gh_router_match(const struct gh_router *r, struct gh_str host, struct gh_str
         goto prefix;
     for (size_t i = 0; i < v->nregexes; i++) {
         const struct route_regex *rx = &v->regexes[i];
-        PCRE2_SPTR subj = (PCRE2_SPTR)(norm_path.p ? norm_path.p : "");
+        PCRE2_SPTR subj = (PCRE2_SPTR)norm_path.p;
         int rc = rx->jit ? pcre2_jit_match(rx->code, subj, norm_path.len, 0, 0, r->md, r->mctx)
                          : pcre2_match(rx->code, subj, norm_path.len, 0, 0, r->md, r->mctx);
         if (rc >= 0) {

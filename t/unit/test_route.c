@@ -296,6 +296,10 @@ START_TEST(route_none)
     ck_assert_ptr_null(m.route);
     ck_assert_uint_eq(m.prefix_len, 0);
     ck_assert_str_eq(route_of(r, "/v1/", NULL), "~ ^/v[0-9]/");
+    /* empty strings with NULL pointers */
+    ck_assert_int_eq(gh_router_match(r, gh_str_make(NULL, 0), gh_str_make(NULL, 0), &m), 0);
+    ck_assert_ptr_eq(m.vserver, &fx.servers[0]);
+    ck_assert_ptr_null(m.route);
     m = match(r, "www.example.com", "/api/");
     ck_assert_ptr_eq(m.vserver, &fx.servers[1]);
     ck_assert_ptr_null(m.route);
