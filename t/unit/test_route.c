@@ -344,6 +344,27 @@ START_TEST(route_match_limit)
     ck_assert_int_eq(gh_router_match(r, GH_STR(""), gh_str_make(path, strlen(path)), &m), -1);
     ck_assert_str_eq(route_of(r, "/aaa", NULL), "~ ^/(a+)+$");
     gh_router_free(r);
+
+    /* ordinary patterns on an 8k path stay well within the limit */
+    fx_reset();
+    v = fx_server(n_default, 1);
+    fx_route(v, "/");
+    fx_route(v, "~* \\.(png|jpg)$");
+    fx_route(v, "~ ^/(?:[a-z]+/)*[a-z]+\\.html$");
+    fx_route(v, "~ (a|b)*c");
+    r = fx_build();
+    enum { LONG = 8192 };
+    char *lp = malloc(LONG + 16);
+    for (size_t i = 0; i < LONG; i += 2)
+        lp[i] = '/', lp[i + 1] = 'a';
+    strcpy(lp + LONG, ".html");
+    ck_assert_str_eq(route_of(r, lp, NULL), "~ ^/(?:[a-z]+/)*[a-z]+\\.html$");
+    strcpy(lp + LONG, ".htm");
+    ck_assert_str_eq(route_of(r, lp, NULL), "/");
+    strcpy(lp + LONG, ".JPG");
+    ck_assert_str_eq(route_of(r, lp, NULL), "~* \\.(png|jpg)$");
+    free(lp);
+    gh_router_free(r);
 }
 END_TEST
 
