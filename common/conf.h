@@ -250,11 +250,23 @@ int gh_parse_duration(const char *s, gh_msec_t *out);
 /* "16k", "10M", "1G" (binary multiples, case-insensitive) or a plain number
  * of bytes. 0 or -1. */
 int gh_parse_size(const char *s, size_t *out);
-/* Parse a listen/server address. allow_name: host names permitted (and
- * resolved). 0, or -1 with a message in err (errlen bytes). */
+/* Parse a listen/server address: "IPv4:port", "[IPv6]:port" (port 0..65535;
+ * 0 = any free port, which callers may refuse), "unix:/absolute/path", or,
+ * when allow_name, "name:port" resolved now with getaddrinfo (the first
+ * address is kept). 0, or -1 with a message in err (errlen bytes).
+ * On success out->text (a copy of s) and out->host are malloc'd: release
+ * them with gh_conf_addr_release (gh_conf_load copies them into its arena).
+ * On failure nothing is left allocated. */
 int gh_parse_addr(const char *s, bool allow_name, struct gh_conf_addr *out,
                   char *err, size_t errlen);
-/* "10.0.0.0/8", "::1", "2001:db8::/32"; a bare address is a /32 or /128. */
+/* Free the strings gh_parse_addr allocated and set them to NULL. */
+void gh_conf_addr_release(struct gh_conf_addr *a);
+/* "10.0.0.0/8", "::1", "2001:db8::/32"; a bare address is a /32 or /128.
+ * Fills family, addr and prefix_len (text and line are the caller's).
+ * 0; -1 when malformed; -2 when the address has bits set past the prefix
+ * ("10.0.0.1/8"): out then holds the normalized network (10.0.0.0/8), and
+ * gh_conf_load reports it as an error suggesting that network, since such
+ * an entry is usually a typo for a single host. */
 int gh_parse_cidr(const char *s, struct gh_conf_cidr *out);
 
 #endif
