@@ -114,15 +114,17 @@ struct gh_conf_route {
     int upstream_idx;                   /* -1 when none */
     char *rate_limit;                   /* NULL = none */
     int rate_limit_idx;                 /* -1 when none */
-    bool strip_prefix;
+    bool strip_prefix;                  /* not allowed on regex routes */
     bool cache_enabled;                 /* a cache block is present */
-    gh_msec_t cache_ttl;
+    gh_msec_t cache_ttl;                /* cache.ttl, default 60s: freshness of a
+                                           response that states none itself */
     struct gh_conf_split *splits;
     size_t nsplits;
-    char *split_by;                     /* "" = per request */
+    char *split_by;                     /* "" = per request; only with split */
     bool has_return;
     struct {
-        int status;                     /* 100..599 */
+        int status;                     /* 100..599, required; 301/302/303/307/308
+                                           also require location */
         char *body;                     /* NULL = none */
         char *location;                 /* NULL = none */
     } ret;
@@ -159,17 +161,19 @@ struct gh_conf_cidr {
 };
 
 struct gh_conf {
-    char *file;                         /* path of the file read */
-    char *prefix;                       /* for relative paths */
+    char *file;                         /* path of the file read, as given */
+    char *prefix;                       /* for relative paths; made absolute (joined
+                                           to the cwd), so every resolved path is */
 
-    int workers;                        /* resolved: "auto" -> CPU count */
+    int workers;                        /* 1..64; "auto" -> online CPUs, clamped */
     bool workers_auto;
     char *pid_file;                     /* resolved against prefix */
     char *user;                         /* "" = do not switch */
     size_t shm_size;                    /* default 64M */
     gh_msec_t shutdown_timeout;         /* default 30s */
 
-    struct { char *path; int level; } error_log;          /* "stderr", GH_LOG_INFO */
+    struct { char *path; int level; } error_log;          /* "stderr", GH_LOG_INFO
+                                                             (a GH_LOG_* value) */
     struct { char *path; enum gh_access_log_format format; } access_log;
 
     struct {
@@ -188,7 +192,8 @@ struct gh_conf {
         int max_conns_per_ip;           /* 0 = off */
     } limits;
 
-    struct gh_conf_listen *listens;
+    struct gh_conf_listen *listens;     /* IP literals only; http2 on a listener
+                                           without tls is accepted and unused */
     size_t nlistens;                    /* >= 1 */
 
     struct gh_conf_tls tls;
@@ -235,20 +240,29 @@ struct gh_conf {
     void *arena;                        /* private: owns every allocation above */
 };
 
-/* Parse and validate `file`; relative paths in it resolve against `prefix`.
- * On errors, print every one of them to `errs` as "FILE:LINE: message" and
- * return NULL. */
+/* Parse and validate `file`; relative paths in it resolve against `prefix`
+ * (NULL or "" = the current directory). Upstream host names are resolved
+ * now (getaddrinfo, so this may block). On errors, print every one of them
+ * to `errs` (NULL = stderr) as "FILE:LINE: message", sorted by line, and
+ * return NULL; a file that cannot be read gives "FILE: cannot read the
+ * configuration file (strerror)", a syntax error libconfig's message.
+ * The caller owns the result, one arena freed by gh_conf_free; it is
+ * read-only afterwards, so workers share it after fork without locks. */
 struct gh_conf *gh_conf_load(const char *file, const char *prefix, FILE *errs);
+/* Free the configuration and everything in it. NULL is ignored. */
 void gh_conf_free(struct gh_conf *conf);
 /* Print the effective configuration, every default filled in, in the same
- * libconfig syntax (for -T). */
+ * libconfig syntax (for -T): gh_conf_load reads it back to the same
+ * configuration. Paths are printed resolved (absolute); upstream names as
+ * written (resolved again on load). */
 void gh_conf_dump(const struct gh_conf *conf, FILE *out);
 
 /* "500ms", "10s", "2m", "1h", "1d" or a plain number of seconds (may be
- * fractional). 0, or -1 when malformed or negative. */
+ * fractional: "1.5", "0.25s"; rounded to the millisecond). No sign, spaces,
+ * exponent or other unit; at most 10^15 ms. 0, or -1 (out untouched). */
 int gh_parse_duration(const char *s, gh_msec_t *out);
 /* "16k", "10M", "1G" (binary multiples, case-insensitive) or a plain number
- * of bytes. 0 or -1. */
+ * of bytes ("0" allowed). No fractions or sign; -1 on overflow. 0 or -1. */
 int gh_parse_size(const char *s, size_t *out);
 /* Parse a listen/server address: "IPv4:port", "[IPv6]:port" (port 0..65535;
  * 0 = any free port, which callers may refuse), "unix:/absolute/path", or,
