@@ -155,7 +155,12 @@ void gh_conf_error(struct gh_conf_ctx *c, const config_setting_t *at,
         c->capmsgs = cap;
     }
     m = &c->msgs[c->nmsgs];
-    m->file = file != NULL ? gh_conf_strdup(c, file) : c->file;
+    if (file == NULL || strcmp(file, c->file) == 0)
+        m->file = c->file;
+    else if (file[0] != '/' && c->include_dir != NULL)   /* an @include */
+        m->file = gh_conf_sprintf(c, "%s/%s", c->include_dir, file);
+    else
+        m->file = gh_conf_strdup(c, file);
     m->line = line > 0 ? line : 1;
     m->text = gh_conf_strdup(c, text);
     c->nmsgs++;
@@ -643,6 +648,15 @@ static int load_file(struct gh_conf_ctx *c, config_t *cfg, const char *prefix)
     if (c->conf->prefix == NULL)
         return -1;
 
+    /* "@include" paths are relative to the including file's directory */
+    {
+        char *dir = gh_conf_strdup(c, c->file), *slash = strrchr(dir, '/');
+        if (slash != NULL) {
+            slash[slash == dir ? 1 : 0] = '\0';
+            config_set_include_dir(cfg, dir);
+            c->include_dir = dir;
+        }
+    }
     errno = 0;
     if (config_read_file(cfg, c->file) != CONFIG_TRUE) {
         err = errno;

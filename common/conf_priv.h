@@ -27,6 +27,7 @@ struct gh_conf_ctx {
     struct gh_conf_arena *arena;
     FILE *errs;
     const char *file;
+    const char *include_dir;            /* the file's directory, for @include */
     int nerrors;
     struct gh_conf_msg *msgs;
     size_t nmsgs, capmsgs;

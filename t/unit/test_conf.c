@@ -764,6 +764,22 @@ START_TEST(test_err_many)
 }
 END_TEST
 
+START_TEST(test_err_include)
+{
+    char want[2 * PATH_MAX + 256];
+    struct gh_conf *c;
+
+    write_file("inc.conf", "\nrate_limits = ( { name = \"r\"; rate = -1; } );\n");
+    c = load(LISTEN "@include \"inc.conf\"\nworkers = 0;\n");
+    ck_assert_ptr_null(c);
+    /* the main file's errors first, then the included file's */
+    snprintf(want, sizeof(want), "%s/t.conf:3: 'workers' must be between 1 and 64\n"
+             "%s/inc.conf:2: 'rate_limits.[0].rate' must be between 0.001 and 1e+09\n",
+             tmpdir, tmpdir);
+    ck_assert_str_eq(errbuf, want);
+}
+END_TEST
+
 /* Load text, dump it, load the dump from elsewhere, dump again: the two
  * dumps must match (but for the "# file:" and "# prefix:" comments). */
 static void check_round_trip(const char *text)
@@ -926,6 +942,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_err_cidrs);
     tcase_add_test(tc, test_err_addresses);
     tcase_add_test(tc, test_err_many);
+    tcase_add_test(tc, test_err_include);
     tcase_add_test(tc, test_dump_round_trip);
     tcase_add_test(tc, test_dump_content);
     tcase_add_test(tc, test_etc_configs);
