@@ -63,14 +63,14 @@ struct gh_conf_upstream_server {
 };
 
 struct gh_conf_upstream {
-    char *name;
+    char *name;                         /* [A-Za-z0-9_.-]+, unique (also rate limits) */
     enum gh_balance balance;
     char *hash_key;                     /* default "$remote_addr" */
     struct gh_conf_upstream_server *servers;
     size_t nservers;                    /* >= 1 */
     int keepalive;                      /* default 32 */
     gh_msec_t keepalive_timeout;        /* default 4s */
-    int64_t keepalive_requests;         /* default 10000 */
+    int64_t keepalive_requests;         /* default 10000; 0 = no limit */
     int retries;                        /* default 1 */
     size_t retry_buffer;                /* default 64k */
     int max_fails;                      /* passive.max_fails, default 3 (0 = off) */
