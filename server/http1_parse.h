@@ -48,14 +48,20 @@ struct gh_http1_request {
     struct gh_str method;
     enum gh_method method_id;
     struct gh_str target;               /* as sent */
-    struct gh_str path;                 /* origin-form path (from absolute-form too), no query */
+    struct gh_str path;                 /* origin-form path (from absolute-form too), no query;
+                                         * "*" for OPTIONS *, empty for CONNECT; an absolute-form
+                                         * target with an empty path gets "/" (a static string,
+                                         * the only field not pointing into buf) */
     struct gh_str query;                /* after '?', without it; empty if none */
-    struct gh_str authority;            /* absolute-form authority, else empty */
+    struct gh_str authority;            /* absolute-form authority (http:// or https:// only), the
+                                         * CONNECT authority-form target, else empty */
     int version_minor;                  /* HTTP/1.x */
     struct gh_http_header *headers;     /* caller-supplied array of limits.max_headers */
     size_t nheaders;
     struct gh_str host;                 /* the single Host value (may be empty on 1.0) */
-    bool expect_continue;               /* Expect: 100-continue */
+    bool expect_continue;               /* Expect: 100-continue (HTTP/1.1 only; ignored on 1.0, RFC 9110 10.1.1) */
+    bool expect_other;                  /* an Expect header with any other value (the caller answers 417);
+                                         * the raw value is in headers[] (gh_http1_find_header) */
     struct gh_http1_framing framing;
     size_t head_len;                    /* bytes of the head, blank line included */
 };
@@ -71,12 +77,22 @@ struct gh_http1_response {
 };
 
 /* Parser state kept between calls; zero it (gh_http1_parser_reset) before
- * each new message. */
+ * each new message. Besides the end-of-head scan it keeps an incremental
+ * scan of the request line, so a too long target is refused (414) before
+ * the head is complete; every scan is O(n) however the bytes arrive. */
 struct gh_http1_parser {
     size_t scanned;                     /* bytes already searched for the end of the head */
+    size_t start;                       /* first byte of the start line (after leading empty lines) */
+    size_t line_end;                    /* offset of the LF ending the start line; 0 while unknown */
+    size_t rl_scan;                     /* request line searched up to here for the SPs */
+    size_t uri_start, uri_end;          /* request target bounds as far as known; 0 while unknown */
+    bool started;                       /* leading empty lines skipped, start is valid */
 };
 
-static inline void gh_http1_parser_reset(struct gh_http1_parser *p) { p->scanned = 0; }
+static inline void gh_http1_parser_reset(struct gh_http1_parser *p)
+{
+    *p = (struct gh_http1_parser){ 0 };
+}
 
 /*
  * Parse a request head from buf[0..len). Returns:
@@ -113,10 +129,15 @@ const struct gh_http_header *gh_http1_find_header(const struct gh_http_header *h
  */
 struct gh_chunked_decoder {
     int state;
-    uint64_t remaining;                 /* data bytes left in the current chunk */
-    size_t line_len;                    /* bytes of the current size/trailer line (bounded) */
+    uint64_t remaining;                 /* data bytes left in the current chunk (the size being read
+                                         * while on a size line) */
+    size_t line_len;                    /* bytes of the current size line, bounded by
+                                         * GH_CHUNK_LINE_MAX; in the trailer section, bytes of
+                                         * all trailers, bounded by GH_CHUNK_TRAILERS_MAX */
     bool done;                          /* last chunk and trailers consumed */
 };
+#define GH_CHUNK_LINE_MAX 4096          /* a chunk-size line with its extensions */
+#define GH_CHUNK_TRAILERS_MAX 8192      /* the whole trailer section */
 static inline void gh_chunked_reset(struct gh_chunked_decoder *d)
 {
     *d = (struct gh_chunked_decoder){ 0 };
