@@ -76,7 +76,7 @@ ssize_t gh_chunked_decode(struct gh_chunked_decoder *d, char *buf, size_t *len)
         case C_SIZE:
             if (gh_http1_is(c, GH_CT_HEX)) {
                 /* in this state line_len counts the digits, this one included */
-                unsigned v = c <= '9' ? c - '0' : (unsigned)(c | 0x20) - 'a' + 10;
+                unsigned v = c <= '9' ? (unsigned)c - '0' : (unsigned)(c | 0x20) - 'a' + 10;
                 if (d->line_len > 16 || d->remaining > (SIZE_MAX_VALUE >> 4)) goto fail;
                 d->remaining = d->remaining * 16 + v;
                 if (d->remaining > SIZE_MAX_VALUE) goto fail;
