@@ -182,6 +182,7 @@ struct head_info {
     bool host_bad;
     struct gh_str host;
     bool expect_continue, expect_other;
+    bool underscore; /* Content_Length / Transfer_Encoding: see classify() */
     struct gh_http1_framing *fr;
 };
 
@@ -283,6 +284,17 @@ static bool valid_authority(const char *s, size_t n, bool port_required)
     return true;
 }
 
+/* Equal to lit once '_' is read as '-'. CGI-style upstreams (and some
+ * frameworks) fold "Transfer_Encoding" into "Transfer-Encoding", so a
+ * request carrying such a twin of a framing header could be framed
+ * differently behind us; requests with one are refused. */
+static bool dash_eq(const char *s, size_t n, const char *lit)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] == '_' ? '-' : gh_lower(s[i])) != lit[i]) return false;
+    return true;
+}
+
 /* Act on the fields that matter to framing and routing. */
 static void classify(struct head_info *hi, const char *name, size_t nlen, struct gh_str v)
 {
@@ -308,12 +320,17 @@ static void classify(struct head_info *hi, const char *name, size_t nlen, struct
         if (CI_EQ(name, nlen, "connection")) on_connection(hi->fr, v);
         break;
     case 14:
-        if (CI_EQ(name, nlen, "content-length")) on_content_length(hi, v);
+        if (CI_EQ(name, nlen, "content-length"))
+            on_content_length(hi, v);
+        else if (dash_eq(name, nlen, "content-length"))
+            hi->underscore = true;
         break;
     case 17:
         if (CI_EQ(name, nlen, "transfer-encoding")) {
             hi->fr->has_te = true;
             on_transfer_encoding(hi, v);
+        } else if (dash_eq(name, nlen, "transfer-encoding")) {
+            hi->underscore = true;
         }
         break;
     }
@@ -455,8 +472,8 @@ static int parse_target(struct gh_http1_request *req)
 }
 
 /* The full pass over a complete request head buf[start..end). */
-static int parse_request_head(const char *buf, size_t start, const struct gh_http1_limits *lim,
-                              struct gh_http1_request *req)
+static int parse_request_head(const char *buf, size_t start, size_t end,
+                              const struct gh_http1_limits *lim, struct gh_http1_request *req)
 {
     ucp s = (ucp)buf + start;
 
@@ -489,6 +506,8 @@ static int parse_request_head(const char *buf, size_t start, const struct gh_htt
     struct head_info hi = { .cl = -1, .fr = &req->framing };
     int rc = parse_fields(&s, req->headers, lim->max_headers, &req->nheaders, &hi);
     if (rc) return rc;
+    if (s != (ucp)buf + end) return -400; /* cannot happen: the scan found this empty line */
+    if (hi.underscore) return -400;
 
     if (parse_target(req)) return -400;
 
@@ -528,7 +547,7 @@ int gh_http1_parse_request(struct gh_http1_parser *p, const char *buf, size_t le
     struct gh_http_header *h = req->headers;
     *req = (struct gh_http1_request){ .headers = h };
     req->framing.content_length = -1;
-    int rc = parse_request_head(buf, p->start, lim, req);
+    int rc = parse_request_head(buf, p->start, end, lim, req);
     if (rc) return rc;
     req->head_len = end;
     return (int)end;
@@ -537,8 +556,8 @@ int gh_http1_parse_request(struct gh_http1_parser *p, const char *buf, size_t le
 /* ---------------------------------------------------------------------- */
 /* Responses                                                               */
 
-static int parse_response_head(const char *buf, size_t start, const struct gh_http1_limits *lim,
-                               struct gh_http1_response *resp)
+static int parse_response_head(const char *buf, size_t start, size_t end,
+                               const struct gh_http1_limits *lim, struct gh_http1_response *resp)
 {
     ucp s = (ucp)buf + start;
 
@@ -570,6 +589,7 @@ static int parse_response_head(const char *buf, size_t start, const struct gh_ht
 
     struct head_info hi = { .cl = -1, .fr = &resp->framing };
     if (parse_fields(&s, resp->headers, lim->max_headers, &resp->nheaders, &hi)) return -502;
+    if (s != (ucp)buf + end) return -502; /* cannot happen: the scan found this empty line */
 
     struct gh_http1_framing *fr = &resp->framing;
     if (hi.cl_bad) return -502;
@@ -595,7 +615,7 @@ int gh_http1_parse_response(struct gh_http1_parser *p, const char *buf, size_t l
     struct gh_http_header *h = resp->headers;
     *resp = (struct gh_http1_response){ .headers = h };
     resp->framing.content_length = -1;
-    int rc = parse_response_head(buf, p->start, lim, resp);
+    int rc = parse_response_head(buf, p->start, end, lim, resp);
     if (rc) return rc;
     resp->head_len = end;
     return (int)end;

@@ -11,6 +11,12 @@
  * Transfer-Encoding, differing duplicate Content-Length, obs-fold, bare CR,
  * whitespace before the colon, invalid bytes in names or values, and
  * malformed request lines are errors. Lines may end in CRLF or a bare LF.
+ * A request with a "Content_Length" or "Transfer_Encoding" field (which
+ * CGI-style upstreams fold into the real one) is refused too.
+ *
+ * Request targets: origin-form; absolute-form with an http or https
+ * scheme and no userinfo; asterisk-form for OPTIONS only; authority-form
+ * (host:port) for CONNECT only. Target bytes are 0x21-0x7e except '#'.
  */
 #ifndef GH_HTTP1_PARSE_H
 #define GH_HTTP1_PARSE_H

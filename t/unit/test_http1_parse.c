@@ -119,6 +119,8 @@ static const struct req_case req_cases[] = {
     { "CL huge", H11 "Content-Length: 99999999999999999999999\r\n\r\n", -400 },
     { "CL space before colon", H11 "Content-Length : 5\r\n\r\n", -400 },
     { "CL decimal", H11 "Content-Length: 5.0\r\n\r\n", -400 },
+    { "Transfer_Encoding twin", H11 "Transfer_Encoding: chunked\r\n\r\n", -400 },
+    { "Content_Length twin", H11 "Content_length: 5\r\n\r\n", -400 },
 
     /* bytes */
     { "space in name", H11 "X Y: z\r\n\r\n", -400 },
