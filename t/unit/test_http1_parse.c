@@ -300,6 +300,42 @@ START_TEST(test_request_fields)
 }
 END_TEST
 
+/* Every byte value at every position of a long value and a long target
+ * (the scans go 16 bytes at a time where they can). */
+START_TEST(test_bytes_everywhere)
+{
+    struct gh_http1_request req;
+    char buf[256];
+    for (int pos = 0; pos < 40; pos++) {
+        for (int c = 0; c < 256; c++) {
+            char v[41];
+            memset(v, 'v', 40);
+            v[40] = 0;
+            v[pos] = (char)c;
+            int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\nX: %.40s\r\n\r\n", v);
+            if (c == 0) n = (int)strlen("GET / HTTP/1.1\r\nHost: a\r\nX: ") + 40 + 4,
+                memcpy(buf + n - 44, v, 40), memcpy(buf + n - 4, "\r\n\r\n", 4);
+            bool ok = c == '\t' || (c >= 0x20 && c != 0x7f);
+            if (c == '\r' || c == '\n') continue; /* other lines */
+            int want = ok ? n : -400;
+            ck_assert_msg(parse_req_lim(buf, (size_t)n, &lim, &req) == want, "value pos %d byte %d", pos, c);
+
+            char t[41];
+            memset(t, 'p', 40);
+            t[0] = '/';
+            if (pos == 0) continue;
+            t[pos] = (char)c;
+            n = snprintf(buf, sizeof(buf), "GET %.40s HTTP/1.1\r\nHost: a\r\n\r\n", t);
+            if (c == 0) continue; /* covered by test_nul */
+            ok = c > 0x20 && c < 0x7f && c != '#';
+            want = ok ? n : -400;
+            if (c == '\n') continue; /* a different head shape */
+            ck_assert_msg(parse_req_lim(buf, (size_t)n, &lim, &req) == want, "target pos %d byte %d", pos, c);
+        }
+    }
+}
+END_TEST
+
 /* ---------------------------------------------------------------------- */
 /* Limits                                                                  */
 
@@ -727,6 +763,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("request");
     tcase_add_loop_test(tc, test_request_table, 0, (int)GH_ARRAY_LEN(req_cases));
     tcase_add_test(tc, test_nul);
+    tcase_add_test(tc, test_bytes_everywhere);
     tcase_add_test(tc, test_request_fields);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_limits_order);
