@@ -110,7 +110,12 @@ static inline void gh_http1_parser_reset(struct gh_http1_parser *p)
  *            transfer coding before chunked, -505 HTTP major version not 1.
  * (405 for CONNECT/TRACE and 417 for Expect are policy left to the caller:
  *  the parser reports method_id and expect_continue / the raw header.)
- * leading empty lines before the request line are skipped (RFC 9112 2.2).
+ * leading empty lines before the request line are skipped (RFC 9112 2.2)
+ * and count in head_len. buf must be the same buffer each call, grown at
+ * its end (the offsets kept in p refer to it); max_header_size must fit an
+ * int. When both the target and the head are over their limits, the limit
+ * passed first, byte-wise, decides (414 or 431), so the status does not
+ * depend on how the bytes were split across reads.
  */
 int gh_http1_parse_request(struct gh_http1_parser *p, const char *buf, size_t len,
                            const struct gh_http1_limits *lim, struct gh_http1_request *req);
