@@ -1,9 +1,6 @@
 """Self-tests of the test harness (t/lib/ghtest.py, t/backends/backend.py): no gatehouse
 needed. If these fail, fix the harness before reading anything into the other results."""
 
-import json
-import socket
-import threading
 import time
 
 import pytest

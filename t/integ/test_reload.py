@@ -1,7 +1,5 @@
 """HUP: reload without losing a request (SPEC section 3)."""
 
-import re
-import signal
 import threading
 import time
 
