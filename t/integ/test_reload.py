@@ -26,13 +26,11 @@ def test_hup_changes_return_body(gh_factory):
     gh.write_config(conf("two\n"))
     gh.reload()
     wait_for(lambda: get(gh.port, "/ping").body == b"two\n", 10, what="new body after HUP")
-    # once the new config serves, it serves every new connection
+    new = gh.wait_workers(2, exclude=old)  # exactly 2 workers, none old: the old ones exited
+    assert not set(new) & set(old), "worker pids should change on reload"
+    # once the old generation is gone, every new connection gets the new config
     for _ in range(20):
         assert get(gh.port, "/ping").body == b"two\n"
-    new = gh.wait_workers(2, exclude=old)
-    assert not set(new) & set(old), "worker pids should change on reload"
-    for pid in old:
-        wait_for(lambda: not ghtest.pid_alive(pid), 10, what="old worker %d to exit" % pid)
     assert gh.running()
 
 
@@ -147,7 +145,7 @@ def test_busy_keepalive_connection_gets_close(gh_factory):
             time.sleep(0.05)
         c.sock.settimeout(ghtest.scaled(5))
         assert c.sock.recv(100) == b""
-    assert get(gh.port, "/ping").body == b"two\n"
+    wait_for(lambda: get(gh.port, "/ping").body == b"two\n", 10, what="new body after HUP")
 
 
 def test_inflight_request_survives_reload(gh_factory, backend):

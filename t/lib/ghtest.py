@@ -103,15 +103,16 @@ def can_connect(port, host="127.0.0.1", timeout=0.5):
 
 
 def proc_stat(pid):
-    """(state, ppid, starttime) of pid from /proc, or None when it is gone."""
+    """(state, ppid, starttime, session) of pid from /proc, or None when it is gone."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
             data = f.read().decode("latin-1")
     except OSError:
         return None
     rest = data[data.rfind(")") + 2:].split()
-    # rest[0] = state (field 3), rest[1] = ppid (4), rest[19] = starttime (22)
-    return rest[0], int(rest[1]), int(rest[19])
+    # rest[0] = state (field 3), rest[1] = ppid (4), rest[3] = session (6),
+    # rest[19] = starttime (22)
+    return rest[0], int(rest[1]), int(rest[19]), int(rest[3])
 
 
 def pid_alive(pid):
@@ -135,6 +136,21 @@ def children_of(ppid):
             continue
         st = proc_stat(int(name))
         if st and st[1] == ppid and st[0] not in ("Z", "X"):
+            out.append(int(name))
+    return sorted(out)
+
+
+def session_members(sid):
+    """Live processes of session sid. The master starts in a session of its own
+    (start_new_session, or setsid when daemonizing), so these are the master and every
+    process it forked, including orphans whose parent is gone. (Linux does not reuse a
+    pid while it names a live session, so this cannot match a stranger.)"""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        st = proc_stat(int(name))
+        if st and st[3] == sid and st[0] not in ("Z", "X"):
             out.append(int(name))
     return sorted(out)
 
@@ -288,6 +304,7 @@ class Gatehouse:
         self.conf_text = None
         self.proc = None
         self.master_pid = None       # the foreground child, or the daemon read from pid_file
+        self.session = None          # session id of the master and everything it forks
         self.daemonized = False
         self.ports = []
         self.addrs = []
@@ -366,6 +383,7 @@ class Gatehouse:
             out.close()
             err.close()
         self.pids.add(self.proc.pid)
+        self.session = self.proc.pid
         if self.daemonized:
             try:
                 rc = self.proc.wait(timeout=scaled(timeout))
@@ -376,6 +394,8 @@ class Gatehouse:
             pid = wait_for(self.read_pid_file, timeout, what="pid file after -d")
             self.master_pid = pid
             self.pids.add(pid)
+            st = proc_stat(pid)
+            self.session = st[3] if st else pid
         else:
             self.master_pid = self.proc.pid
         if wait:
@@ -436,6 +456,15 @@ class Gatehouse:
                 return False
             return True
         return pid_alive(self.master_pid)
+
+    def descendants(self):
+        """Every live process the master started (its session, minus the master)."""
+        if self.session is None:
+            return []
+        out = [p for p in session_members(self.session) if p != self.master_pid]
+        for p in out:
+            self.pids.add(p)
+        return out
 
     def children(self):
         """Every live child of the master (workers, old-generation workers, helper)."""
@@ -521,8 +550,7 @@ class Gatehouse:
         """QUIT, wait up to timeout, then SIGKILL only what we started. Returns a list of
         problems (empty when the shutdown was clean)."""
         problems = []
-        for p in self.children():
-            self.pids.add(p)
+        self.descendants()
         if self.running():
             try:
                 self.signal(signal.SIGQUIT)
@@ -534,7 +562,15 @@ class Gatehouse:
                 problems.append("master did not exit within %.0fs of QUIT" % scaled(timeout))
         elif self.proc is not None and not self.daemonized and self.returncode is None:
             self.returncode = self.proc.poll()
+        # Workers must not outlive the master: give them a moment, then report them.
+        if not self.running():
+            try:
+                wait_for(lambda: not self.descendants(), 3, interval=0.05)
+            except AssertionError:
+                problems.append("processes left after the master exited: %s" %
+                                ["%d %s" % (p, proc_cmdline(p)) for p in self.descendants()])
         # Whatever is left (master, workers, helper) of what we started: SIGKILL by pid.
+        self.descendants()
         killed = self.pids.kill_all(signal.SIGKILL)
         if killed:
             problems.append("had to SIGKILL pids %s" % killed)
