@@ -20,10 +20,12 @@ enum {
                                 repair the data, then gh_mutex_consistent() */
 };
 
-/* Initialise m in shared memory as PROCESS_SHARED + ROBUST. 0 or -1. */
+/* Initialise m in shared memory as PROCESS_SHARED + ROBUST. 0 or -1
+ * (logged). */
 int gh_mutex_init_shared(pthread_mutex_t *m);
-/* Lock. Returns GH_LOCK_OK, GH_LOCK_RECOVERED, or -1 on an unrecoverable
- * error (ENOTRECOVERABLE: someone recovered without marking consistent). */
+/* Lock. Returns GH_LOCK_OK, GH_LOCK_RECOVERED, or -1 (logged; not held) on
+ * an unrecoverable error (ENOTRECOVERABLE: someone recovered without
+ * marking consistent). */
 int gh_mutex_lock(pthread_mutex_t *m);
 /* Like gh_mutex_lock, or GH_AGAIN (-2) when held by a live owner. */
 int gh_mutex_trylock(pthread_mutex_t *m);
@@ -43,6 +45,8 @@ static inline size_t gh_stripes_size(uint32_t n)
 {
     return sizeof(struct gh_stripes) + (size_t)n * sizeof(pthread_mutex_t);
 }
+/* Initialise n stripes in s (gh_stripes_size(n) bytes of shared memory).
+ * n must be a non-zero power of two. 0, or -1 (logged). */
 int gh_stripes_init(struct gh_stripes *s, uint32_t n);
 static inline pthread_mutex_t *gh_stripe_for(struct gh_stripes *s, uint64_t hash)
 {

@@ -63,25 +63,31 @@ struct gh_shm {
 };
 
 /* Create a memfd segment of `size` bytes (rounded up to a page), map it and
- * write a fresh header. 0, or -1 (logged). */
+ * write a fresh header. The fd is NOT close-on-exec, so that the USR2 binary
+ * inherits it; it is sealed against shrinking and growing. 0, or -1 (logged). */
 int gh_shm_create(struct gh_shm *shm, size_t size);
 /* Map an inherited segment fd. Fails (-1, logged) when the magic or version
- * does not match, so the caller creates a fresh segment instead. */
+ * does not match, or the header's size is not the file's size, so the caller
+ * creates a fresh segment instead. On success shm owns fd (detach closes
+ * it); on failure fd is left open for the caller to close. */
 int gh_shm_attach(struct gh_shm *shm, int fd);
-/* Unmap and close. */
+/* Unmap and close. Safe to call twice. */
 void gh_shm_detach(struct gh_shm *shm);
 
-/* Find or reserve the region `name`. When a region of that name exists with
- * the same layout version and size it is returned with *fresh = false.
+/* Find or reserve the region `name` (1 to GH_SHM_NAME_LEN - 1 bytes). When
+ * a region of that name exists with the same layout version and size it is
+ * returned with *fresh = false.
  * Otherwise any old region of that name is released and a new zeroed one is
- * allocated, *fresh = true: the caller initialises it. NULL (logged) when
- * the segment is full. Called by the master only, before forking. */
+ * allocated (64-byte aligned), *fresh = true: the caller initialises it.
+ * NULL (logged) when the segment or the directory is full. Takes the
+ * segment lock itself. Called by the master only, before forking. */
 void *gh_shm_region(struct gh_shm *shm, const char *name, uint32_t layout_version,
                     size_t size, bool *fresh);
-/* Release regions not named in keep[] (after a reload dropped a feature).
- * Called by the master only. */
+/* Release the region `name`, if any (after a reload dropped a feature); its
+ * space returns to the allocator, merged with free neighbours. Takes the
+ * segment lock itself. Called by the master only. */
 void gh_shm_region_release(struct gh_shm *shm, const char *name);
-/* Bytes still free. */
+/* Bytes still free (sum of free extents). Takes the segment lock itself. */
 size_t gh_shm_free_bytes(const struct gh_shm *shm);
 
 static inline void *gh_shm_ptr(const struct gh_shm *shm, uint64_t off)
@@ -93,9 +99,13 @@ static inline uint64_t gh_shm_off(const struct gh_shm *shm, const void *p)
     return (uint64_t)((const char *)p - shm->base);
 }
 
-/* Process slots: the master claims one for each child it forks and frees
- * it when it reaps the child. -1 when all are taken. */
+/* Process slots (lock-free): the master claims one for each child it forks
+ * (CAS of pid 0 -> pid) and frees it when it reaps the child. Claim returns
+ * the slot index, or -1 (logged) when all are taken. Release of a pid
+ * without a slot does nothing. */
 int gh_shm_proc_claim(struct gh_shm *shm, int32_t pid, uint32_t generation, int32_t worker_slot);
 void gh_shm_proc_release(struct gh_shm *shm, int32_t pid);
+/* The slot of `pid`, or NULL: a child refreshes its heartbeat_ms there. */
+struct gh_shm_proc *gh_shm_proc_find(struct gh_shm *shm, int32_t pid);
 
 #endif

@@ -1,0 +1,201 @@
+/*
+ * conn.c - client connections: accept, keep-alive, idle lists, close.
+ * What happens on the wire is in http1.c.
+ */
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/time.h"
+#include "server/conn.h"
+#include "server/http1.h"
+
+#define ACCEPT_BATCH 64
+#define MAX_FREE_CONNS 4096
+#define LINGER_MS 2000                  /* wait this long for the FIN after a half-close */
+
+static struct gh_conn *conn_alloc(struct gh_worker *w)
+{
+    struct gh_conn *c = w->free_conns;
+    if (c != NULL) {
+        w->free_conns = c->next_free;
+        w->nfree_conns--;
+    } else {
+        c = malloc(sizeof(*c));
+        if (c == NULL)
+            return NULL;
+    }
+    memset(c, 0, sizeof(*c));
+    return c;
+}
+
+static void conn_release(void *arg)
+{
+    struct gh_conn *c = arg;
+    struct gh_worker *w = c->w;
+    if (w->nfree_conns < MAX_FREE_CONNS) {
+        c->next_free = w->free_conns;
+        w->free_conns = c;
+        w->nfree_conns++;
+    } else {
+        free(c);
+    }
+}
+
+static void conn_timeout(struct gh_timer *t)
+{
+    struct gh_conn *c = t->data;
+    gh_http1_timeout(c);
+}
+
+void gh_conn_accept(struct gh_io *io, uint32_t revents)
+{
+    struct gh_accept *a = io->data;
+    struct gh_worker *w = a->w;
+    GH_UNUSED(revents);
+
+    for (int n = 0; n < ACCEPT_BATCH && !w->draining; n++) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                return;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Free what we can; if nothing, stop accepting for a moment
+                 * rather than spin on a readable socket we cannot drain. */
+                if (gh_conn_close_idle(w, INT64_MAX, false) == 0) {
+                    gh_log(GH_LOG_ERROR, errno, "accept() failed; pausing accept");
+                    gh_worker_pause_accept(w);
+                }
+                return;
+            }
+            gh_log(GH_LOG_ERROR, errno, "accept() failed");
+            return;
+        }
+        if (w->nconns >= (size_t)w->conf->limits.max_connections) {
+            /* Make room by dropping the oldest idle keep-alive client. */
+            if (gh_list_empty(&w->idle)) {
+                close(fd);
+                continue;
+            }
+            gh_conn_close(GH_CONTAINER_OF(w->idle.next, struct gh_conn, link));
+        }
+        struct gh_conn *c = conn_alloc(w);
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c->w = w;
+        c->listener = a->listener;
+        c->peer = peer;
+        gh_sockaddr_host(&peer, c->peer_text, sizeof(c->peer_text));
+        gh_io_init(&c->io, gh_http1_on_event, c);
+        gh_timer_init(&c->timer, conn_timeout, c);
+        gh_list_init(&c->link);
+        if (gh_io_start(&w->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
+            gh_log(GH_LOG_ERROR, errno, "epoll_ctl() on a new connection failed");
+            close(fd);
+            conn_release(c);
+            continue;
+        }
+        w->nconns++;
+        c->state = GH_CONN_IDLE;
+        c->idle_since = gh_now_ms;
+        gh_list_insert_tail(&w->idle, &c->link);
+        gh_loop_timer_set(&w->loop, &c->timer, w->conf->timeouts.client_header);
+        /* With TCP_DEFER_ACCEPT the request is usually here already. */
+        gh_http1_on_event(&c->io, EPOLLIN);
+    }
+}
+
+void gh_conn_close(struct gh_conn *c)
+{
+    struct gh_worker *w = c->w;
+    if (c->freed)
+        return;
+    c->freed = true;
+    gh_http1_abort(c);
+    gh_loop_timer_cancel(&w->loop, &c->timer);
+    gh_list_remove(&c->link);
+    int fd = c->io.fd;
+    gh_io_stop(&w->loop, &c->io);
+    if (fd != -1)
+        close(fd);
+    gh_buf_put(&w->bufs, c->in);
+    c->in = NULL;
+    w->nconns--;
+    /* Events for this connection may still be pending in this iteration. */
+    gh_loop_defer(&w->loop, &c->deferred, conn_release, c);
+    if (w->draining && w->nconns == 0)
+        w->loop.stop = true;
+}
+
+size_t gh_conn_close_idle(struct gh_worker *w, gh_msec_t older_than, bool half_close)
+{
+    size_t n = 0;
+    struct gh_link *l = w->idle.next;
+    while (l != &w->idle) {
+        struct gh_conn *c = GH_CONTAINER_OF(l, struct gh_conn, link);
+        l = l->next;
+        if (c->idle_since > older_than)
+            break;                      /* the list is oldest first */
+        if (c->state != GH_CONN_IDLE)
+            continue;
+        if (half_close) {
+            /* FIN first: a request racing with it is not met by a RST. */
+            if (shutdown(c->io.fd, SHUT_WR) == 0) {
+                c->state = GH_CONN_LINGER;
+                c->half_closed = true;
+                gh_loop_timer_set(&w->loop, &c->timer, LINGER_MS);
+                n++;
+                continue;
+            }
+        }
+        gh_conn_close(c);
+        n++;
+    }
+    return n;
+}
+
+void gh_conn_set_idle(struct gh_conn *c)
+{
+    struct gh_worker *w = c->w;
+    gh_list_remove(&c->link);
+    gh_list_insert_tail(&w->idle, &c->link);
+    c->state = GH_CONN_IDLE;
+    c->idle_since = gh_now_ms;
+    if (c->in != NULL && gh_buf_empty(c->in)) {
+        gh_buf_put(&w->bufs, c->in);
+        c->in = NULL;
+    }
+    gh_loop_timer_set(&w->loop, &c->timer, w->conf->timeouts.keepalive);
+}
+
+void gh_conn_set_active(struct gh_conn *c)
+{
+    struct gh_worker *w = c->w;
+    gh_list_remove(&c->link);
+    gh_list_insert_tail(&w->active, &c->link);
+}
+
+void gh_conn_worker_exit(struct gh_worker *w)
+{
+    while (!gh_list_empty(&w->active))
+        gh_conn_close(GH_CONTAINER_OF(w->active.next, struct gh_conn, link));
+    while (!gh_list_empty(&w->idle))
+        gh_conn_close(GH_CONTAINER_OF(w->idle.next, struct gh_conn, link));
+    gh_loop_run_deferred(&w->loop);
+    while (w->free_conns != NULL) {
+        struct gh_conn *c = w->free_conns;
+        w->free_conns = c->next_free;
+        free(c);
+    }
+    w->nfree_conns = 0;
+    gh_http1_worker_exit(w);
+}

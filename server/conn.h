@@ -1,0 +1,145 @@
+/*
+ * conn.h - the worker, its client connections and their requests.
+ *
+ * A connection is small (no buffers, no pool) while it waits for the next
+ * request on keep-alive: buffers and the request come from per-worker free
+ * lists when bytes arrive and go back when it is idle again.
+ */
+#ifndef GH_CONN_H
+#define GH_CONN_H
+
+#include <netinet/in.h>
+#include "common/alog.h"
+#include "common/buf.h"
+#include "common/conf.h"
+#include "common/loop.h"
+#include "common/pool.h"
+#include "common/shm.h"
+#include "server/http1_parse.h"
+#include "server/listen.h"
+#include "server/worker.h"
+
+struct gh_conn;
+struct gh_req;
+struct gh_proxy;
+
+/* A listening socket watched by this worker. */
+struct gh_accept {
+    struct gh_io io;
+    struct gh_worker *w;
+    const struct gh_listener *listener;
+    int slot;
+    bool active;                        /* registered with epoll */
+};
+
+/* Intrusive doubly linked list. */
+struct gh_link {
+    struct gh_link *prev, *next;
+};
+static inline void gh_list_init(struct gh_link *head) { head->prev = head->next = head; }
+static inline bool gh_list_empty(const struct gh_link *head) { return head->next == head; }
+static inline void gh_list_insert_tail(struct gh_link *head, struct gh_link *l)
+{
+    l->prev = head->prev;
+    l->next = head;
+    head->prev->next = l;
+    head->prev = l;
+}
+static inline void gh_list_remove(struct gh_link *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->prev = l->next = l;
+}
+
+struct gh_worker {
+    struct gh_loop loop;
+    struct gh_conf *conf;
+    struct gh_shm *shm;
+    int slot;
+    uint32_t generation;
+    pid_t pid;
+
+    struct gh_accept *accepts;          /* nlisteners x nslots */
+    size_t naccepts;
+    uint64_t adopted;                   /* slots adopted from dead workers */
+    bool accept_paused;                 /* out of descriptors: resume by timer */
+    struct gh_timer accept_timer;
+
+    struct gh_io ctl_io;
+    char ctl_msg[2];
+    size_t ctl_len;
+
+    struct gh_buf_pool bufs;            /* client and upstream I/O buffers */
+    struct gh_alog alog;
+
+    struct gh_link active;              /* connections with a request in progress */
+    struct gh_link idle;                /* keep-alive connections, oldest first */
+    size_t nconns;
+    struct gh_conn *free_conns;         /* free list of connection objects */
+    size_t nfree_conns;
+    struct gh_req *free_reqs;
+    size_t nfree_reqs;
+
+    bool draining;                      /* stop accepting; Connection: close */
+    bool terminating;
+    gh_msec_t drain_deadline;
+    struct gh_timer drain_timer;        /* idle half-closes and the final deadline */
+    struct gh_timer flush_timer;        /* access log flush */
+
+    void *proxy;                        /* the upstream side (server/proxy.c) */
+    uint64_t request_seq;
+};
+
+enum gh_conn_state {
+    GH_CONN_IDLE = 0,                   /* keep-alive, waiting for a request */
+    GH_CONN_READ_HEAD,                  /* a request head is arriving */
+    GH_CONN_BUSY,                       /* a request is being served */
+    GH_CONN_LINGER,                     /* half-closed, waiting for the client's FIN */
+};
+
+struct gh_conn {
+    struct gh_io io;
+    struct gh_worker *w;
+    struct gh_link link;                /* in w->active or w->idle */
+    struct gh_timer timer;
+    struct gh_buf *in;                  /* bytes from the client, taken when data arrives */
+    struct gh_req *req;                 /* the request in progress, or NULL */
+    struct gh_conn *next_free;
+    struct gh_loop_deferred deferred;
+    const struct gh_listener *listener;
+    gh_msec_t idle_since;
+    gh_msec_t head_start;               /* first byte of the current head */
+    uint32_t nrequests;
+    uint8_t state;
+    bool closing;                       /* close after the current response */
+    bool in_process;                    /* inside gh_conn_process: no re-entry */
+    bool rd_more;                       /* the socket may hold more unread bytes */
+    bool half_closed;
+    bool freed;
+    struct sockaddr_storage peer;
+    char peer_text[48];                 /* the client address for logs and headers */
+};
+
+/* Accept handler: one per listening socket. */
+void gh_conn_accept(struct gh_io *io, uint32_t revents);
+/* Close a connection now (pending request abandoned); memory freed after
+ * this loop iteration. */
+void gh_conn_close(struct gh_conn *c);
+/* Close keep-alive connections idle since before `older_than` (all with
+ * older_than = INT64_MAX); returns how many. */
+size_t gh_conn_close_idle(struct gh_worker *w, gh_msec_t older_than, bool half_close);
+/* The request finished (response fully sent): log it, then read the next
+ * pipelined request or go idle. */
+void gh_conn_request_done(struct gh_conn *c);
+/* Continue processing input already buffered (after a request completes). */
+void gh_conn_process(struct gh_conn *c);
+/* Free every connection and cached object at worker exit. */
+void gh_conn_worker_exit(struct gh_worker *w);
+
+/* In worker.c: (re)compute which listening sockets are watched. */
+void gh_worker_update_accept(struct gh_worker *w);
+/* Stop accepting for a moment (out of descriptors). */
+void gh_worker_pause_accept(struct gh_worker *w);
+
+#endif

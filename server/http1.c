@@ -1,0 +1,592 @@
+/*
+ * http1.c - the HTTP/1.x server side of a client connection: read and
+ * check the request head, route it, answer it here or hand it to the
+ * proxy, then keep-alive, pipelining or close.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/time.h"
+#include "server/http1.h"
+#include "server/proxy.h"
+#include "server/reqid.h"
+
+#define MAX_FREE_REQS 1024
+#define REQ_POOL_SIZE 4096
+#define LINGER_MS 2000
+
+/* The router is per worker (regex match data is not shared). */
+static struct gh_router *router;
+
+int gh_http1_worker_init(struct gh_worker *w)
+{
+    router = gh_router_build(w->conf, stderr);
+    return router == NULL ? -1 : 0;
+}
+
+const char *gh_http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 103: return "Early Hints";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+static struct gh_req *req_alloc(struct gh_conn *c)
+{
+    struct gh_worker *w = c->w;
+    struct gh_req *r = w->free_reqs;
+    struct gh_pool *pool;
+    if (r != NULL) {
+        w->free_reqs = r->next_free;
+        w->nfree_reqs--;
+        pool = r->pool;
+    } else {
+        pool = gh_pool_create(REQ_POOL_SIZE);
+        if (pool == NULL)
+            return NULL;
+        r = gh_palloc(pool, sizeof(*r));
+        if (r == NULL) {
+            gh_pool_destroy(pool);
+            return NULL;
+        }
+    }
+    /* The request object lives in its own pool's first allocation, which
+     * gh_pool_reset keeps; everything after it is per request. */
+    memset(r, 0, sizeof(*r));
+    r->pool = pool;
+    r->conn = c;
+    r->head.headers = gh_palloc(pool, sizeof(struct gh_http_header)
+                                          * (size_t)w->conf->limits.max_headers);
+    if (r->head.headers == NULL) {
+        gh_pool_destroy(pool);
+        return NULL;
+    }
+    r->start = gh_now_ms;
+    r->keepalive = true;
+    strcpy(r->upstream_addr, "-");
+    gh_http1_parser_reset(&r->parser);
+    return r;
+}
+
+static void req_release(struct gh_req *r)
+{
+    struct gh_worker *w = r->conn->w;
+    struct gh_pool *pool = r->pool;
+    gh_buf_put(&w->bufs, r->out);
+    r->out = NULL;
+    if (w->nfree_reqs >= MAX_FREE_REQS) {
+        gh_pool_destroy(pool);
+        return;
+    }
+    /* Reset keeps the first block, where r itself lives: re-take it. */
+    gh_pool_reset(pool);
+    struct gh_req *again = gh_palloc(pool, sizeof(*again));
+    if (again != r) {
+        gh_pool_destroy(pool);
+        return;
+    }
+    r->pool = pool;
+    r->next_free = w->free_reqs;
+    w->free_reqs = r;
+    w->nfree_reqs++;
+}
+
+void gh_http1_worker_exit(struct gh_worker *w)
+{
+    while (w->free_reqs != NULL) {
+        struct gh_req *r = w->free_reqs;
+        w->free_reqs = r->next_free;
+        gh_pool_destroy(r->pool);
+    }
+    w->nfree_reqs = 0;
+    gh_router_free(router);
+    router = NULL;
+}
+
+/* Lingering close: FIN now, discard what the client still sends, close on
+ * its FIN or after a while, so an early answer is not lost to a RST. */
+static void linger(struct gh_conn *c)
+{
+    if (shutdown(c->io.fd, SHUT_WR) == -1) {
+        gh_conn_close(c);
+        return;
+    }
+    c->state = GH_CONN_LINGER;
+    c->half_closed = true;
+    gh_loop_timer_set(&c->w->loop, &c->timer, LINGER_MS);
+}
+
+static void linger_read(struct gh_conn *c)
+{
+    char sink[4096];
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = read(c->io.fd, sink, sizeof(sink));
+        if (n > 0)
+            continue;
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && errno == EAGAIN)
+            return;
+        gh_conn_close(c);
+        return;
+    }
+}
+
+void gh_http1_log_request(struct gh_req *r);
+
+void gh_http1_finish(struct gh_req *r)
+{
+    struct gh_conn *c = r->conn;
+    bool keep = r->keepalive && !c->closing && !c->w->draining;
+
+    gh_http1_log_request(r);
+    if (c->in != NULL && r->head.head_len > 0)
+        c->in->pos += r->head.head_len;
+    c->req = NULL;
+    req_release(r);
+    c->nrequests++;
+    if (!keep) {
+        linger(c);
+        return;
+    }
+    if (c->in_process)
+        return;                         /* the loop in gh_conn_process goes on */
+    gh_conn_process(c);
+}
+
+static void fail_conn(struct gh_conn *c)
+{
+    gh_conn_close(c);
+}
+
+/* Write what is left of a response made here. */
+static void write_own_response(struct gh_req *r)
+{
+    struct gh_conn *c = r->conn;
+    for (int i = 0; i < 16; i++) {
+        struct iovec iov[2];
+        int n = 0;
+        if (r->out != NULL && !gh_buf_empty(r->out))
+            iov[n++] = (struct iovec){ r->out->pos, gh_buf_len(r->out) };
+        if (r->body_off < r->body_len)
+            iov[n++] = (struct iovec){ (char *)r->body + r->body_off, r->body_len - r->body_off };
+        if (n == 0) {
+            gh_http1_finish(r);
+            return;
+        }
+        ssize_t w = writev(c->io.fd, iov, n);
+        if (w == -1) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                gh_loop_timer_set(&c->w->loop, &c->timer, c->w->conf->timeouts.send);
+                return;
+            }
+            fail_conn(c);
+            return;
+        }
+        r->bytes_sent += (uint64_t)w;
+        size_t done = (size_t)w;
+        if (r->out != NULL) {
+            size_t h = GH_MIN(done, gh_buf_len(r->out));
+            r->out->pos += h;
+            done -= h;
+        }
+        r->body_off += done;
+    }
+}
+
+static size_t put(char *p, const char *end, const char *s, size_t len)
+{
+    if (len > (size_t)(end - p))
+        len = (size_t)(end - p);
+    memcpy(p, s, len);
+    return len;
+}
+
+#define PUTS(lit) (p += put(p, end, (lit), sizeof(lit) - 1))
+#define PUTN(s, n) (p += put(p, end, (s), (n)))
+
+/* Append "Name: value\r\n" for the set-lists of the route and server. */
+static char *put_header_sets(char *p, const char *end, const struct gh_conf_headers *h)
+{
+    for (size_t i = 0; h != NULL && i < h->nset; i++) {
+        PUTN(h->set[i].name, strlen(h->set[i].name));
+        PUTS(": ");
+        PUTN(h->set[i].value, strlen(h->set[i].value));
+        PUTS("\r\n");
+    }
+    return p;
+}
+
+void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t body_len,
+                      const char *location, bool close)
+{
+    struct gh_conn *c = r->conn;
+    char num[32];
+
+    r->status = status;
+    if (close)
+        r->keepalive = false;
+    if (c->w->draining)
+        r->keepalive = false;
+    r->out = gh_buf_get(&c->w->bufs);
+    if (r->out == NULL) {
+        fail_conn(c);
+        return;
+    }
+    char *p = r->out->last;
+    const char *end = r->out->end;
+    PUTS("HTTP/1.1 ");
+    PUTN(num, (size_t)snprintf(num, sizeof(num), "%d ", status));
+    const char *reason = gh_http_reason(status);
+    PUTN(reason, strlen(reason));
+    PUTS("\r\nServer: gatehouse\r\nDate: ");
+    PUTN(gh_time_http_date(), 29);
+    PUTS("\r\n");
+    bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+    if (!no_body) {
+        if (body_len > 0)
+            PUTS("Content-Type: text/plain\r\n");
+        PUTS("Content-Length: ");
+        PUTN(num, (size_t)snprintf(num, sizeof(num), "%zu", body_len));
+        PUTS("\r\n");
+    }
+    if (location != NULL) {
+        PUTS("Location: ");
+        PUTN(location, strlen(location));
+        PUTS("\r\n");
+    }
+    if (r->request_id.len > 0) {
+        PUTS("X-Request-ID: ");
+        PUTN(r->request_id.p, r->request_id.len);
+        PUTS("\r\n");
+    }
+    if (r->match.vserver != NULL)
+        p = put_header_sets(p, end, &r->match.vserver->response_headers);
+    if (r->match.route != NULL)
+        p = put_header_sets(p, end, &r->match.route->response_headers);
+    if (!r->keepalive)
+        PUTS("Connection: close\r\n");
+    else if (r->head.version_minor == 0)
+        PUTS("Connection: keep-alive\r\n");
+    PUTS("\r\n");
+    r->out->last = p;
+    r->body = body;
+    r->body_len = (r->head_only || no_body) ? 0 : body_len;
+    r->body_off = 0;
+    write_own_response(r);
+}
+
+void gh_http1_error(struct gh_req *r, int status, bool close)
+{
+    /* Bodies are static strings: "404 Not Found\n". */
+    static char bodies[600][48];
+    if (status < 100 || status >= 600)
+        status = 500;
+    char *b = bodies[status];
+    if (b[0] == '\0')
+        snprintf(b, sizeof(bodies[0]), "%d %s\n", status, gh_http_reason(status));
+    gh_http1_respond(r, status, b, strlen(b), NULL, close);
+}
+
+/* Policy checks and routing of a complete head. Either answers, hands the
+ * request to the proxy, or fails the connection. */
+static void handle_request(struct gh_req *r)
+{
+    struct gh_conn *c = r->conn;
+    struct gh_http1_request *h = &r->head;
+    const struct gh_conf *conf = c->w->conf;
+
+    r->head_only = h->method_id == GH_M_HEAD;
+    r->has_body = h->framing.chunked || h->framing.content_length > 0;
+    if (h->version_minor == 0)
+        r->keepalive = h->framing.conn_keep_alive && !h->framing.conn_close;
+    else
+        r->keepalive = !h->framing.conn_close;
+    gh_reqid_assign(r);
+
+    if (h->method_id == GH_M_CONNECT || h->method_id == GH_M_TRACE) {
+        gh_http1_error(r, 405, r->has_body);
+        return;
+    }
+    if (h->expect_other) {
+        gh_http1_error(r, 417, true);
+        return;
+    }
+    if (conf->limits.max_body_size > 0 && h->framing.content_length > 0
+        && (uint64_t)h->framing.content_length > conf->limits.max_body_size) {
+        gh_http1_error(r, 413, true);
+        return;
+    }
+    r->norm_path = gh_palloc(r->pool, h->path.len + 1);
+    if (r->norm_path == NULL) {
+        fail_conn(c);
+        return;
+    }
+    ssize_t nlen = gh_path_normalize(h->path, r->norm_path);
+    if (nlen < 0) {
+        gh_http1_error(r, 400, true);
+        return;
+    }
+    r->norm_len = (size_t)nlen;
+    struct gh_str host = h->authority.len > 0 ? h->authority : h->host;
+    if (gh_router_match(router, host, gh_str_make(r->norm_path, r->norm_len), &r->match) == -1) {
+        gh_http1_error(r, 500, true);   /* a regex hit its match limit */
+        return;
+    }
+    const struct gh_conf_route *rt = r->match.route;
+    if (r->match.vserver == NULL || rt == NULL) {
+        gh_http1_error(r, 404, r->has_body);
+        return;
+    }
+    if (rt->has_return) {
+        const char *body = rt->ret.body;
+        gh_http1_respond(r, rt->ret.status, body, body ? strlen(body) : 0, rt->ret.location,
+                         r->has_body);
+        return;
+    }
+    int up = rt->upstream_idx;
+    if (rt->nsplits > 0)
+        up = gh_route_split(rt, false, 0, gh_reqid_random());
+    if (up < 0 || (size_t)up >= conf->nupstreams) {
+        gh_http1_error(r, 500, true);
+        return;
+    }
+    gh_proxy_start(r, up);
+}
+
+/* Read from the client into c->in. Returns GH_OK when bytes arrived,
+ * GH_AGAIN when none are available, GH_DONE on EOF, GH_ERROR. */
+static int read_client(struct gh_conn *c)
+{
+    struct gh_worker *w = c->w;
+    if (c->in == NULL) {
+        c->in = gh_buf_get(&w->bufs);
+        if (c->in == NULL)
+            return GH_ERROR;
+    }
+    if (gh_buf_room(c->in) == 0) {
+        if (c->in->pos == c->in->start)
+            return GH_OK;               /* full: the parser decides (431) */
+        gh_buf_compact(c->in);
+    }
+    size_t room = gh_buf_room(c->in);
+    ssize_t n = gh_buf_read(c->in, c->io.fd);
+    if (n > 0) {
+        /* A short read drained the socket: with edge-triggered epoll the
+         * next bytes bring a new event, so no read to see EAGAIN. */
+        c->rd_more = (size_t)n == room;
+        return GH_OK;
+    }
+    c->rd_more = false;
+    if (n == GH_AGAIN)
+        return GH_AGAIN;
+    return n == GH_DONE ? GH_DONE : GH_ERROR;
+}
+
+void gh_conn_process(struct gh_conn *c)
+{
+    struct gh_worker *w = c->w;
+    const struct gh_http1_limits lim = {
+        .max_header_size = w->conf->limits.max_header_size,
+        .max_uri_size = w->conf->limits.max_uri_size,
+        .max_headers = (size_t)w->conf->limits.max_headers,
+    };
+
+    c->in_process = true;
+    for (int guard = 0; guard < 100000 && !c->freed; guard++) {
+        if (c->req != NULL)
+            break;                      /* a request is being served */
+        if (c->state == GH_CONN_LINGER)
+            break;
+        bool have = c->in != NULL && !gh_buf_empty(c->in);
+        if (!have) {
+            int rc = c->rd_more || c->state != GH_CONN_IDLE ? read_client(c) : GH_AGAIN;
+            if (rc == GH_AGAIN) {
+                if (c->state != GH_CONN_IDLE)
+                    gh_conn_set_idle(c);
+                break;
+            }
+            if (rc != GH_OK) {
+                gh_conn_close(c);
+                break;
+            }
+        }
+        /* Bytes of a new request: start it. */
+        struct gh_req *r = req_alloc(c);
+        if (r == NULL) {
+            gh_conn_close(c);
+            break;
+        }
+        c->req = r;
+        c->state = GH_CONN_READ_HEAD;
+        gh_conn_set_active(c);
+        gh_loop_timer_set(&w->loop, &c->timer, w->conf->timeouts.client_header);
+        for (;;) {
+            int rc = gh_http1_parse_request(&r->parser, c->in->pos, gh_buf_len(c->in), &lim,
+                                            &r->head);
+            if (rc > 0)
+                break;
+            if (rc != GH_AGAIN) {
+                gh_http1_error(r, -rc, true);
+                goto next;
+            }
+            rc = read_client(c);
+            if (rc == GH_AGAIN)
+                goto out;               /* wait for more of the head */
+            if (rc != GH_OK) {
+                gh_conn_close(c);
+                goto out;
+            }
+            if (gh_buf_room(c->in) == 0 && c->in->pos == c->in->start
+                && gh_buf_len(c->in) > 0 && !c->rd_more) {
+                /* The buffer is full and still no end of head. */
+                gh_http1_error(r, 431, true);
+                goto next;
+            }
+        }
+        c->state = GH_CONN_BUSY;
+        handle_request(r);
+    next:;
+    }
+out:
+    c->in_process = false;
+}
+
+/* Called when the head is still incomplete and the read side has new data. */
+static void continue_head(struct gh_conn *c)
+{
+    /* Re-enter the parse loop: the request object is kept. */
+    struct gh_req *r = c->req;
+    struct gh_worker *w = c->w;
+    const struct gh_http1_limits lim = {
+        .max_header_size = w->conf->limits.max_header_size,
+        .max_uri_size = w->conf->limits.max_uri_size,
+        .max_headers = (size_t)w->conf->limits.max_headers,
+    };
+    c->in_process = true;
+    for (int i = 0; i < 1024; i++) {
+        int rc = read_client(c);
+        if (rc == GH_DONE || rc == GH_ERROR) {
+            c->in_process = false;
+            gh_conn_close(c);
+            return;
+        }
+        rc = gh_http1_parse_request(&r->parser, c->in->pos, gh_buf_len(c->in), &lim, &r->head);
+        if (rc > 0) {
+            c->state = GH_CONN_BUSY;
+            handle_request(r);
+            break;
+        }
+        if (rc != GH_AGAIN) {
+            gh_http1_error(r, -rc, true);
+            break;
+        }
+        if (!c->rd_more)
+            break;
+    }
+    c->in_process = false;
+    if (!c->freed && c->req == NULL && c->state != GH_CONN_LINGER)
+        gh_conn_process(c);
+}
+
+void gh_http1_on_event(struct gh_io *io, uint32_t revents)
+{
+    struct gh_conn *c = io->data;
+    struct gh_req *r = c->req;
+
+    if (c->freed)
+        return;
+    if (r != NULL && r->proxy != NULL) {
+        gh_proxy_client_event(r, revents);
+        return;
+    }
+    if (c->state == GH_CONN_LINGER) {
+        if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            linger_read(c);
+        return;
+    }
+    if (revents & EPOLLERR) {
+        gh_conn_close(c);
+        return;
+    }
+    if (r != NULL && r->out != NULL) {
+        /* Our own response is being written; pipelined input waits. */
+        if (revents & EPOLLOUT)
+            write_own_response(r);
+        return;
+    }
+    if (!(revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
+        return;
+    c->rd_more = true;
+    if (r != NULL && c->state == GH_CONN_READ_HEAD)
+        continue_head(c);
+    else if (r == NULL)
+        gh_conn_process(c);
+}
+
+void gh_http1_timeout(struct gh_conn *c)
+{
+    struct gh_req *r = c->req;
+    if (r != NULL && r->proxy != NULL) {
+        gh_proxy_client_timeout(r);
+        return;
+    }
+    if (r != NULL && c->state == GH_CONN_READ_HEAD && r->out == NULL) {
+        gh_http1_error(r, 408, true);
+        return;
+    }
+    gh_conn_close(c);
+}
+
+void gh_http1_abort(struct gh_conn *c)
+{
+    struct gh_req *r = c->req;
+    if (r == NULL)
+        return;
+    if (r->proxy != NULL)
+        gh_proxy_abort(r);
+    if (r->status == 0)
+        r->status = 499;                /* client closed before the answer (nginx's 499) */
+    if (c->state != GH_CONN_READ_HEAD || r->head.head_len > 0)
+        gh_http1_log_request(r);
+    c->req = NULL;
+    req_release(r);
+}

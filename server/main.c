@@ -1,0 +1,158 @@
+/*
+ * main.c - the command line (SPEC section 2).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <openssl/opensslv.h>
+#include <openssl/crypto.h>
+#include <pcre2.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common/conf.h"
+#include "modules/route.h"
+#include "server/master.h"
+#include "server/process.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: gatehouse [-c FILE] [-p PREFIX] [-t | -T] [-s reload|reopen|quit|stop] [-d]"
+            " [-v | -V] [-h]\n"
+            "  -c FILE    configuration file (default: PREFIX/etc/gatehouse.conf)\n"
+            "  -p PREFIX  prefix for relative paths (default: the current directory)\n"
+            "  -t         test the configuration and exit\n"
+            "  -T         test the configuration, print it with defaults filled in, and exit\n"
+            "  -s SIGNAL  send reload, reopen, quit or stop to the running master\n"
+            "  -d         daemonize\n"
+            "  -v, -V     version; version and build details\n"
+            "  -h         this help\n");
+}
+
+static void version(bool details)
+{
+    printf("gatehouse version %s\n", GH_VERSION);
+    if (!details)
+        return;
+    char pcre[64] = "";
+    pcre2_config(PCRE2_CONFIG_VERSION, pcre);
+    printf("built with %s (running with %s)\n", OPENSSL_VERSION_TEXT,
+           OpenSSL_version(OPENSSL_VERSION));
+    printf("zlib %s, libconfig %d.%d.%d, PCRE2 %s\n", zlibVersion(), LIBCONFIG_VER_MAJOR,
+           LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION, pcre);
+#ifdef GH_DEBUG
+    printf("build options: debug, AddressSanitizer, UndefinedBehaviorSanitizer\n");
+#else
+    printf("build options: release\n");
+#endif
+}
+
+/* Validate what only the router can check (regular expressions). */
+static int check_routes(const struct gh_conf *conf)
+{
+    struct gh_router *r = gh_router_build(conf, stderr);
+    if (r == NULL)
+        return -1;
+    gh_router_free(r);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *conf_file = NULL, *prefix = NULL, *signame = NULL;
+    bool test = false, dump = false, daemonize = false;
+    char cwd[PATH_MAX], conf_default[PATH_MAX + 32], binary[PATH_MAX];
+    int opt;
+
+    opterr = 0;
+    while ((opt = getopt(argc, argv, "c:p:tTs:dvVh")) != -1) {
+        switch (opt) {
+        case 'c': conf_file = optarg; break;
+        case 'p': prefix = optarg; break;
+        case 't': test = true; break;
+        case 'T': test = dump = true; break;
+        case 's': signame = optarg; break;
+        case 'd': daemonize = true; break;
+        case 'v': version(false); return 0;
+        case 'V': version(true); return 0;
+        case 'h': usage(stdout); return 0;
+        default:
+            fprintf(stderr, "gatehouse: invalid option -%c\n", optopt);
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "gatehouse: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 1;
+    }
+    if (prefix == NULL) {
+        if (getcwd(cwd, sizeof(cwd)) == NULL) {
+            fprintf(stderr, "gatehouse: getcwd() failed: %s\n", strerror(errno));
+            return 2;
+        }
+        prefix = cwd;
+    }
+    if (conf_file == NULL) {
+        snprintf(conf_default, sizeof(conf_default), "%s/etc/gatehouse.conf", prefix);
+        conf_file = conf_default;
+    }
+    struct gh_conf *conf = gh_conf_load(conf_file, prefix, stderr);
+    if (conf == NULL)
+        return 1;
+    if (test) {
+        int rc = check_routes(conf);
+        if (rc == 0 && dump)
+            gh_conf_dump(conf, stdout);
+        if (rc == 0)
+            printf("configuration ok\n");
+        gh_conf_free(conf);
+        return rc == 0 ? 0 : 1;
+    }
+    if (check_routes(conf) == -1) {
+        gh_conf_free(conf);
+        return 1;
+    }
+    if (signame != NULL) {
+        int sig = gh_signal_by_command(signame);
+        if (sig == -1) {
+            fprintf(stderr, "gatehouse: unknown signal \"%s\" (reload, reopen, quit, stop)\n",
+                    signame);
+            gh_conf_free(conf);
+            return 1;
+        }
+        pid_t pid = gh_pidfile_read(conf->pid_file);
+        gh_conf_free(conf);
+        if (pid == -1)
+            return 1;
+        if (kill(pid, sig) == -1) {
+            fprintf(stderr, "gatehouse: kill(%d, %s) failed: %s\n", (int)pid, signame,
+                    strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    /* USR2 re-executes this path, so resolve it now, before it can change. */
+    ssize_t n = readlink("/proc/self/exe", binary, sizeof(binary) - 1);
+    if (n <= 0) {
+        fprintf(stderr, "gatehouse: readlink(/proc/self/exe) failed: %s\n", strerror(errno));
+        gh_conf_free(conf);
+        return 2;
+    }
+    binary[n] = '\0';
+    /* A binary replaced on disk shows as "path (deleted)"; exec the path. */
+    char *del = strstr(binary, " (deleted)");
+    if (del != NULL)
+        *del = '\0';
+    struct gh_master_opts opts = {
+        .conf_file = conf_file, .prefix = prefix, .binary = binary, .argv = argv,
+        .daemonize = daemonize,
+    };
+    return gh_master_run(conf, &opts);
+}

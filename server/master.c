@@ -1,0 +1,610 @@
+/*
+ * master.c - the master process cycle (compare ngx_master_process_cycle in
+ * nginx:src/os/unix/ngx_process_cycle.c).
+ *
+ * Signals are blocked and taken one at a time with sigtimedwait, so every
+ * action runs from this loop in a fixed order and never from a handler.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/shm.h"
+#include "common/time.h"
+#include "server/listen.h"
+#include "server/master.h"
+#include "server/process.h"
+#include "server/worker.h"
+
+#define MAX_CHILDREN (GH_MAX_WORKERS * 4 + 8)
+#define CRASH_UPTIME_MS 2000            /* a death sooner than this counts as a crash */
+#define MAX_BACKOFF_MS 10000
+#define MAX_DRAINING_GENERATIONS 2
+
+struct child {
+    pid_t pid;                          /* 0 = free entry */
+    int slot;
+    uint32_t generation;
+    int ctl_fd;                         /* write end of its control pipe */
+    bool draining;
+    gh_msec_t started;
+    gh_msec_t kill_at;                  /* 0 = none; SIGKILL when passed */
+};
+
+struct slot_state {
+    int crashes;
+    gh_msec_t respawn_at;               /* 0 = no respawn pending */
+};
+
+static struct {
+    struct gh_conf *conf;
+    const struct gh_master_opts *opts;
+    struct gh_listeners ls;
+    struct gh_shm shm;
+    struct child children[MAX_CHILDREN];
+    struct slot_state slots[GH_MAX_WORKERS];
+    uint32_t generation;
+    bool quitting, terminating, no_workers;
+    gh_msec_t quit_deadline;
+    pid_t upgrade_pid;
+    char *pid_path;
+    char *oldbin_path;
+    bool pid_renamed;
+} M;
+
+static struct child *live_worker(int slot)
+{
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        struct child *c = &M.children[i];
+        if (c->pid != 0 && !c->draining && c->slot == slot)
+            return c;
+    }
+    return NULL;
+}
+
+static size_t nchildren(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < MAX_CHILDREN; i++)
+        n += M.children[i].pid != 0;
+    return n;
+}
+
+static void send_ctl(struct child *c, char cmd, int arg)
+{
+    char msg[2] = { cmd, (char)arg };
+    if (c->ctl_fd == -1)
+        return;
+    if (write(c->ctl_fd, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+        gh_log(GH_LOG_WARN, errno, "cannot signal worker %d over its pipe", (int)c->pid);
+}
+
+/* Tell every current worker to adopt (or release) a slot's sockets. */
+static void broadcast_slot(char cmd, int slot)
+{
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        struct child *c = &M.children[i];
+        if (c->pid != 0 && !c->draining && c->slot != slot)
+            send_ctl(c, cmd, slot);
+    }
+}
+
+static uint64_t orphan_mask(int except)
+{
+    uint64_t mask = 0;
+    for (int s = 0; s < M.conf->workers; s++)
+        if (s != except && live_worker(s) == NULL)
+            mask |= UINT64_C(1) << s;
+    return mask;
+}
+
+static int spawn_worker(int slot)
+{
+    int pfd[2];
+    struct child *c = NULL;
+
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        if (M.children[i].pid == 0) {
+            c = &M.children[i];
+            break;
+        }
+    }
+    if (c == NULL) {
+        gh_log_error("too many child processes; not starting a worker for slot %d", slot);
+        return -1;
+    }
+    if (pipe2(pfd, O_CLOEXEC) == -1) {
+        gh_log(GH_LOG_ERROR, errno, "pipe2() for worker slot %d failed", slot);
+        return -1;
+    }
+    uint64_t adopt = orphan_mask(slot);
+    pid_t pid = fork();
+    if (pid == -1) {
+        gh_log(GH_LOG_ERROR, errno, "fork() for worker slot %d failed", slot);
+        close(pfd[0]);
+        close(pfd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        gh_signals_reset_child();
+        close(pfd[1]);
+        for (size_t i = 0; i < MAX_CHILDREN; i++)
+            if (M.children[i].pid != 0 && M.children[i].ctl_fd != -1)
+                close(M.children[i].ctl_fd);
+        if (gh_drop_privileges(M.conf->user) == -1)
+            _exit(2);
+        struct gh_worker_args args = {
+            .conf = M.conf, .listeners = &M.ls, .shm = &M.shm, .slot = slot,
+            .generation = M.generation, .ctl_fd = pfd[0], .adopt_mask = adopt,
+        };
+        _exit(gh_worker_run(&args));
+    }
+    close(pfd[0]);
+    if (fcntl(pfd[1], F_SETFL, O_NONBLOCK) == -1)
+        gh_log(GH_LOG_WARN, errno, "fcntl(O_NONBLOCK) on a worker pipe failed");
+    *c = (struct child){
+        .pid = pid, .slot = slot, .generation = M.generation, .ctl_fd = pfd[1],
+        .started = gh_time_monotonic_ms(),
+    };
+    if (gh_shm_proc_claim(&M.shm, pid, M.generation, slot) == -1)
+        gh_log_warn("no free process slot in the shared segment for worker %d", (int)pid);
+    gh_log_info("started worker %d for slot %d (generation %u)", (int)pid, slot, M.generation);
+    broadcast_slot(GH_CTL_RELEASE, slot);
+    return 0;
+}
+
+static void spawn_all(void)
+{
+    for (int s = 0; s < M.conf->workers; s++) {
+        M.slots[s] = (struct slot_state){ 0 };
+        if (spawn_worker(s) == -1) {
+            M.slots[s].respawn_at = gh_time_monotonic_ms() + 1000;
+            broadcast_slot(GH_CTL_ADOPT, s);
+        }
+    }
+}
+
+static void log_death(const struct child *c, int status)
+{
+    const char *what = c->draining ? "old worker" : "worker";
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        /* An operator's or the OOM killer's kill is an error; a crash an alert. */
+        int level = (sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
+                        ? GH_LOG_ERROR : GH_LOG_ALERT;
+        gh_log(level, 0, "%s %d (slot %d) killed by signal %d (%s)%s", what, (int)c->pid,
+               c->slot, sig, gh_signal_name(sig), WCOREDUMP(status) ? ", core dumped" : "");
+    } else {
+        int code = WEXITSTATUS(status);
+        gh_log(code == 0 ? GH_LOG_INFO : GH_LOG_ERROR, 0, "%s %d (slot %d) exited with code %d",
+               what, (int)c->pid, c->slot, code);
+    }
+}
+
+static void upgrade_failed(int status)
+{
+    gh_log_error("new binary %d exited (status %d); keeping this master", (int)M.upgrade_pid,
+                 status);
+    M.upgrade_pid = 0;
+    if (M.pid_renamed && rename(M.oldbin_path, M.pid_path) == 0)
+        M.pid_renamed = false;
+}
+
+static void reap(void)
+{
+    for (int n = 0; n < 1024; n++) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0)
+            return;
+        if (pid == M.upgrade_pid) {
+            upgrade_failed(status);
+            continue;
+        }
+        struct child *c = NULL;
+        for (size_t i = 0; i < MAX_CHILDREN; i++)
+            if (M.children[i].pid == pid)
+                c = &M.children[i];
+        if (c == NULL)
+            continue;
+        log_death(c, status);
+        gh_shm_proc_release(&M.shm, pid);
+        if (c->ctl_fd != -1)
+            close(c->ctl_fd);
+        bool was_current = !c->draining;
+        int slot = c->slot;
+        gh_msec_t uptime = gh_time_monotonic_ms() - c->started;
+        *c = (struct child){ .ctl_fd = -1 };
+        if (!was_current || M.quitting || M.terminating || M.no_workers
+            || slot >= M.conf->workers)
+            continue;
+        struct slot_state *st = &M.slots[slot];
+        gh_msec_t delay = 0;
+        if (uptime < CRASH_UPTIME_MS) {
+            st->crashes++;
+            delay = GH_MIN((gh_msec_t)100 << GH_MIN(st->crashes, 10), MAX_BACKOFF_MS);
+            gh_log_warn("worker slot %d is crashing (%d in a row); respawning in %lld ms", slot,
+                        st->crashes, (long long)delay);
+        } else {
+            st->crashes = 0;
+        }
+        st->respawn_at = gh_time_monotonic_ms() + delay;
+        /* Until it is back, the others accept from its sockets. */
+        broadcast_slot(GH_CTL_ADOPT, slot);
+    }
+}
+
+static void respawn_due(gh_msec_t now)
+{
+    if (M.quitting || M.terminating || M.no_workers)
+        return;
+    for (int s = 0; s < M.conf->workers; s++) {
+        struct slot_state *st = &M.slots[s];
+        if (st->respawn_at == 0 || st->respawn_at > now)
+            continue;
+        st->respawn_at = 0;
+        if (live_worker(s) == NULL && spawn_worker(s) == -1)
+            st->respawn_at = now + 1000;
+    }
+}
+
+static void stop_children(char cmd, gh_msec_t grace)
+{
+    gh_msec_t now = gh_time_monotonic_ms();
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        struct child *c = &M.children[i];
+        if (c->pid == 0)
+            continue;
+        send_ctl(c, cmd, 0);
+        c->draining = true;
+        if (c->kill_at == 0 || c->kill_at > now + grace)
+            c->kill_at = now + grace;
+    }
+}
+
+/* Old generations drain; past MAX_DRAINING_GENERATIONS the oldest stop fast. */
+static void limit_draining(void)
+{
+    for (int round = 0; round < MAX_CHILDREN; round++) {
+        uint32_t oldest = UINT32_MAX;
+        int ngen = 0;
+        uint32_t seen[MAX_CHILDREN];
+        for (size_t i = 0; i < MAX_CHILDREN; i++) {
+            struct child *c = &M.children[i];
+            if (c->pid == 0 || !c->draining || c->kill_at == -1)
+                continue;
+            bool dup = false;
+            for (int k = 0; k < ngen; k++)
+                dup |= seen[k] == c->generation;
+            if (!dup)
+                seen[ngen++] = c->generation;
+            if (c->generation < oldest)
+                oldest = c->generation;
+        }
+        if (ngen <= MAX_DRAINING_GENERATIONS)
+            return;
+        gh_log_notice("more than %d old generations draining; stopping generation %u now",
+                      MAX_DRAINING_GENERATIONS, oldest);
+        for (size_t i = 0; i < MAX_CHILDREN; i++) {
+            struct child *c = &M.children[i];
+            if (c->pid != 0 && c->draining && c->generation == oldest) {
+                send_ctl(c, GH_CTL_TERMINATE, 0);
+                /* Marked as handled; the SIGKILL deadline follows in one second. */
+                c->kill_at = -1;
+            }
+        }
+        gh_msec_t soon = gh_time_monotonic_ms() + 1000;
+        for (size_t i = 0; i < MAX_CHILDREN; i++)
+            if (M.children[i].kill_at == -1)
+                M.children[i].kill_at = soon;
+    }
+}
+
+static void log_conf_errors(char *text)
+{
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+        gh_log_error("%s", line);
+}
+
+static struct gh_conf *load_conf(void)
+{
+    char *errs = NULL;
+    size_t errlen = 0;
+    FILE *f = open_memstream(&errs, &errlen);
+    if (f == NULL) {
+        gh_log(GH_LOG_ERROR, errno, "open_memstream() failed");
+        return NULL;
+    }
+    struct gh_conf *conf = gh_conf_load(M.opts->conf_file, M.opts->prefix, f);
+    fclose(f);
+    if (conf == NULL)
+        log_conf_errors(errs);
+    free(errs);
+    return conf;
+}
+
+static void reload(void)
+{
+    if (M.no_workers) {
+        gh_log_notice("starting workers again from the current configuration");
+        M.no_workers = false;
+        spawn_all();
+        return;
+    }
+    gh_log_notice("reloading the configuration from %s", M.opts->conf_file);
+    struct gh_conf *conf = load_conf();
+    if (conf == NULL) {
+        gh_log_error("reload failed; still serving with the previous configuration");
+        return;
+    }
+    if (conf->workers > GH_MAX_WORKERS) {
+        gh_log_error("reload failed: at most %d workers", GH_MAX_WORKERS);
+        gh_conf_free(conf);
+        return;
+    }
+    if (conf->shm_size != M.conf->shm_size)
+        gh_log_warn("shm_size changes take effect only at a restart");
+    struct gh_listeners ls;
+    if (gh_listeners_open(&ls, conf, conf->workers, &M.ls) == -1) {
+        gh_log_error("reload failed; still serving with the previous configuration");
+        gh_conf_free(conf);
+        return;
+    }
+    if (strcmp(conf->error_log.path, M.conf->error_log.path) != 0)
+        gh_log_open(conf->error_log.path, conf->error_log.level);
+    gh_log_set_level(conf->error_log.level);
+
+    /* The old generation stops accepting and drains. */
+    gh_msec_t now = gh_time_monotonic_ms();
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        struct child *c = &M.children[i];
+        if (c->pid == 0 || c->draining)
+            continue;
+        send_ctl(c, GH_CTL_QUIT, 0);
+        c->draining = true;
+        c->kill_at = now + conf->shutdown_timeout + 2000;
+    }
+    gh_listeners_close(&M.ls);
+    M.ls = ls;
+    gh_conf_free(M.conf);
+    M.conf = conf;
+    M.generation++;
+    atomic_store(&M.shm.hdr->generation, M.generation);
+    spawn_all();
+    limit_draining();
+    gh_log_notice("reload done: generation %u with %d workers", M.generation, conf->workers);
+}
+
+static void reopen_logs(void)
+{
+    gh_log_notice("reopening logs");
+    gh_log_reopen();
+    for (size_t i = 0; i < MAX_CHILDREN; i++)
+        if (M.children[i].pid != 0)
+            send_ctl(&M.children[i], GH_CTL_REOPEN, 0);
+}
+
+static void upgrade(void)
+{
+    if (M.upgrade_pid != 0) {
+        gh_log_warn("a binary upgrade (pid %d) is already running", (int)M.upgrade_pid);
+        return;
+    }
+    if (M.pid_renamed) {
+        gh_log_warn("this master was already upgraded; send it QUIT");
+        return;
+    }
+    char *env = gh_listeners_inherit_env(&M.ls, M.shm.fd);
+    if (env == NULL) {
+        gh_log_error("binary upgrade failed: out of memory");
+        return;
+    }
+    if (rename(M.pid_path, M.oldbin_path) == -1) {
+        gh_log(GH_LOG_ERROR, errno, "rename(\"%s\", \"%s\") failed", M.pid_path, M.oldbin_path);
+        free(env);
+        return;
+    }
+    M.pid_renamed = true;
+    pid_t pid = fork();
+    if (pid == -1) {
+        gh_log(GH_LOG_ERROR, errno, "fork() for the binary upgrade failed");
+        rename(M.oldbin_path, M.pid_path);
+        M.pid_renamed = false;
+        free(env);
+        return;
+    }
+    if (pid == 0) {
+        gh_signals_reset_child();
+        /* The sockets and the segment cross exec; nothing else does. */
+        for (size_t i = 0; i < M.ls.n; i++)
+            for (int s = 0; s < M.ls.v[i].nslots; s++)
+                if (M.ls.v[i].fds[s] != -1)
+                    fcntl(M.ls.v[i].fds[s], F_SETFD, 0);
+        fcntl(M.shm.fd, F_SETFD, 0);
+        setenv("GATEHOUSE_INHERIT", env, 1);
+        execv(M.opts->binary, M.opts->argv);
+        gh_log(GH_LOG_ERROR, errno, "execv(\"%s\") failed", M.opts->binary);
+        _exit(2);
+    }
+    free(env);
+    M.upgrade_pid = pid;
+    gh_log_notice("binary upgrade: started new master %d", (int)pid);
+}
+
+static void handle_signal(int sig)
+{
+    switch (sig) {
+    case SIGCHLD:
+        break;                          /* reaped after every wake-up */
+    case SIGHUP:
+        if (!M.quitting && !M.terminating)
+            reload();
+        break;
+    case SIGUSR1:
+        reopen_logs();
+        break;
+    case SIGUSR2:
+        upgrade();
+        break;
+    case SIGWINCH:
+        if (!M.opts->daemonize) {
+            gh_log_info("SIGWINCH ignored: not daemonized");
+            break;
+        }
+        gh_log_notice("stopping workers gracefully (WINCH)");
+        M.no_workers = true;
+        stop_children(GH_CTL_QUIT, M.conf->shutdown_timeout + 2000);
+        break;
+    case SIGQUIT:
+        if (!M.quitting) {
+            gh_log_notice("graceful shutdown");
+            M.quitting = true;
+            stop_children(GH_CTL_QUIT, M.conf->shutdown_timeout + 2000);
+        }
+        break;
+    case SIGTERM:
+    case SIGINT:
+        gh_log_notice("fast shutdown");
+        M.terminating = true;
+        stop_children(GH_CTL_TERMINATE, 3000);
+        break;
+    default:
+        break;
+    }
+}
+
+static void kill_overdue(gh_msec_t now)
+{
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        struct child *c = &M.children[i];
+        if (c->pid != 0 && c->kill_at > 0 && c->kill_at <= now) {
+            gh_log_warn("worker %d did not stop in time; killing it", (int)c->pid);
+            kill(c->pid, SIGKILL);
+            c->kill_at = now + 60000;
+        }
+    }
+}
+
+static gh_msec_t next_wakeup(gh_msec_t now)
+{
+    gh_msec_t next = now + 1000;
+    for (size_t i = 0; i < MAX_CHILDREN; i++)
+        if (M.children[i].pid != 0 && M.children[i].kill_at > 0)
+            next = GH_MIN(next, M.children[i].kill_at);
+    for (int s = 0; s < M.conf->workers; s++)
+        if (M.slots[s].respawn_at > 0)
+            next = GH_MIN(next, M.slots[s].respawn_at);
+    return next > now ? next - now : 0;
+}
+
+static int setup_shm(void)
+{
+    int inherited_fd;
+    if (gh_listeners_inherit_parse(&inherited_fd) == -1) {
+        gh_log_error("cannot parse GATEHOUSE_INHERIT");
+        return -1;
+    }
+    if (inherited_fd != -1) {
+        if (gh_shm_attach(&M.shm, inherited_fd) == 0) {
+            gh_log_notice("binary upgrade: took over the shared segment");
+            fcntl(M.shm.fd, F_SETFD, FD_CLOEXEC);
+            return 0;
+        }
+        close(inherited_fd);
+    }
+    return gh_shm_create(&M.shm, M.conf->shm_size);
+}
+
+static char *concat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    if (s != NULL) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb + 1);
+    }
+    return s;
+}
+
+static void cleanup(void)
+{
+    if (M.pid_renamed)
+        unlink(M.oldbin_path);
+    else if (M.pid_path != NULL)
+        unlink(M.pid_path);
+    gh_listeners_close(&M.ls);
+    gh_shm_detach(&M.shm);
+    gh_conf_free(M.conf);
+    free(M.pid_path);
+    free(M.oldbin_path);
+}
+
+int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
+{
+    sigset_t set;
+    bool upgraded = getenv("GATEHOUSE_INHERIT") != NULL;
+
+    M.conf = conf;
+    M.opts = opts;
+    M.generation = 1;
+    for (size_t i = 0; i < MAX_CHILDREN; i++)
+        M.children[i].ctl_fd = -1;
+    gh_time_update();
+    if (conf->workers > GH_MAX_WORKERS) {
+        fprintf(stderr, "gatehouse: at most %d workers\n", GH_MAX_WORKERS);
+        return 1;
+    }
+    if (gh_log_open(conf->error_log.path, conf->error_log.level) == -1)
+        return 2;
+    if (gh_signals_block_master(&set) == -1)
+        return 2;
+    M.pid_path = strdup(conf->pid_file);
+    M.oldbin_path = concat(conf->pid_file, ".oldbin");
+    if (M.pid_path == NULL || M.oldbin_path == NULL)
+        return 2;
+    if (setup_shm() == -1)
+        return 2;
+    if (gh_listeners_open(&M.ls, conf, conf->workers, NULL) == -1) {
+        gh_listeners_inherit_done();
+        return 2;
+    }
+    gh_listeners_inherit_done();
+    if (opts->daemonize && !upgraded && gh_daemonize() == -1)
+        return 2;
+    if (gh_pidfile_write(M.pid_path, getpid()) == -1)
+        return 2;
+    M.generation = (uint32_t)atomic_load(&M.shm.hdr->generation) + 1;
+    atomic_store(&M.shm.hdr->generation, M.generation);
+    gh_log_notice("gatehouse %s started: master %d, %d workers", GH_VERSION, (int)getpid(),
+                  conf->workers);
+    spawn_all();
+
+    for (;;) {
+        gh_msec_t now = gh_time_monotonic_ms();
+        gh_msec_t wait = next_wakeup(now);
+        struct timespec ts = { wait / 1000, (wait % 1000) * 1000000 };
+        siginfo_t info;
+        int sig = sigtimedwait(&set, &info, &ts);
+        if (sig > 0)
+            handle_signal(sig);
+        else if (errno != EAGAIN && errno != EINTR)
+            gh_log(GH_LOG_ALERT, errno, "sigtimedwait() failed");
+        reap();
+        now = gh_time_monotonic_ms();
+        respawn_due(now);
+        kill_overdue(now);
+        if ((M.quitting || M.terminating) && nchildren() == 0)
+            break;
+        if (M.quitting && M.quit_deadline == 0)
+            M.quit_deadline = now + M.conf->shutdown_timeout + 5000;
+    }
+    gh_log_notice("exiting");
+    cleanup();
+    return 0;
+}

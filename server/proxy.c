@@ -1,0 +1,748 @@
+/*
+ * proxy.c - forwarding one request to an upstream and relaying the answer,
+ * full duplex and with bounded buffers: the request body streams from the
+ * client buffer to the upstream while the response streams from the
+ * upstream buffer to the client, each side reading only when the other has
+ * drained what it holds (so a slow reader slows the writer).
+ *
+ * Everything is driven by one pump, proxy_run(), called on any event of
+ * either socket; each step is non-blocking and reports progress.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/outq.h"
+#include "common/time.h"
+#include "server/http1.h"
+#include "server/proxy.h"
+#include "server/proxy_headers.h"
+#include "server/upstream.h"
+
+enum body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_EOF };
+
+/* Results of one step of the pump. */
+enum {
+    STEP_WAIT = 0,                      /* nothing more can be done now */
+    STEP_PROGRESS = 1,                  /* something moved: run again */
+    STEP_DONE = 2,                      /* the whole exchange is over */
+    STEP_STOP = 3,                      /* the request was answered or closed: p is gone */
+};
+
+struct gh_proxy {
+    struct gh_req *r;
+    struct gh_conn *c;
+    struct gh_worker *w;
+    struct gh_upstream_rt *up;
+    struct gh_uconn *uc;
+    struct gh_timer utimer;             /* upstream connect/send/read gaps */
+    uint64_t tried;                     /* servers tried (bit per index) */
+    int tries_left;
+    bool retryable;                     /* idempotent, no body */
+    bool running;                       /* inside proxy_run */
+
+    /* request -> upstream */
+    char *head;
+    size_t head_len;
+    struct gh_outq uq;
+    enum body_mode req_mode;
+    uint64_t req_left;
+    struct gh_chunked_decoder req_dec;
+    char *req_after;                    /* c->in resumes here once uq has drained */
+    bool req_span;
+    bool req_term_queued;
+    bool req_body_read;
+    bool req_sent;
+    bool upload_stopped;
+    char chunk_hdr[24];
+
+    /* upstream -> client */
+    struct gh_buf *rbuf;
+    struct gh_http1_parser rparser;
+    struct gh_http1_response resp;
+    struct gh_outq cq;
+    bool u_rd_more;
+    bool got_any;
+    bool resp_head_done;
+    bool resp_started;
+    enum body_mode resp_mode;
+    uint64_t resp_left;
+    struct gh_chunked_decoder resp_dec;
+    bool chunked_out;
+    bool resp_body_read;
+    bool resp_term_queued;
+    bool upstream_reusable;
+    char *resp_after;
+    bool resp_span;
+    char rchunk_hdr[24];
+    char *chead;
+    size_t chead_len;
+};
+
+static void proxy_run(struct gh_proxy *p);
+static void upstream_event(struct gh_io *io, uint32_t revents);
+static int connect_next(struct gh_proxy *p);
+
+int gh_proxy_worker_init(struct gh_worker *w)
+{
+    if (gh_http1_worker_init(w) == -1)
+        return -1;
+    return gh_upstreams_init(w);
+}
+
+void gh_proxy_worker_exit(struct gh_worker *w)
+{
+    gh_upstreams_exit(w);
+}
+
+static void set_utimer(struct gh_proxy *p, gh_msec_t ms)
+{
+    gh_loop_timer_set(&p->w->loop, &p->utimer, ms);
+}
+
+/* Let go of the upstream connection: to the pool when reusable. */
+static void drop_upstream(struct gh_proxy *p, bool reusable)
+{
+    struct gh_uconn *uc = p->uc;
+    gh_loop_timer_cancel(&p->w->loop, &p->utimer);
+    if (uc == NULL)
+        return;
+    p->uc = NULL;
+    if (reusable) {
+        uc->nrequests++;
+        gh_uconn_release(uc);
+    } else {
+        gh_uconn_discard(uc);
+    }
+}
+
+static void proxy_free(struct gh_proxy *p)
+{
+    drop_upstream(p, false);
+    gh_buf_put(&p->w->bufs, p->rbuf);
+    p->rbuf = NULL;
+    p->r->proxy = NULL;
+}
+
+/* Answer with an error, or close when part of the answer is already out. */
+static void proxy_fail(struct gh_proxy *p, int status)
+{
+    struct gh_req *r = p->r;
+    bool started = p->resp_started;
+    bool close = !p->req_body_read;
+    proxy_free(p);
+    if (started) {
+        gh_conn_close(r->conn);
+        return;
+    }
+    r->upstream_status = 0;
+    gh_http1_error(r, status, close || r->has_body);
+}
+
+/* The upstream failed before answering: retry on another server when
+ * SPEC section 5 allows it, else answer `status`. */
+static void upstream_failed(struct gh_proxy *p, int status, bool may_retry)
+{
+    struct gh_uconn *uc = p->uc;
+    bool reused = uc != NULL && uc->reused;
+    if (uc != NULL && !reused)
+        gh_upstream_fail(p->up, uc->srv);
+    drop_upstream(p, false);
+    if (may_retry && p->retryable && !p->got_any) {
+        /* A pooled connection the upstream had already closed is not a
+         * real try: the request never reached it. */
+        if (reused && uc != NULL) {
+            size_t idx = (size_t)(uc->srv - p->up->servers);
+            if (idx < 64)
+                p->tried &= ~(UINT64_C(1) << idx);
+        }
+        if (reused || p->tries_left-- > 0) {
+            p->uq = (struct gh_outq){ 0 };
+            gh_outq_push(&p->uq, p->head, p->head_len);
+            p->req_sent = false;
+            p->req_term_queued = false;
+            gh_http1_parser_reset(&p->rparser);
+            if (p->rbuf != NULL)
+                gh_buf_reset(p->rbuf);
+            connect_next(p);
+            return;
+        }
+    }
+    proxy_fail(p, status);
+}
+
+static void utimeout(struct gh_timer *t)
+{
+    struct gh_proxy *p = t->data;
+    if (p->uc != NULL && p->uc->connecting) {
+        gh_log_warn("upstream %s timed out connecting", gh_server_name(p->uc->srv));
+        upstream_failed(p, 504, true);
+    } else if (!p->resp_head_done) {
+        gh_log_warn("upstream %s timed out", p->uc ? gh_server_name(p->uc->srv) : "-");
+        /* Never retried: the upstream may have acted on the request. */
+        upstream_failed(p, 504, false);
+    } else {
+        gh_log_warn("upstream %s timed out sending its body",
+                    p->uc ? gh_server_name(p->uc->srv) : "-");
+        proxy_fail(p, 504);
+    }
+}
+
+static int connect_next(struct gh_proxy *p)
+{
+    struct gh_req *r = p->r;
+    for (int attempt = 0; attempt < 64; attempt++) {
+        struct gh_server_rt *srv = gh_upstream_pick(p->up, p->tried);
+        if (srv == NULL) {
+            proxy_fail(p, p->tried == 0 ? 503 : 502);
+            return -1;
+        }
+        size_t idx = (size_t)(srv - p->up->servers);
+        if (idx < 64)
+            p->tried |= UINT64_C(1) << idx;
+        snprintf(r->upstream_addr, sizeof(r->upstream_addr), "%s", gh_server_name(srv));
+        p->uc = gh_uconn_get(p->w, p->up, srv, p, upstream_event);
+        if (p->uc == NULL) {
+            gh_log(GH_LOG_ERROR, errno, "connect() to upstream %s failed", gh_server_name(srv));
+            gh_upstream_fail(p->up, srv);
+            if (!p->retryable || p->tries_left-- <= 0) {
+                proxy_fail(p, 502);
+                return -1;
+            }
+            continue;
+        }
+        p->got_any = false;
+        p->u_rd_more = !p->uc->connecting;
+        set_utimer(p, p->uc->connecting ? p->w->conf->timeouts.upstream_connect
+                                        : p->w->conf->timeouts.upstream_send);
+        if (!p->uc->connecting && !p->running)
+            proxy_run(p);
+        return 0;
+    }
+    proxy_fail(p, 502);
+    return -1;
+}
+
+void gh_proxy_start(struct gh_req *r, int upstream)
+{
+    struct gh_conn *c = r->conn;
+    struct gh_proxy *p = gh_pcalloc(r->pool, sizeof(*p));
+    if (p == NULL) {
+        gh_conn_close(c);
+        return;
+    }
+    p->r = r;
+    p->c = c;
+    p->w = c->w;
+    p->up = gh_upstream_get(c->w, upstream);
+    r->proxy = p;
+    gh_timer_init(&p->utimer, utimeout, p);
+    p->tries_left = p->up->conf->retries;
+    enum gh_method m = r->head.method_id;
+    bool idempotent = m == GH_M_GET || m == GH_M_HEAD || m == GH_M_PUT || m == GH_M_DELETE
+                      || m == GH_M_OPTIONS;
+    p->retryable = idempotent && !r->has_body;
+    p->resp.headers = gh_palloc(r->pool, sizeof(struct gh_http_header)
+                                             * (size_t)c->w->conf->limits.max_headers);
+    if (p->resp.headers == NULL) {
+        r->proxy = NULL;
+        gh_conn_close(c);
+        return;
+    }
+
+    const struct gh_http1_framing *f = &r->head.framing;
+    if (f->chunked) {
+        p->req_mode = BODY_CHUNKED;
+    } else if (f->content_length > 0) {
+        p->req_mode = BODY_LENGTH;
+        p->req_left = (uint64_t)f->content_length;
+    } else {
+        p->req_mode = BODY_NONE;
+        p->req_body_read = true;
+    }
+    if (gh_proxy_build_request(r, p->up->conf, p->req_mode == BODY_CHUNKED, &p->head,
+                               &p->head_len) == -1) {
+        r->proxy = NULL;
+        gh_http1_error(r, 500, true);
+        return;
+    }
+    /* The body streams through c->in, which gets reused: move what the
+     * parsed head points to (log fields, headers) into the pool first. */
+    if (r->has_body && gh_proxy_keep_head(r) == -1) {
+        r->proxy = NULL;
+        gh_conn_close(c);
+        return;
+    }
+    c->in->pos += r->head.head_len;
+    r->head.head_len = 0;               /* consumed here, not by gh_http1_finish */
+    gh_loop_timer_cancel(&p->w->loop, &c->timer);
+    gh_outq_push(&p->uq, p->head, p->head_len);
+    connect_next(p);
+}
+
+/* ---- request: client -> upstream ---- */
+
+/* Queue the next span of request body bytes (reading from the client when
+ * the buffer is empty). */
+static int next_request_span(struct gh_proxy *p)
+{
+    struct gh_conn *c = p->c;
+    struct gh_buf *in = c->in;
+    if (in == NULL) {
+        c->in = in = gh_buf_get(&p->w->bufs);
+        if (in == NULL)
+            return -1;
+    }
+    if (in->pos == in->last) {
+        gh_buf_reset(in);
+        if (!c->rd_more) {
+            gh_loop_timer_set(&p->w->loop, &c->timer, p->w->conf->timeouts.client_body);
+            return STEP_WAIT;
+        }
+        ssize_t n = gh_buf_read(in, c->io.fd);
+        if (n == GH_AGAIN) {
+            c->rd_more = false;
+            gh_loop_timer_set(&p->w->loop, &c->timer, p->w->conf->timeouts.client_body);
+            return STEP_WAIT;
+        }
+        if (n <= 0)
+            return -1;                  /* the client left mid-body */
+        c->rd_more = (size_t)n == gh_buf_size(in);
+    } else if (gh_buf_room(in) == 0 && in->pos > in->start && p->req_mode == BODY_CHUNKED) {
+        gh_buf_compact(in);
+    }
+    char *start = in->pos;
+    size_t avail = gh_buf_len(in);
+    if (p->req_mode == BODY_LENGTH) {
+        size_t n = (size_t)GH_MIN((uint64_t)avail, p->req_left);
+        gh_outq_push(&p->uq, start, n);
+        p->req_after = start + n;
+        p->req_span = true;
+        p->req_left -= n;
+        p->req_body_read = p->req_left == 0;
+        return STEP_PROGRESS;
+    }
+    size_t dlen = avail;
+    ssize_t used = gh_chunked_decode(&p->req_dec, start, &dlen);
+    if (used < 0)
+        return -2;                      /* malformed chunked body */
+    p->req_body_read = p->req_dec.done;
+    if (dlen > 0) {
+        int hl = snprintf(p->chunk_hdr, sizeof(p->chunk_hdr), "%zx\r\n", dlen);
+        gh_outq_push(&p->uq, p->chunk_hdr, (size_t)hl);
+        gh_outq_push(&p->uq, start, dlen);
+        gh_outq_push(&p->uq, "\r\n", 2);
+        p->req_after = start + used;
+        p->req_span = true;
+        return STEP_PROGRESS;
+    }
+    in->pos = start + used;
+    if (used == 0 && !p->req_body_read) {
+        /* An incomplete size line at the end of the buffer: read more. */
+        if (gh_buf_room(in) == 0)
+            gh_buf_compact(in);
+        if (!c->rd_more)
+            return STEP_WAIT;
+        ssize_t n = gh_buf_read(in, c->io.fd);
+        if (n == GH_AGAIN) {
+            c->rd_more = false;
+            return STEP_WAIT;
+        }
+        if (n <= 0)
+            return -1;
+    }
+    return STEP_PROGRESS;
+}
+
+static int send_request(struct gh_proxy *p)
+{
+    int progress = STEP_WAIT;
+    if (p->uc == NULL || p->uc->connecting || p->req_sent || p->upload_stopped)
+        return STEP_WAIT;
+    for (int i = 0; i < 64; i++) {
+        if (!gh_outq_empty(&p->uq)) {
+            ssize_t n = gh_outq_write(&p->uq, p->uc->io.fd);
+            if (n == GH_AGAIN) {
+                set_utimer(p, p->w->conf->timeouts.upstream_send);
+                return progress;
+            }
+            if (n == GH_ERROR) {
+                upstream_failed(p, 502, true);
+                return STEP_STOP;
+            }
+            progress = STEP_PROGRESS;
+            if (!gh_outq_empty(&p->uq))
+                continue;
+            if (p->req_span) {
+                p->c->in->pos = p->req_after;
+                p->req_span = false;
+            }
+            continue;
+        }
+        if (p->req_body_read) {
+            if (p->req_mode == BODY_CHUNKED && !p->req_term_queued) {
+                p->req_term_queued = true;
+                gh_outq_push(&p->uq, "0\r\n\r\n", 5);
+                continue;
+            }
+            p->req_sent = true;
+            set_utimer(p, p->w->conf->timeouts.upstream_read);
+            return STEP_PROGRESS;
+        }
+        int rc = next_request_span(p);
+        if (rc == -1) {
+            proxy_free(p);
+            gh_conn_close(p->c);
+            return STEP_STOP;
+        }
+        if (rc == -2) {
+            proxy_fail(p, 400);
+            return STEP_STOP;
+        }
+        if (rc == STEP_WAIT)
+            return progress;
+        progress = STEP_PROGRESS;
+    }
+    return progress;
+}
+
+/* ---- response: upstream -> client ---- */
+
+static int read_upstream(struct gh_proxy *p)
+{
+    struct gh_buf *b = p->rbuf;
+    if (!p->u_rd_more)
+        return STEP_WAIT;
+    if (gh_buf_room(b) == 0) {
+        if (b->pos == b->start)
+            return STEP_WAIT;           /* full; the parser decides */
+        gh_buf_compact(b);
+    }
+    size_t room = gh_buf_room(b);
+    ssize_t n = gh_buf_read(b, p->uc->io.fd);
+    if (n == GH_AGAIN) {
+        p->u_rd_more = false;
+        set_utimer(p, p->w->conf->timeouts.upstream_read);
+        return STEP_WAIT;
+    }
+    if (n > 0) {
+        p->got_any = true;
+        p->u_rd_more = (size_t)n == room;
+        set_utimer(p, p->w->conf->timeouts.upstream_read);
+        return STEP_PROGRESS;
+    }
+    return n == GH_DONE ? GH_DONE : GH_ERROR;
+}
+
+static void queue_response_head(struct gh_proxy *p)
+{
+    struct gh_req *r = p->r;
+    const struct gh_http1_response *resp = &p->resp;
+    int st = resp->status;
+    bool client11 = r->head.version_minor >= 1;
+
+    if (r->head_only || st == 204 || st == 304)
+        p->resp_mode = BODY_NONE;
+    else if (resp->framing.chunked)
+        p->resp_mode = BODY_CHUNKED;
+    else if (resp->framing.content_length >= 0 && !resp->framing.has_te)
+        p->resp_mode = BODY_LENGTH;
+    else
+        p->resp_mode = BODY_EOF;
+    p->resp_left = p->resp_mode == BODY_LENGTH ? (uint64_t)resp->framing.content_length : 0;
+    p->chunked_out = (p->resp_mode == BODY_CHUNKED || p->resp_mode == BODY_EOF) && client11;
+    if ((p->resp_mode == BODY_CHUNKED || p->resp_mode == BODY_EOF) && !client11)
+        r->keepalive = false;           /* HTTP/1.0: the close delimits the body */
+    p->upstream_reusable = p->resp_mode != BODY_EOF && !resp->framing.conn_close
+                           && (resp->version_minor >= 1 || resp->framing.conn_keep_alive);
+    if (!p->req_sent) {
+        /* An early answer: stop the upload; neither side can be reused. */
+        p->upload_stopped = true;
+        p->upstream_reusable = false;
+        r->keepalive = false;
+    }
+    r->status = st;
+    r->upstream_status = st;
+    if (gh_proxy_build_response(r, resp, p->chunked_out, &p->chead, &p->chead_len) == -1) {
+        p->chead = NULL;
+        p->chead_len = 0;
+    }
+    gh_outq_push(&p->cq, p->chead, p->chead_len);
+    p->resp_started = true;
+    p->resp_head_done = true;
+    if (p->resp_mode == BODY_NONE || (p->resp_mode == BODY_LENGTH && p->resp_left == 0))
+        p->resp_body_read = true;
+}
+
+/* Parse what the upstream sent so far as a response head. */
+static int parse_response_head(struct gh_proxy *p)
+{
+    const struct gh_conf *conf = p->w->conf;
+    const struct gh_http1_limits lim = {
+        .max_header_size = conf->limits.max_upstream_header_size,
+        .max_uri_size = conf->limits.max_uri_size,
+        .max_headers = (size_t)conf->limits.max_headers,
+    };
+    struct gh_buf *b = p->rbuf;
+    int rc = gh_http1_parse_response(&p->rparser, b->pos, gh_buf_len(b), &lim, &p->resp);
+    if (rc == GH_AGAIN) {
+        if (gh_buf_room(b) == 0 && b->pos == b->start) {
+            gh_log_error("upstream %s sent a response head over %zu bytes", p->r->upstream_addr,
+                         conf->limits.max_upstream_header_size);
+            proxy_fail(p, 502);
+            return STEP_STOP;
+        }
+        return STEP_WAIT;
+    }
+    if (rc < 0) {
+        gh_log_error("upstream %s sent an invalid response", p->r->upstream_addr);
+        upstream_failed(p, 502, false);
+        return STEP_STOP;
+    }
+    int st = p->resp.status;
+    if (st >= 100 && st < 200) {
+        if (st == 101) {
+            /* Upgrades are not forwarded (yet): a 101 is never expected. */
+            gh_log_error("upstream %s switched protocols unasked", p->r->upstream_addr);
+            upstream_failed(p, 502, false);
+            return STEP_STOP;
+        }
+        if ((st == 100 || st == 103) && p->r->head.version_minor >= 1) {
+            /* Relay the interim response as it came (its bytes stay in rbuf
+             * until written). */
+            gh_outq_push(&p->cq, b->pos, (size_t)rc);
+            p->resp_after = b->pos + rc;
+            p->resp_span = true;
+        } else {
+            b->pos += rc;
+        }
+        gh_http1_parser_reset(&p->rparser);
+        return STEP_PROGRESS;
+    }
+    b->pos += rc;
+    queue_response_head(p);
+    return STEP_PROGRESS;
+}
+
+/* Queue the next span of response body bytes from rbuf. */
+static int next_response_span(struct gh_proxy *p)
+{
+    struct gh_buf *b = p->rbuf;
+    char *start = b->pos;
+    size_t avail = gh_buf_len(b);
+    if (avail == 0)
+        return STEP_WAIT;
+    size_t dlen = avail, used = avail;
+    if (p->resp_mode == BODY_LENGTH) {
+        dlen = used = (size_t)GH_MIN((uint64_t)avail, p->resp_left);
+        p->resp_left -= dlen;
+        p->resp_body_read = p->resp_left == 0;
+    } else if (p->resp_mode == BODY_CHUNKED) {
+        ssize_t u = gh_chunked_decode(&p->resp_dec, start, &dlen);
+        if (u < 0) {
+            gh_log_error("upstream %s sent a malformed chunked body", p->r->upstream_addr);
+            return -1;
+        }
+        used = (size_t)u;
+        p->resp_body_read = p->resp_dec.done;
+        if (used == 0 && !p->resp_body_read) {
+            if (gh_buf_room(b) == 0 && b->pos > b->start)
+                gh_buf_compact(b);
+            return STEP_WAIT;
+        }
+    }
+    if (dlen > 0) {
+        if (p->chunked_out) {
+            int hl = snprintf(p->rchunk_hdr, sizeof(p->rchunk_hdr), "%zx\r\n", dlen);
+            gh_outq_push(&p->cq, p->rchunk_hdr, (size_t)hl);
+        }
+        gh_outq_push(&p->cq, start, dlen);
+        if (p->chunked_out)
+            gh_outq_push(&p->cq, "\r\n", 2);
+        p->resp_after = start + used;
+        p->resp_span = true;
+    } else {
+        b->pos = start + used;
+    }
+    if (p->resp_body_read && b->pos + used < b->last && p->resp_mode != BODY_EOF)
+        p->upstream_reusable = false;   /* bytes after the body: not a clean connection */
+    return STEP_PROGRESS;
+}
+
+static int write_client(struct gh_proxy *p)
+{
+    ssize_t n = gh_outq_write(&p->cq, p->c->io.fd);
+    if (n == GH_AGAIN) {
+        gh_loop_timer_set(&p->w->loop, &p->c->timer, p->w->conf->timeouts.send);
+        return STEP_WAIT;
+    }
+    if (n == GH_ERROR) {
+        proxy_free(p);
+        gh_conn_close(p->c);
+        return STEP_STOP;
+    }
+    p->r->bytes_sent += (uint64_t)n;
+    if (gh_outq_empty(&p->cq) && p->resp_span) {
+        p->rbuf->pos = p->resp_after;
+        p->resp_span = false;
+    }
+    return STEP_PROGRESS;
+}
+
+/* One step of the response side. */
+static int relay_response(struct gh_proxy *p)
+{
+    if (!gh_outq_empty(&p->cq))
+        return write_client(p);
+    if (p->resp_body_read) {
+        if (p->chunked_out && !p->resp_term_queued) {
+            p->resp_term_queued = true;
+            gh_outq_push(&p->cq, "0\r\n\r\n", 5);
+            return STEP_PROGRESS;
+        }
+        return STEP_DONE;
+    }
+    if (p->uc == NULL)
+        return STEP_WAIT;
+    if (p->rbuf == NULL) {
+        p->rbuf = gh_buf_get(&p->w->bufs);
+        if (p->rbuf == NULL) {
+            proxy_fail(p, 502);
+            return STEP_STOP;
+        }
+    }
+    if (!gh_buf_empty(p->rbuf)) {
+        int rc = p->resp_head_done ? next_response_span(p) : parse_response_head(p);
+        if (rc == -1) {
+            proxy_fail(p, 502);
+            return STEP_STOP;
+        }
+        if (rc != STEP_WAIT)
+            return rc;
+    } else {
+        gh_buf_reset(p->rbuf);
+    }
+    if (p->uc->connecting)
+        return STEP_WAIT;
+    int rc = read_upstream(p);
+    if (rc == GH_DONE) {
+        if (p->resp_head_done && p->resp_mode == BODY_EOF) {
+            p->resp_body_read = true;
+            return STEP_PROGRESS;
+        }
+        if (!p->resp_head_done) {
+            /* Closed before answering: retryable when nothing came. */
+            upstream_failed(p, 502, !p->got_any);
+            return STEP_STOP;
+        }
+        gh_log_error("upstream %s closed mid-body", p->r->upstream_addr);
+        proxy_fail(p, 502);
+        return STEP_STOP;
+    }
+    if (rc == GH_ERROR) {
+        if (!p->resp_head_done) {
+            upstream_failed(p, 502, !p->got_any);
+            return STEP_STOP;
+        }
+        proxy_fail(p, 502);
+        return STEP_STOP;
+    }
+    return rc;
+}
+
+static void proxy_done(struct gh_proxy *p)
+{
+    struct gh_req *r = p->r;
+    if (!p->req_body_read)
+        r->keepalive = false;           /* unread body bytes still on the wire */
+    proxy_free(p);
+    gh_http1_finish(r);
+}
+
+static void proxy_run(struct gh_proxy *p)
+{
+    p->running = true;
+    for (int i = 0; i < 256; i++) {
+        int a = send_request(p);
+        if (a == STEP_STOP)
+            return;
+        int b = relay_response(p);
+        if (b == STEP_STOP)
+            return;
+        if (b == STEP_DONE) {
+            p->running = false;
+            proxy_done(p);
+            return;
+        }
+        /* The upstream side is finished as soon as its body is read. */
+        if (p->uc != NULL && p->resp_body_read && (p->req_sent || p->upload_stopped))
+            drop_upstream(p, p->upstream_reusable && p->req_sent);
+        if (a == STEP_WAIT && b == STEP_WAIT)
+            break;
+    }
+    p->running = false;
+}
+
+static void upstream_event(struct gh_io *io, uint32_t revents)
+{
+    struct gh_proxy *p = io->data;
+    struct gh_uconn *uc = p->uc;
+    if (uc == NULL || uc->freed)
+        return;
+    if (uc->connecting) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+            err = errno;
+        if (err == 0 && !(revents & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return;
+        if (err != 0 || (revents & (EPOLLERR | EPOLLHUP))) {
+            gh_log(GH_LOG_ERROR, err, "connect() to upstream %s failed", gh_server_name(uc->srv));
+            upstream_failed(p, 502, true);
+            return;
+        }
+        uc->connecting = false;
+        set_utimer(p, p->w->conf->timeouts.upstream_send);
+    }
+    if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        p->u_rd_more = true;
+    proxy_run(p);
+}
+
+void gh_proxy_client_event(struct gh_req *r, uint32_t revents)
+{
+    struct gh_proxy *p = r->proxy;
+    if (revents & EPOLLERR) {
+        proxy_free(p);
+        gh_conn_close(r->conn);
+        return;
+    }
+    if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+        r->conn->rd_more = true;
+    if ((revents & (EPOLLRDHUP | EPOLLHUP)) && p->req_body_read)
+        r->keepalive = false;           /* the client half-closed after its request */
+    if (!p->running)
+        proxy_run(p);
+}
+
+void gh_proxy_client_timeout(struct gh_req *r)
+{
+    struct gh_proxy *p = r->proxy;
+    if (!p->req_body_read && !p->resp_started) {
+        proxy_fail(p, 408);
+        return;
+    }
+    proxy_free(p);
+    gh_conn_close(r->conn);
+}
+
+void gh_proxy_abort(struct gh_req *r)
+{
+    struct gh_proxy *p = r->proxy;
+    if (p != NULL)
+        proxy_free(p);
+}
