@@ -406,7 +406,7 @@ class Gatehouse:
         n = listeners or count_listeners(self.conf_text or "")
         deadline = time.monotonic() + scaled(timeout)
         while True:
-            found = LISTEN_RE.findall(self.error_log() + self.stderr())
+            found = list(dict.fromkeys(LISTEN_RE.findall(self.error_log() + self.stderr())))
             if len(found) >= n:
                 break
             if not self.running():
