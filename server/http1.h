@@ -44,6 +44,8 @@ void gh_http1_on_event(struct gh_io *io, uint32_t revents);
 void gh_http1_timeout(struct gh_conn *c);
 /* The connection is closing: release its request and anything upstream. */
 void gh_http1_abort(struct gh_conn *c);
+/* Build the worker's router. 0 or -1 (errors on stderr). */
+int gh_http1_worker_init(struct gh_worker *w);
 /* Free cached request objects at worker exit. */
 void gh_http1_worker_exit(struct gh_worker *w);
 
