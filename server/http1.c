@@ -308,6 +308,7 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
         PUTS("Connection: keep-alive\r\n");
     PUTS("\r\n");
     r->out->last = p;
+    r->head_bytes = gh_buf_len(r->out);
     r->body = body;
     r->body_len = (r->head_only || no_body) ? 0 : body_len;
     r->body_off = 0;

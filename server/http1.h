@@ -22,6 +22,7 @@ struct gh_req {
     gh_msec_t start;                    /* first byte of the head */
     int status;                         /* the status sent to the client */
     uint64_t bytes_sent;                /* response bytes written to the client (head + body) */
+    uint64_t head_bytes;                /* of which the response head (final and interim) */
     struct gh_str request_id;           /* client's (if sane) or generated (pool) */
     bool keepalive;                     /* the client connection may serve another request */
     bool head_only;                     /* HEAD: no response body */
