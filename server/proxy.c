@@ -42,8 +42,13 @@ struct gh_proxy {
     struct gh_timer utimer;             /* upstream connect/send/read gaps */
     uint64_t tried;                     /* servers tried (bit per index) */
     int tries_left;
-    bool retryable;                     /* idempotent, no body */
+    bool retryable;                     /* idempotent, and its body (if any) kept */
     bool running;                       /* inside proxy_run */
+    bool ws;                            /* the client asked for a WebSocket upgrade */
+    bool tunnel;                        /* after the 101: bytes both ways */
+    bool t_client_eof, t_upstream_eof;  /* tunnel halves closed */
+    char *body_start;                   /* retryable body: its first byte in c->in */
+    uint64_t body_total;                /* request body bytes read so far */
 
     /* request -> upstream */
     char *head;
@@ -84,6 +89,7 @@ struct gh_proxy {
 };
 
 static void proxy_run(struct gh_proxy *p);
+static void start_tunnel(struct gh_proxy *p);
 static void upstream_event(struct gh_io *io, uint32_t revents);
 static int connect_next(struct gh_proxy *p);
 
@@ -165,6 +171,14 @@ static void upstream_failed(struct gh_proxy *p, int status, bool may_retry)
             gh_outq_push(&p->uq, p->head, p->head_len);
             p->req_sent = false;
             p->req_term_queued = false;
+            p->req_span = false;
+            if (p->body_start != NULL) {
+                /* The whole body is still in c->in: send it again. */
+                p->c->in->pos = p->body_start;
+                p->req_left = (uint64_t)p->r->head.framing.content_length;
+                p->req_body_read = false;
+                p->body_total = 0;
+            }
             gh_http1_parser_reset(&p->rparser);
             if (p->rbuf != NULL)
                 gh_buf_reset(p->rbuf);
@@ -178,6 +192,12 @@ static void upstream_failed(struct gh_proxy *p, int status, bool may_retry)
 static void utimeout(struct gh_timer *t)
 {
     struct gh_proxy *p = t->data;
+    if (p->tunnel) {
+        struct gh_conn *c = p->c;
+        proxy_free(p);
+        gh_conn_close(c);
+        return;
+    }
     if (p->uc != NULL && p->uc->connecting) {
         gh_log_warn("upstream %s timed out connecting", gh_server_name(p->uc->srv));
         upstream_failed(p, 504, true);
@@ -246,6 +266,8 @@ void gh_proxy_start(struct gh_req *r, int upstream)
     bool idempotent = m == GH_M_GET || m == GH_M_HEAD || m == GH_M_PUT || m == GH_M_DELETE
                       || m == GH_M_OPTIONS;
     p->retryable = idempotent && !r->has_body;
+    p->ws = r->head.method_id == GH_M_GET && r->head.framing.conn_upgrade
+            && gh_str_caseeq_lit(r->head.framing.upgrade, "websocket");
     p->resp.headers = gh_palloc(r->pool, sizeof(struct gh_http_header)
                                              * (size_t)c->w->conf->limits.max_headers);
     if (p->resp.headers == NULL) {
@@ -264,7 +286,7 @@ void gh_proxy_start(struct gh_req *r, int upstream)
         p->req_mode = BODY_NONE;
         p->req_body_read = true;
     }
-    if (gh_proxy_build_request(r, p->up->conf, p->req_mode == BODY_CHUNKED, &p->head,
+    if (gh_proxy_build_request(r, p->up->conf, p->req_mode == BODY_CHUNKED, p->ws, &p->head,
                                &p->head_len) == -1) {
         r->proxy = NULL;
         gh_http1_error(r, 500, true);
@@ -272,13 +294,20 @@ void gh_proxy_start(struct gh_req *r, int upstream)
     }
     /* The body streams through c->in, which gets reused: move what the
      * parsed head points to (log fields, headers) into the pool first. */
-    if (r->has_body && gh_proxy_keep_head(r) == -1) {
+    if ((r->has_body || p->ws) && gh_proxy_keep_head(r) == -1) {
         r->proxy = NULL;
         gh_conn_close(c);
         return;
     }
     c->in->pos += r->head.head_len;
     r->head.head_len = 0;               /* consumed here, not by gh_http1_finish */
+    if (idempotent && p->req_mode == BODY_LENGTH && p->req_left <= p->up->conf->retry_buffer
+        && p->req_left <= gh_buf_len(c->in)) {
+        /* A body that arrived whole with its head stays in c->in until the
+         * answer comes, so the request can be retried. */
+        p->body_start = c->in->pos;
+        p->retryable = true;
+    }
     gh_loop_timer_cancel(&p->w->loop, &c->timer);
     gh_outq_push(&p->uq, p->head, p->head_len);
     connect_next(p);
@@ -331,6 +360,10 @@ static int next_request_span(struct gh_proxy *p)
     if (used < 0)
         return -2;                      /* malformed chunked body */
     p->req_body_read = p->req_dec.done;
+    p->body_total += dlen;
+    size_t max_body = p->w->conf->limits.max_body_size;
+    if (max_body > 0 && p->body_total > max_body)
+        return -3;                      /* over max_body_size: 413 */
     if (dlen > 0) {
         int hl = snprintf(p->chunk_hdr, sizeof(p->chunk_hdr), "%zx\r\n", dlen);
         gh_outq_push(&p->uq, p->chunk_hdr, (size_t)hl);
@@ -399,8 +432,8 @@ static int send_request(struct gh_proxy *p)
             gh_conn_close(p->c);
             return STEP_STOP;
         }
-        if (rc == -2) {
-            proxy_fail(p, 400);
+        if (rc == -2 || rc == -3) {
+            proxy_fail(p, rc == -2 ? 400 : 413);
             return STEP_STOP;
         }
         if (rc == STEP_WAIT)
@@ -436,6 +469,100 @@ static int read_upstream(struct gh_proxy *p)
         return STEP_PROGRESS;
     }
     return n == GH_DONE ? GH_DONE : GH_ERROR;
+}
+
+
+/* ---- WebSocket tunnel: after the upstream's 101, bytes flow both ways
+ * unparsed until either side closes or the tunnel idles out. ---- */
+
+static void start_tunnel(struct gh_proxy *p)
+{
+    struct gh_req *r = p->r;
+    r->status = 101;
+    r->upstream_status = 101;
+    r->keepalive = false;
+    if (gh_proxy_build_response(r, &p->resp, false, &p->chead, &p->chead_len) == -1) {
+        p->chead = NULL;
+        p->chead_len = 0;
+    }
+    gh_outq_push(&p->cq, p->chead, p->chead_len);
+    r->head_bytes += p->chead_len;
+    /* Bytes either side sent right after the handshake are already read. */
+    if (!gh_buf_empty(p->rbuf))
+        gh_outq_push(&p->cq, p->rbuf->pos, gh_buf_len(p->rbuf));
+    if (p->c->in != NULL && !gh_buf_empty(p->c->in))
+        gh_outq_push(&p->uq, p->c->in->pos, gh_buf_len(p->c->in));
+    p->resp_started = true;
+    p->resp_head_done = true;
+    p->tunnel = true;
+    p->upstream_reusable = false;
+    p->c->rd_more = true;
+    set_utimer(p, p->w->conf->timeouts.tunnel);
+}
+
+/* Move bytes one way: from `src` (fd) through `b` to `dst` (fd). Returns
+ * STEP_PROGRESS, STEP_WAIT, or GH_DONE when src reached EOF and b is empty,
+ * GH_ERROR on a socket error. */
+static int tunnel_pipe(struct gh_buf *b, int src, bool *rd_more, bool *eof, int dst,
+                       struct gh_outq *q, uint64_t *sent)
+{
+    if (!gh_outq_empty(q)) {
+        ssize_t n = gh_outq_write(q, dst);
+        if (n == GH_AGAIN)
+            return STEP_WAIT;
+        if (n == GH_ERROR)
+            return GH_ERROR;
+        if (sent != NULL)
+            *sent += (uint64_t)n;
+        if (gh_outq_empty(q))
+            gh_buf_reset(b);
+        return STEP_PROGRESS;
+    }
+    if (*eof)
+        return GH_DONE;
+    if (!*rd_more)
+        return STEP_WAIT;
+    if (gh_buf_empty(b))
+        gh_buf_reset(b);
+    size_t room = gh_buf_room(b);
+    ssize_t n = gh_buf_read(b, src);
+    if (n == GH_AGAIN) {
+        *rd_more = false;
+        return STEP_WAIT;
+    }
+    if (n == GH_DONE) {
+        *eof = true;
+        shutdown(dst, SHUT_WR);         /* pass the half-close on */
+        return GH_DONE;
+    }
+    if (n < 0)
+        return GH_ERROR;
+    *rd_more = (size_t)n == room;
+    gh_outq_push(q, b->pos, gh_buf_len(b));
+    return STEP_PROGRESS;
+}
+
+static int tunnel_step(struct gh_proxy *p)
+{
+    struct gh_conn *c = p->c;
+    if (c->in == NULL) {
+        c->in = gh_buf_get(&p->w->bufs);
+        if (c->in == NULL)
+            return GH_ERROR;
+    }
+    int a = tunnel_pipe(c->in, c->io.fd, &c->rd_more, &p->t_client_eof, p->uc->io.fd, &p->uq,
+                        NULL);
+    int b = tunnel_pipe(p->rbuf, p->uc->io.fd, &p->u_rd_more, &p->t_upstream_eof, c->io.fd,
+                        &p->cq, &p->r->bytes_sent);
+    if (a == GH_ERROR || b == GH_ERROR)
+        return GH_ERROR;
+    if (a == GH_DONE && b == GH_DONE)
+        return STEP_DONE;
+    if (a == STEP_PROGRESS || b == STEP_PROGRESS) {
+        set_utimer(p, p->w->conf->timeouts.tunnel);
+        return STEP_PROGRESS;
+    }
+    return STEP_WAIT;
 }
 
 static void queue_response_head(struct gh_proxy *p)
@@ -507,10 +634,14 @@ static int parse_response_head(struct gh_proxy *p)
     int st = p->resp.status;
     if (st >= 100 && st < 200) {
         if (st == 101) {
-            /* Upgrades are not forwarded (yet): a 101 is never expected. */
-            gh_log_error("upstream %s switched protocols unasked", p->r->upstream_addr);
-            upstream_failed(p, 502, false);
-            return STEP_STOP;
+            if (!p->ws || !p->req_sent) {
+                gh_log_error("upstream %s switched protocols unasked", p->r->upstream_addr);
+                upstream_failed(p, 502, false);
+                return STEP_STOP;
+            }
+            b->pos += rc;
+            start_tunnel(p);
+            return STEP_PROGRESS;
         }
         if ((st == 100 || st == 103) && p->r->head.version_minor >= 1) {
             /* Relay the interim response as it came (its bytes stay in rbuf
@@ -669,6 +800,19 @@ static void proxy_run(struct gh_proxy *p)
 {
     p->running = true;
     for (int i = 0; i < 256; i++) {
+        if (p->tunnel) {
+            int t = tunnel_step(p);
+            if (t == GH_ERROR || t == STEP_DONE) {
+                struct gh_conn *c = p->c;
+                p->running = false;
+                proxy_free(p);
+                gh_conn_close(c);
+                return;
+            }
+            if (t == STEP_WAIT)
+                break;
+            continue;
+        }
         int a = send_request(p);
         if (a == STEP_STOP)
             return;

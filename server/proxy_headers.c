@@ -121,7 +121,7 @@ static void put_joined(struct out *o, const struct gh_http_header *h, size_t n, 
 }
 
 int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, bool chunked,
-                           char **head, size_t *len)
+                           bool websocket, char **head, size_t *len)
 {
     const struct gh_http1_request *h = &r->head;
     const struct gh_conf_vserver *vs = r->match.vserver;
@@ -174,6 +174,11 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
         putstr(&o, n);
         put(&o, ": ", 2);
         putstr(&o, h->headers[i].value);
+        put(&o, "\r\n", 2);
+    }
+    if (websocket) {
+        puts_(&o, "Connection: upgrade\r\nUpgrade: ");
+        putstr(&o, h->framing.upgrade);
         put(&o, "\r\n", 2);
     }
     if (chunked) {
@@ -272,6 +277,15 @@ int gh_proxy_build_response(struct gh_req *r, const struct gh_http1_response *re
     }
     if (chunked_out)
         puts_(&o, "Transfer-Encoding: chunked\r\n");
+    if (resp->status == 101) {
+        /* The upgrade itself: its hop-by-hop headers are the point. */
+        puts_(&o, "Connection: upgrade\r\nUpgrade: ");
+        putstr(&o, resp->framing.upgrade);
+        put(&o, "\r\n\r\n", 4);
+        *head = buf;
+        *len = (size_t)(o.p - buf);
+        return 0;
+    }
     if (r->conn->w->draining)
         r->keepalive = false;
     if (!r->keepalive)

@@ -9,9 +9,9 @@
 #include "server/http1.h"
 
 /* Build the request head sent upstream, in r->pool. chunked: the body is
- * sent with our own chunked framing. 0 or -1 (out of memory). */
+ * sent with our own chunked framing. websocket: ask the upstream to upgrade. 0 or -1 (out of memory). */
 int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, bool chunked,
-                           char **head, size_t *len);
+                           bool websocket, char **head, size_t *len);
 /* Build the response head for the client, in r->pool. 0 or -1. */
 int gh_proxy_build_response(struct gh_req *r, const struct gh_http1_response *resp,
                             bool chunked_out, char **head, size_t *len);
