@@ -90,6 +90,7 @@ struct gh_proxy {
 
 static void proxy_run(struct gh_proxy *p);
 static void start_tunnel(struct gh_proxy *p);
+static int next_response_span(struct gh_proxy *p);
 static void upstream_event(struct gh_io *io, uint32_t revents);
 static int connect_next(struct gh_proxy *p);
 
@@ -658,6 +659,15 @@ static int parse_response_head(struct gh_proxy *p)
     }
     b->pos += rc;
     queue_response_head(p);
+    /* Whatever body came with the head leaves in the same writev. */
+    if (!p->resp_body_read && !gh_buf_empty(b) && next_response_span(p) == -1) {
+        proxy_fail(p, 502);
+        return STEP_STOP;
+    }
+    if (p->resp_body_read && p->chunked_out && !p->resp_term_queued) {
+        p->resp_term_queued = true;
+        gh_outq_push(&p->cq, "0\r\n\r\n", 5);
+    }
     return STEP_PROGRESS;
 }
 
