@@ -40,6 +40,7 @@ struct gh_proxy {
     struct gh_upstream_rt *up;
     struct gh_uconn *uc;
     struct gh_timer utimer;             /* upstream connect/send/read gaps */
+    struct gh_timer kick;               /* resume a pump that yielded after its budget */
     uint64_t tried;                     /* servers tried (bit per index) */
     int tries_left;
     bool retryable;                     /* idempotent, and its body (if any) kept */
@@ -89,6 +90,7 @@ struct gh_proxy {
 };
 
 static void proxy_run(struct gh_proxy *p);
+static void kick_run(struct gh_timer *t);
 static void start_tunnel(struct gh_proxy *p);
 static int next_response_span(struct gh_proxy *p);
 static void upstream_event(struct gh_io *io, uint32_t revents);
@@ -129,6 +131,7 @@ static void drop_upstream(struct gh_proxy *p, bool reusable)
 
 static void proxy_free(struct gh_proxy *p)
 {
+    gh_loop_timer_cancel(&p->w->loop, &p->kick);
     drop_upstream(p, false);
     gh_buf_put(&p->w->bufs, p->rbuf);
     p->rbuf = NULL;
@@ -262,6 +265,7 @@ void gh_proxy_start(struct gh_req *r, int upstream)
     p->up = gh_upstream_get(c->w, upstream);
     r->proxy = p;
     gh_timer_init(&p->utimer, utimeout, p);
+    gh_timer_init(&p->kick, kick_run, p);
     p->tries_left = p->up->conf->retries;
     enum gh_method m = r->head.method_id;
     bool idempotent = m == GH_M_GET || m == GH_M_HEAD || m == GH_M_PUT || m == GH_M_DELETE
@@ -806,10 +810,53 @@ static void proxy_done(struct gh_proxy *p)
     gh_http1_finish(r);
 }
 
+/* After each run of the pump, arm the timers for what we now wait on: a
+ * timeout is the longest gap in the transfer that is actually stalled, and
+ * a side held back by the other (backpressure) has no timer running. */
+static void update_timers(struct gh_proxy *p)
+{
+    struct gh_loop *loop = &p->w->loop;
+    const struct gh_conf *conf = p->w->conf;
+    struct gh_conn *c = p->c;
+
+    if (p->tunnel)
+        return;                         /* the tunnel's idle timer is set on progress */
+    if (!gh_outq_empty(&p->cq))
+        gh_loop_timer_set(loop, &c->timer, conf->timeouts.send);
+    else if (!p->req_body_read && !p->upload_stopped && gh_outq_empty(&p->uq))
+        gh_loop_timer_set(loop, &c->timer, conf->timeouts.client_body);
+    else
+        gh_loop_timer_cancel(loop, &c->timer);
+
+    if (p->uc == NULL || p->uc->connecting)
+        return;                         /* connect_next armed the connect timeout */
+    if (!gh_outq_empty(&p->uq) && !p->upload_stopped)
+        set_utimer(p, conf->timeouts.upstream_send);
+    else if (!p->resp_body_read && gh_outq_empty(&p->cq)
+             && (p->req_sent || p->upload_stopped || p->resp_head_done))
+        set_utimer(p, conf->timeouts.upstream_read);
+    else if (!p->req_sent && !p->upload_stopped)
+        gh_loop_timer_cancel(loop, &p->utimer);   /* waiting for the client's body */
+    else if (!gh_outq_empty(&p->cq))
+        gh_loop_timer_cancel(loop, &p->utimer);   /* waiting for the client to read */
+}
+
+static void kick_run(struct gh_timer *t)
+{
+    proxy_run(t->data);
+}
+
 static void proxy_run(struct gh_proxy *p)
 {
     p->running = true;
-    for (int i = 0; i < 256; i++) {
+    for (int i = 0;; i++) {
+        if (i == 256) {
+            /* Budget spent: let other connections run. With edge-triggered
+             * epoll no new event may come for bytes already readable, so a
+             * zero-delay timer resumes this pump after them. */
+            gh_loop_timer_set(&p->w->loop, &p->kick, 0);
+            break;
+        }
         if (p->tunnel) {
             int t = tunnel_step(p);
             if (t == GH_ERROR || t == STEP_DONE) {
@@ -841,6 +888,7 @@ static void proxy_run(struct gh_proxy *p)
             break;
     }
     p->running = false;
+    update_timers(p);
 }
 
 static void upstream_event(struct gh_io *io, uint32_t revents)
