@@ -179,6 +179,9 @@ static void ctl_read(struct gh_io *io, uint32_t revents)
 static void alog_flush_tick(struct gh_timer *t)
 {
     struct gh_worker *w = t->data;
+    struct gh_shm_proc *me = gh_shm_proc_find(w->shm, w->pid);
+    if (me != NULL)
+        atomic_store(&me->heartbeat_ms, gh_now_ms);
     gh_alog_flush(&w->alog);
     gh_loop_timer_set(&w->loop, &w->flush_timer, ALOG_FLUSH_MS);
 }
@@ -225,7 +228,12 @@ int gh_worker_run(const struct gh_worker_args *args)
     gh_timer_init(&w->accept_timer, accept_resume, w);
     gh_timer_init(&w->drain_timer, drain_tick, w);
     gh_timer_init(&w->flush_timer, alog_flush_tick, w);
-    gh_buf_pool_init(&w->bufs, GH_BUF_SIZE, GH_MAX_FREE_BUFS);
+    /* A whole request or response head must fit in one buffer. */
+    size_t bufsize = GH_MAX((size_t)GH_BUF_SIZE,
+                            GH_MAX(w->conf->limits.max_header_size,
+                                   w->conf->limits.max_upstream_header_size) + 1);
+    bufsize = (bufsize + 4095) & ~(size_t)4095;
+    gh_buf_pool_init(&w->bufs, bufsize, GH_MAX_FREE_BUFS);
     gh_time_update();
 
     gh_reqid_init();
