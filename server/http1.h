@@ -37,6 +37,7 @@ struct gh_req {
     void *proxy;                        /* upstream side, when proxied (server/proxy.c) */
     char upstream_addr[64];             /* for the access log; "-" when none */
     int upstream_status;                /* 0 when none */
+    struct gh_str extra_resp_headers;   /* whole "Name: value\r\n" lines added to a proxied response */
 };
 
 /* Client socket events (the io callback of every client connection). */

@@ -87,6 +87,7 @@ struct gh_proxy {
     char rchunk_hdr[24];
     char *chead;
     size_t chead_len;
+    gh_msec_t u_start;                  /* when this try began (latency) */
 };
 
 static void proxy_run(struct gh_proxy *p);
@@ -159,8 +160,10 @@ static void upstream_failed(struct gh_proxy *p, int status, bool may_retry)
 {
     struct gh_uconn *uc = p->uc;
     bool reused = uc != NULL && uc->reused;
-    if (uc != NULL && !reused)
+    if (uc != NULL && !reused) {
         gh_upstream_fail(p->up, uc->srv);
+        gh_upstream_done(p->up, uc->srv, 0, gh_now_ms - p->u_start);
+    }
     drop_upstream(p, false);
     if (may_retry && p->retryable && !p->got_any) {
         /* A pooled connection the upstream had already closed is not a
@@ -220,7 +223,7 @@ static int connect_next(struct gh_proxy *p)
 {
     struct gh_req *r = p->r;
     for (int attempt = 0; attempt < 64; attempt++) {
-        struct gh_server_rt *srv = gh_upstream_pick(p->up, p->tried);
+        struct gh_server_rt *srv = gh_upstream_pick(p->up, p->tried, r);
         if (srv == NULL) {
             proxy_fail(p, p->tried == 0 ? 503 : 502);
             return -1;
@@ -240,6 +243,7 @@ static int connect_next(struct gh_proxy *p)
             continue;
         }
         p->got_any = false;
+        p->u_start = gh_now_ms;
         p->u_rd_more = !p->uc->connecting;
         set_utimer(p, p->uc->connecting ? p->w->conf->timeouts.upstream_connect
                                         : p->w->conf->timeouts.upstream_send);
@@ -599,6 +603,8 @@ static void queue_response_head(struct gh_proxy *p)
     }
     r->status = st;
     r->upstream_status = st;
+    if (p->uc != NULL)
+        gh_upstream_done(p->up, p->uc->srv, st, gh_now_ms - p->u_start);
     if (gh_proxy_build_response(r, resp, p->chunked_out, &p->chead, &p->chead_len) == -1) {
         p->chead = NULL;
         p->chead_len = 0;

@@ -229,7 +229,8 @@ int gh_proxy_build_response(struct gh_req *r, const struct gh_http1_response *re
 {
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
-    size_t bound = resp->head_len + r->request_id.len + 256 + sets_size(&vs->response_headers)
+    size_t bound = resp->head_len + r->request_id.len + 256 + r->extra_resp_headers.len
+                   + sets_size(&vs->response_headers)
                    + sets_size(&rt->response_headers);
     char *buf = gh_palloc(r->pool, bound);
     if (buf == NULL)
@@ -292,6 +293,7 @@ int gh_proxy_build_response(struct gh_req *r, const struct gh_http1_response *re
         puts_(&o, "Connection: close\r\n");
     else if (r->head.version_minor == 0)
         puts_(&o, "Connection: keep-alive\r\n");
+    putstr(&o, r->extra_resp_headers);
     put_sets(&o, &vs->response_headers);
     put_sets(&o, &rt->response_headers);
     put(&o, "\r\n", 2);

@@ -93,8 +93,9 @@ static struct gh_server_rt *pick_class(struct gh_upstream_rt *up, uint64_t tried
     return best;
 }
 
-struct gh_server_rt *gh_upstream_pick(struct gh_upstream_rt *up, uint64_t tried)
+struct gh_server_rt *gh_upstream_pick(struct gh_upstream_rt *up, uint64_t tried, struct gh_req *r)
 {
+    GH_UNUSED(r);
     struct gh_server_rt *s = pick_class(up, tried, false);
     if (s == NULL)
         s = pick_class(up, tried, true);
@@ -121,6 +122,15 @@ void gh_upstream_fail(struct gh_upstream_rt *up, struct gh_server_rt *srv)
 void gh_upstream_ok(struct gh_server_rt *srv)
 {
     srv->fails = 0;
+}
+
+void gh_upstream_done(struct gh_upstream_rt *up, struct gh_server_rt *srv, int status,
+                      gh_msec_t latency)
+{
+    GH_UNUSED(up);
+    GH_UNUSED(latency);
+    if (status > 0)
+        gh_upstream_ok(srv);
 }
 
 void gh_uconn_discard(struct gh_uconn *uc)

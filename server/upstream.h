@@ -9,6 +9,8 @@
 
 #include "server/conn.h"
 
+struct gh_req;
+
 struct gh_proxy;
 
 struct gh_server_rt {
@@ -48,10 +50,16 @@ int gh_upstreams_init(struct gh_worker *w);
 void gh_upstreams_exit(struct gh_worker *w);
 struct gh_upstream_rt *gh_upstream_get(struct gh_worker *w, int idx);
 
-/* Pick a server not in `tried` (bit i = server i; for more than 64
- * servers, the rest are never excluded). Backup servers only when no
- * primary is available. NULL when none. */
-struct gh_server_rt *gh_upstream_pick(struct gh_upstream_rt *up, uint64_t tried);
+/* Pick a server for request r, not in `tried` (bit i = server i; for more
+ * than 64 servers, the rest are never excluded). Backup servers only when
+ * no primary is available. NULL when none is available (503). The picker
+ * may set r->extra_resp_headers (e.g. a sticky cookie), allocated from
+ * r->pool. */
+struct gh_server_rt *gh_upstream_pick(struct gh_upstream_rt *up, uint64_t tried, struct gh_req *r);
+/* The exchange with srv ended: status is the upstream's status (0 when it
+ * failed before answering), latency from connect to the response head. */
+void gh_upstream_done(struct gh_upstream_rt *up, struct gh_server_rt *srv, int status,
+                      gh_msec_t latency);
 /* Count a failure (passive health: max_fails within fail_timeout). */
 void gh_upstream_fail(struct gh_upstream_rt *up, struct gh_server_rt *srv);
 void gh_upstream_ok(struct gh_server_rt *srv);
