@@ -520,6 +520,10 @@ int gh_shm_proc_claim(struct gh_shm *shm, int32_t pid, uint32_t generation, int3
             atomic_store(&p->heartbeat_ms, 0);
             return i;
         }
+        /* Idempotent: the child may claim its own slot before (or while)
+         * the master does; both scan upwards, so they meet at one slot. */
+        if (expected == pid)
+            return i;
     }
     gh_log(GH_LOG_ERROR, 0, "shm: all %d process slots are taken, none for pid %d",
            GH_SHM_MAX_PROCS, (int)pid);

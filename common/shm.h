@@ -101,8 +101,10 @@ static inline uint64_t gh_shm_off(const struct gh_shm *shm, const void *p)
 
 /* Process slots (lock-free): the master claims one for each child it forks
  * (CAS of pid 0 -> pid) and frees it when it reaps the child. Claim returns
- * the slot index, or -1 (logged) when all are taken. Release of a pid
- * without a slot does nothing. */
+ * the slot index, or -1 (logged) when all are taken. Claiming is
+ * idempotent: a child may claim its own slot at start (before or while the
+ * master does) and gets the same index. Release of a pid without a slot
+ * does nothing. */
 int gh_shm_proc_claim(struct gh_shm *shm, int32_t pid, uint32_t generation, int32_t worker_slot);
 void gh_shm_proc_release(struct gh_shm *shm, int32_t pid);
 /* The slot of `pid`, or NULL: a child refreshes its heartbeat_ms there. */

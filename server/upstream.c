@@ -4,35 +4,95 @@
  */
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/time.h"
+#include "modules/balance.h"
+#include "modules/upstream_state.h"
+#include "server/helper.h"
+#include "server/http1.h"
 #include "server/upstream.h"
+#include "server/worker.h"
 
 static struct gh_upstream_rt *ups;
 static size_t nups;
 
+/* Private state for a server the shared region has no slot for. */
+struct priv_state {
+    struct gh_us_slot slot;
+    struct gh_us_pctr pctr;
+};
+
+int gh_upstream_rt_init(struct gh_upstream_rt *up, const struct gh_conf_upstream *c,
+                        struct gh_us_region *reg, int proc)
+{
+    memset(up, 0, sizeof(*up));
+    up->conf = c;
+    up->nservers = c->nservers;
+    gh_list_init(&up->idle);
+    up->servers = calloc(up->nservers ? up->nservers : 1, sizeof(*up->servers));
+    up->priv = calloc(up->nservers ? up->nservers : 1, sizeof(struct priv_state));
+    if (up->servers == NULL || up->priv == NULL)
+        goto oom;
+    for (size_t i = 0; i < up->nservers; i++) {
+        struct gh_server_rt *s = &up->servers[i];
+        s->conf = &c->servers[i];
+        s->index = (int)i;
+        int slot = gh_us_find(reg, c->name, s->conf->addr.text);
+        if (slot >= 0) {
+            s->st = gh_us_slot(reg, slot);
+            s->pc = gh_us_pctr(reg, proc, slot);
+        } else {
+            struct priv_state *ps = &((struct priv_state *)up->priv)[i];
+            s->st = &ps->slot;
+            s->pc = &ps->pctr;
+        }
+        char key[GH_US_KEY_LEN + 2];
+        int n = snprintf(key, sizeof(key), "%s %s", c->name, s->conf->addr.text);
+        uint64_t h = gh_balance_hash64(key, (size_t)GH_MIN(n, (int)sizeof(key) - 1));
+        snprintf(s->sticky_id, sizeof(s->sticky_id), "%016llx", (unsigned long long)h);
+    }
+    up->rng = gh_balance_hash64(&up, sizeof(up)) ^ ((uint64_t)getpid() << 32)
+              ^ (uint64_t)gh_time_monotonic_ms();
+    up->bal = gh_balance_for(c->balance);
+    if (up->bal->init(up) == -1)
+        goto oom;
+    return 0;
+oom:
+    free(up->servers);
+    free(up->priv);
+    up->servers = NULL;
+    up->priv = NULL;
+    return -1;
+}
+
+void gh_upstream_rt_free(struct gh_upstream_rt *up)
+{
+    if (up->bal != NULL)
+        up->bal->exit(up);
+    free(up->servers);
+    free(up->priv);
+    up->servers = NULL;
+    up->priv = NULL;
+}
+
 int gh_upstreams_init(struct gh_worker *w)
 {
     const struct gh_conf *conf = w->conf;
+    /* The helper's admin socket is no business of a worker. */
+    gh_helper_close_inherited();
+    int proc = gh_shm_proc_claim(w->shm, w->pid, w->generation, w->slot);
     nups = conf->nupstreams;
     ups = calloc(nups ? nups : 1, sizeof(*ups));
     if (ups == NULL)
         goto oom;
-    for (size_t i = 0; i < nups; i++) {
-        struct gh_upstream_rt *up = &ups[i];
-        up->conf = &conf->upstreams[i];
-        up->nservers = up->conf->nservers;
-        up->servers = calloc(up->nservers ? up->nservers : 1, sizeof(*up->servers));
-        if (up->servers == NULL)
+    for (size_t i = 0; i < nups; i++)
+        if (gh_upstream_rt_init(&ups[i], &conf->upstreams[i], gh_us_region(), proc) == -1)
             goto oom;
-        for (size_t s = 0; s < up->nservers; s++)
-            up->servers[s].conf = &up->conf->servers[s];
-        gh_list_init(&up->idle);
-    }
     return 0;
 oom:
     gh_log_error("out of memory setting up upstreams");
@@ -46,7 +106,7 @@ void gh_upstreams_exit(struct gh_worker *w)
         struct gh_upstream_rt *up = &ups[i];
         while (up->servers != NULL && !gh_list_empty(&up->idle))
             gh_uconn_close(GH_CONTAINER_OF(up->idle.next, struct gh_uconn, link));
-        free(up->servers);
+        gh_upstream_rt_free(up);
     }
     free(ups);
     ups = NULL;
@@ -61,82 +121,153 @@ struct gh_upstream_rt *gh_upstream_get(struct gh_worker *w, int idx)
     return &ups[idx];
 }
 
-static bool available(const struct gh_upstream_rt *up, const struct gh_server_rt *s)
+#define RLX memory_order_relaxed
+
+bool gh_upstream_available(const struct gh_upstream_rt *up, const struct gh_server_rt *s)
 {
-    if (s->down_until > gh_now_ms)
+    struct gh_us_slot *st = s->st;
+    if (atomic_load_explicit(&st->down, RLX) || atomic_load_explicit(&st->drained, RLX))
         return false;
-    if (s->conf->max_conns > 0 && s->active >= s->conf->max_conns)
+    if (atomic_load_explicit(&st->down_until, RLX) > gh_now_ms)
+        return false;
+    if (s->conf->max_conns > 0 && atomic_load_explicit(&st->active, RLX) >= s->conf->max_conns)
         return false;
     GH_UNUSED(up);
     return true;
 }
 
-/* Smooth weighted round robin (nginx's ngx_http_upstream_get_peer) over
- * the servers of one class (primary or backup). */
-static struct gh_server_rt *pick_class(struct gh_upstream_rt *up, uint64_t tried, bool backup)
+int64_t gh_upstream_weight(const struct gh_upstream_rt *up, const struct gh_server_rt *s)
 {
-    struct gh_server_rt *best = NULL;
-    int total = 0;
+    int64_t w = (int64_t)s->conf->weight * 100;
+    gh_msec_t ramp = up->conf->slow_start;
+    if (ramp <= 0)
+        return w;
+    gh_msec_t since = atomic_load_explicit(&s->st->up_since, RLX);
+    gh_msec_t du = atomic_load_explicit(&s->st->down_until, RLX);
+    if (du <= gh_now_ms && du > since)
+        since = du;                     /* back from a passive-health pause */
+    if (since <= 0 || gh_now_ms - since >= ramp)
+        return w;
+    int64_t x = w * (gh_now_ms > since ? gh_now_ms - since : 0) / ramp;
+    return x < 1 ? 1 : x;
+}
+
+int32_t gh_upstream_active(const struct gh_server_rt *s)
+{
+    return atomic_load_explicit(&s->st->active, RLX);
+}
+
+/* The server named by a valid sticky cookie, when it can take the request. */
+static struct gh_server_rt *sticky_server(struct gh_upstream_rt *up, uint64_t tried,
+                                          struct gh_req *r)
+{
+    const char *name = up->conf->sticky_cookie;
+    struct gh_str v = gh_balance_cookie(r, name, strlen(name));
+    if (v.len != 16)
+        return NULL;
     for (size_t i = 0; i < up->nservers; i++) {
         struct gh_server_rt *s = &up->servers[i];
-        if (s->conf->backup != backup || !available(up, s))
-            continue;
-        if (i < 64 && (tried & (UINT64_C(1) << i)))
-            continue;
-        s->cur_weight += s->conf->weight;
-        total += s->conf->weight;
-        if (best == NULL || s->cur_weight > best->cur_weight)
-            best = s;
+        if (memcmp(s->sticky_id, v.p, 16) == 0)
+            return gh_balance_candidate(up, s, tried, s->conf->backup) ? s : NULL;
     }
-    if (best != NULL)
-        best->cur_weight -= total;
-    return best;
+    return NULL;
+}
+
+/* Add "Set-Cookie: NAME=ID; Path=/; HttpOnly" to the response, replacing
+ * the one an earlier try of the same request added. */
+static void sticky_set(struct gh_upstream_rt *up, struct gh_server_rt *s, struct gh_req *r)
+{
+    const char *name = up->conf->sticky_cookie;
+    char line[GH_US_KEY_LEN + 64];
+    int n = snprintf(line, sizeof(line), "Set-Cookie: %s=%s; Path=/; HttpOnly\r\n", name,
+                     s->sticky_id);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return;
+    struct gh_str old = r->extra_resp_headers;
+    size_t keep = old.len;
+    size_t plen = 12 + strlen(name) + 1;        /* "Set-Cookie: NAME=" */
+    if (old.len >= (size_t)n && memcmp(old.p + old.len - (size_t)n, line, plen) == 0)
+        keep = old.len - (size_t)n;             /* ids have a fixed length */
+    char *p = gh_palloc(r->pool, keep + (size_t)n);
+    if (p == NULL)
+        return;
+    if (keep > 0)
+        memcpy(p, old.p, keep);
+    memcpy(p + keep, line, (size_t)n);
+    r->extra_resp_headers = gh_str_make(p, keep + (size_t)n);
 }
 
 struct gh_server_rt *gh_upstream_pick(struct gh_upstream_rt *up, uint64_t tried, struct gh_req *r)
 {
-    GH_UNUSED(r);
-    struct gh_server_rt *s = pick_class(up, tried, false);
+    bool sticky = r != NULL && up->conf->sticky_cookie != NULL && up->conf->sticky_cookie[0];
+    if (sticky) {
+        struct gh_server_rt *s = sticky_server(up, tried, r);
+        if (s != NULL)
+            return s;
+    }
+    struct gh_server_rt *s = up->bal->pick(up, tried, r, false);
     if (s == NULL)
-        s = pick_class(up, tried, true);
+        s = up->bal->pick(up, tried, r, true);
+    if (s != NULL && sticky)
+        sticky_set(up, s, r);
     return s;
 }
 
 void gh_upstream_fail(struct gh_upstream_rt *up, struct gh_server_rt *srv)
 {
     const struct gh_conf_upstream *c = up->conf;
+    struct gh_us_slot *st = srv->st;
+    gh_us_pctr_add(&srv->pc->errors, 1);
     if (c->max_fails <= 0)
         return;
-    if (gh_now_ms - srv->fail_window_start > c->fail_timeout) {
-        srv->fail_window_start = gh_now_ms;
-        srv->fails = 0;
-    }
-    if (++srv->fails >= c->max_fails) {
-        srv->down_until = gh_now_ms + c->fail_timeout;
-        srv->fails = 0;
-        gh_log_warn("upstream \"%s\" server %s marked down for %lld ms after %d failures",
-                    c->name, gh_server_name(srv), (long long)c->fail_timeout, c->max_fails);
-    }
+    gh_msec_t now = gh_now_ms;
+    int64_t start = atomic_load(&st->fail_window);
+    if (now - start > c->fail_timeout && atomic_compare_exchange_strong(&st->fail_window, &start, now))
+        atomic_store(&st->fails, 0);
+    if (atomic_fetch_add(&st->fails, 1) + 1 < c->max_fails)
+        return;
+    int64_t du = atomic_load(&st->down_until);
+    if (du > now || !atomic_compare_exchange_strong(&st->down_until, &du, now + c->fail_timeout))
+        return;
+    /* One failure after the pause is enough to pause it again; a success
+     * clears that (gh_upstream_ok). */
+    atomic_store(&st->fail_window, now + c->fail_timeout);
+    atomic_store(&st->fails, c->max_fails - 1);
+    gh_log_warn("upstream \"%s\" server %s marked down for %lld ms after %d failures",
+                c->name, gh_server_name(srv), (long long)c->fail_timeout, c->max_fails);
 }
 
 void gh_upstream_ok(struct gh_server_rt *srv)
 {
-    srv->fails = 0;
+    if (atomic_load_explicit(&srv->st->fails, RLX) != 0)
+        atomic_store_explicit(&srv->st->fails, 0, RLX);
 }
 
 void gh_upstream_done(struct gh_upstream_rt *up, struct gh_server_rt *srv, int status,
                       gh_msec_t latency)
 {
     GH_UNUSED(up);
-    GH_UNUSED(latency);
-    if (status > 0)
+    struct gh_us_pctr *pc = srv->pc;
+    gh_us_pctr_add(&pc->requests, 1);
+    if (status >= 500)
+        gh_us_pctr_add(&pc->errors, 1);
+    if (status > 0) {
+        gh_us_pctr_add(&pc->lat_sum, (uint64_t)(latency > 0 ? latency : 0));
+        gh_us_pctr_add(&pc->lat_count, 1);
         gh_upstream_ok(srv);
+    }
+}
+
+static void active_add(struct gh_server_rt *srv, int32_t d)
+{
+    atomic_fetch_add_explicit(&srv->st->active, d, RLX);
+    atomic_store_explicit(&srv->pc->active, atomic_load_explicit(&srv->pc->active, RLX) + d, RLX);
 }
 
 void gh_uconn_discard(struct gh_uconn *uc)
 {
     uc->px = NULL;
-    uc->srv->active--;
+    active_add(uc->srv, -1);
     gh_list_init(&uc->link);
     uc->up->nidle++;                    /* gh_uconn_close takes an idle one off the count */
     gh_uconn_close(uc);
@@ -181,7 +312,7 @@ void gh_uconn_release(struct gh_uconn *uc)
 {
     struct gh_upstream_rt *up = uc->up;
     uc->px = NULL;
-    uc->srv->active--;
+    active_add(uc->srv, -1);
     if (up->conf->keepalive <= 0 || uc->nrequests >= up->conf->keepalive_requests
         || uc->w->draining) {
         gh_list_init(&uc->link);
@@ -277,6 +408,6 @@ struct gh_uconn *gh_uconn_get(struct gh_worker *w, struct gh_upstream_rt *up,
         }
     }
     uc->px = px;
-    srv->active++;
+    active_add(srv, 1);
     return uc;
 }

@@ -9,27 +9,37 @@
 
 #include "server/conn.h"
 
+struct gh_us_region;
+
 struct gh_req;
 
 struct gh_proxy;
 
+struct gh_balance_ops;
+struct gh_us_slot;
+struct gh_us_pctr;
+
 struct gh_server_rt {
     const struct gh_conf_upstream_server *conf;
-    int cur_weight;                     /* smooth weighted round robin */
-    int fails;                          /* failures in the current window */
-    gh_msec_t fail_window_start;
-    gh_msec_t down_until;               /* passive health: skipped until then */
-    int active;                         /* requests in flight from this worker */
+    struct gh_us_slot *st;              /* shared state (modules/upstream_state.h), or
+                                           private when the segment had no slot for it */
+    struct gh_us_pctr *pc;              /* this process's counters for the server */
+    int64_t cur_weight;                 /* smooth weighted round robin (per worker) */
+    int index;                          /* in up->servers */
+    char sticky_id[17];                 /* opaque id for the sticky cookie (16 hex) */
 };
 
 struct gh_upstream_rt {
     const struct gh_conf_upstream *conf;
     struct gh_server_rt *servers;
     size_t nservers;
+    const struct gh_balance_ops *bal;
+    void *bal_data;                     /* the balancer's tables (hash ring) */
+    void *priv;                         /* private state of servers without a shared slot */
+    uint64_t rng;                       /* xorshift state (random2) */
     struct gh_link idle;                /* idle connections, newest first */
     int nidle;
 };
-
 /* A connection to an upstream server. */
 struct gh_uconn {
     struct gh_io io;
@@ -76,6 +86,22 @@ void gh_uconn_release(struct gh_uconn *uc);
 void gh_uconn_discard(struct gh_uconn *uc);
 /* Close and free (after this loop iteration). */
 void gh_uconn_close(struct gh_uconn *uc);
+/* Set up (free) one upstream's runtime view on the shared region reg (NULL:
+ * private state only), with this process's counter block proc (-1: the
+ * shared overflow block). Used by gh_upstreams_init and by unit tests.
+ * 0, or -1 when out of memory. */
+int gh_upstream_rt_init(struct gh_upstream_rt *up, const struct gh_conf_upstream *c,
+                        struct gh_us_region *reg, int proc);
+void gh_upstream_rt_free(struct gh_upstream_rt *up);
+/* May srv take a new request now (not down by health or passive checks,
+ * not drained, under max_conns)? Reads the shared slot; lock-free. */
+bool gh_upstream_available(const struct gh_upstream_rt *up, const struct gh_server_rt *srv);
+/* The weight balancers use, times 100: the configured weight ramped
+ * linearly over slow_start since the server came (back) up; at least 1. */
+int64_t gh_upstream_weight(const struct gh_upstream_rt *up, const struct gh_server_rt *srv);
+/* Requests in flight to srv from every process. */
+int32_t gh_upstream_active(const struct gh_server_rt *srv);
+
 /* "127.0.0.1:9001" as configured. */
 static inline const char *gh_server_name(const struct gh_server_rt *s) { return s->conf->addr.text; }
 
