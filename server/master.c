@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/shm.h"
 #include "common/time.h"
+#include "server/helper.h"
 #include "server/listen.h"
 #include "server/master.h"
 #include "server/process.h"
@@ -158,6 +159,17 @@ static int spawn_worker(int slot)
     return 0;
 }
 
+/* In the helper, right after fork: drop the workers' pipes and the
+ * listening sockets (server/helper.c). */
+static void helper_child_init(void)
+{
+    gh_signals_reset_child();
+    for (size_t i = 0; i < MAX_CHILDREN; i++)
+        if (M.children[i].pid != 0 && M.children[i].ctl_fd != -1)
+            close(M.children[i].ctl_fd);
+    gh_listeners_close(&M.ls);
+}
+
 static void spawn_all(void)
 {
     for (int s = 0; s < M.conf->workers; s++) {
@@ -206,6 +218,8 @@ static void reap(void)
             upgrade_failed(status);
             continue;
         }
+        if (gh_helper_reap(pid, status))
+            continue;
         struct child *c = NULL;
         for (size_t i = 0; i < MAX_CHILDREN; i++)
             if (M.children[i].pid == pid)
@@ -376,6 +390,7 @@ static void reload(void)
     M.conf = conf;
     M.generation++;
     atomic_store(&M.shm.hdr->generation, M.generation);
+    gh_helper_reload(conf, M.generation);
     spawn_all();
     limit_draining();
     gh_log_notice("reload done: generation %u with %d workers", M.generation, conf->workers);
@@ -388,6 +403,7 @@ static void reopen_logs(void)
     for (size_t i = 0; i < MAX_CHILDREN; i++)
         if (M.children[i].pid != 0)
             send_ctl(&M.children[i], GH_CTL_REOPEN, 0);
+    gh_helper_signal(SIGUSR1);
 }
 
 static void upgrade(void)
@@ -575,6 +591,8 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
         return 2;
     }
     gh_listeners_inherit_done();
+    if (gh_helper_setup(&M.shm, conf, opts->argv, helper_child_init) == -1)
+        return 2;
     if (opts->daemonize && !upgraded && gh_daemonize() == -1)
         return 2;
     if (gh_pidfile_write(M.pid_path, getpid()) == -1)
@@ -584,6 +602,7 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
     gh_log_notice("gatehouse %s started: master %d, %d workers", GH_VERSION, (int)getpid(),
                   conf->workers);
     spawn_all();
+    gh_helper_spawn(M.conf, M.generation);
 
     for (;;) {
         gh_msec_t now = gh_time_monotonic_ms();
@@ -599,7 +618,8 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
         now = gh_time_monotonic_ms();
         respawn_due(now);
         kill_overdue(now);
-        if ((M.quitting || M.terminating) && nchildren() == 0)
+        gh_helper_tick(M.quitting || M.terminating);
+        if ((M.quitting || M.terminating) && nchildren() == 0 && !gh_helper_running())
             break;
         if (M.quitting && M.quit_deadline == 0)
             M.quit_deadline = now + M.conf->shutdown_timeout + 5000;

@@ -1,0 +1,604 @@
+/*
+ * admin.c - the admin API in the helper process (see admin.h). Small and
+ * plain: one request per connection, answered from the shared upstream
+ * state; the helper's loop never blocks on it.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/time.h"
+#include "server/admin.h"
+#include "server/listen.h"
+
+#define ADMIN_HEAD_MAX 8192
+#define ADMIN_TIMEOUT_MS 10000
+#define ADMIN_MAX_CONNS 64
+
+struct admin_conn {
+    struct gh_admin *a;
+    struct gh_io io;
+    struct gh_timer timer;
+    struct gh_loop_deferred deferred;
+    struct admin_conn *next;            /* in a->conns */
+    bool closed;
+    size_t len;
+    char *out;
+    size_t out_len, out_off;
+    char in[ADMIN_HEAD_MAX];
+};
+
+struct gh_admin {
+    struct gh_loop *loop;
+    const struct gh_conf *conf;
+    struct gh_us_region *reg;
+    struct gh_io lio;
+    struct admin_conn *conns;
+    int nconns;
+};
+
+int gh_admin_listen(const struct gh_conf_addr *addr)
+{
+    int one = 1;
+    int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        gh_log(GH_LOG_ERROR, errno, "socket() for the admin listener %s failed", addr->text);
+        return -1;
+    }
+    if (addr->sa.ss_family != AF_UNIX) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    }
+    if (addr->sa.ss_family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)&addr->sa, addr->salen) == -1) {
+        gh_log(GH_LOG_ERROR, errno, "bind() to the admin address %s failed", addr->text);
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, 64) == -1) {
+        gh_log(GH_LOG_ERROR, errno, "listen() on the admin address %s failed", addr->text);
+        close(fd);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char text[128];
+    if (addr->sa.ss_family != AF_UNIX && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        gh_log_notice("admin listening on %s",
+                      gh_sockaddr_text((struct sockaddr *)&ss, sl, text, sizeof(text)));
+    else
+        gh_log_notice("admin listening on %s", addr->text);
+    return fd;
+}
+
+/* ---- rendering ------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* The label value escaping of the Prometheus text format. */
+static void prom_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if (*s == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+struct srv_view {
+    const char *state;                  /* "up", "down", "drained" */
+    bool health_down, passive_down;
+    struct gh_us_totals t;
+};
+
+static void view(struct gh_us_region *reg, const struct gh_conf_upstream *up,
+                 const struct gh_conf_upstream_server *srv, struct srv_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    int slot = gh_us_find(reg, up->name, srv->addr.text);
+    v->state = "up";
+    if (slot < 0)
+        return;
+    struct gh_us_slot *st = gh_us_slot(reg, slot);
+    gh_us_read(reg, slot, &v->t);
+    v->health_down = atomic_load(&st->down) != 0;
+    v->passive_down = atomic_load(&st->down_until) > gh_time_monotonic_ms();
+    if (atomic_load(&st->drained))
+        v->state = "drained";
+    else if (v->health_down || v->passive_down)
+        v->state = "down";
+}
+
+static char *finish(FILE *f, char **buf)
+{
+    if (fclose(f) != 0) {
+        free(*buf);
+        return NULL;
+    }
+    return *buf;
+}
+
+static const char *balance_name(int b)
+{
+    static const char *const names[] = { "round_robin", "least_conn", "ip_hash", "hash",
+                                         "random2" };
+    return b >= 0 && b < (int)GH_ARRAY_LEN(names) ? names[b] : "round_robin";
+}
+
+char *gh_admin_status_json(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (f == NULL)
+        return NULL;
+    fprintf(f, "{\"pid\":%d,\"upstreams\":[", (int)getpid());
+    for (size_t u = 0; u < conf->nupstreams; u++) {
+        const struct gh_conf_upstream *up = &conf->upstreams[u];
+        fprintf(f, "%s{\"name\":", u ? "," : "");
+        json_str(f, up->name);
+        fprintf(f, ",\"balance\":\"%s\",\"health_checks\":%s,\"servers\":[",
+                balance_name(up->balance), up->health.enabled ? "true" : "false");
+        for (size_t k = 0; k < up->nservers; k++) {
+            const struct gh_conf_upstream_server *s = &up->servers[k];
+            struct srv_view v;
+            view(reg, up, s, &v);
+            fprintf(f, "%s{\"address\":", k ? "," : "");
+            json_str(f, s->addr.text);
+            double avg = v.t.lat_count ? (double)v.t.lat_sum / (double)v.t.lat_count : 0.0;
+            fprintf(f,
+                    ",\"state\":\"%s\",\"health\":\"%s\",\"passive\":\"%s\",\"drained\":%s,"
+                    "\"backup\":%s,\"weight\":%d,\"max_conns\":%d,\"active\":%lld,"
+                    "\"requests\":%llu,\"errors\":%llu,\"avg_latency_ms\":%.3f}",
+                    v.state, v.health_down ? "down" : "up", v.passive_down ? "down" : "up",
+                    strcmp(v.state, "drained") == 0 ? "true" : "false",
+                    s->backup ? "true" : "false", s->weight, s->max_conns,
+                    (long long)v.t.active, (unsigned long long)v.t.requests,
+                    (unsigned long long)v.t.errors, avg);
+        }
+        fputs("]}", f);
+    }
+    fputs("]}\n", f);
+    return finish(f, &buf);
+}
+
+char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len)
+{
+    static const char *const names[] = {
+        "gatehouse_upstream_up", "gatehouse_upstream_active_connections",
+        "gatehouse_upstream_requests_total", "gatehouse_upstream_errors_total",
+        "gatehouse_upstream_latency_seconds_sum", "gatehouse_upstream_latency_seconds_count",
+    };
+    static const char *const help[] = {
+        "gauge\n# HELP gatehouse_upstream_up 1 when the server takes new requests",
+        "gauge", "counter", "counter", "counter", "counter",
+    };
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (f == NULL)
+        return NULL;
+    for (size_t m = 0; m < GH_ARRAY_LEN(names); m++) {
+        fprintf(f, "# TYPE %s %s\n", names[m], help[m]);
+        for (size_t u = 0; u < conf->nupstreams; u++) {
+            const struct gh_conf_upstream *up = &conf->upstreams[u];
+            for (size_t k = 0; k < up->nservers; k++) {
+                struct srv_view v;
+                view(reg, up, &up->servers[k], &v);
+                fprintf(f, "%s{upstream=", names[m]);
+                prom_str(f, up->name);
+                fputs(",server=", f);
+                prom_str(f, up->servers[k].addr.text);
+                switch (m) {
+                case 0: fprintf(f, "} %d\n", strcmp(v.state, "up") == 0); break;
+                case 1: fprintf(f, "} %lld\n", (long long)v.t.active); break;
+                case 2: fprintf(f, "} %llu\n", (unsigned long long)v.t.requests); break;
+                case 3: fprintf(f, "} %llu\n", (unsigned long long)v.t.errors); break;
+                case 4: fprintf(f, "} %.3f\n", (double)v.t.lat_sum / 1000.0); break;
+                default: fprintf(f, "} %llu\n", (unsigned long long)v.t.lat_count); break;
+                }
+            }
+        }
+    }
+    return finish(f, &buf);
+}
+
+static const char status_html[] =
+    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>gatehouse status</title>\n"
+    "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:"
+    "1.5em}td,th{border:1px solid #ccc;padding:.3em .8em;text-align:right}th{background:#eee}"
+    "td.l{text-align:left}.up{color:#080}.down{color:#c00}.drained{color:#a60}</style>\n"
+    "</head><body><h1>gatehouse</h1><div id=\"u\">loading...</div>\n<script>\n"
+    "function esc(s){return String(s).replace(/[&<>\"]/g,c=>'&#'+c.charCodeAt(0)+';')}\n"
+    "async function load(){try{const r=await fetch('status.json',{cache:'no-store'});"
+    "const j=await r.json();let h='';for(const u of j.upstreams){h+='<h2>'+esc(u.name)+' <small>('"
+    "+esc(u.balance)+')</small></h2><table><tr><th>server</th><th>state</th><th>active</th>"
+    "<th>requests</th><th>errors</th><th>avg latency (ms)</th></tr>';for(const s of u.servers)"
+    "{h+='<tr><td class=l>'+esc(s.address)+(s.backup?' (backup)':'')+'</td><td class=\"'+"
+    "s.state+'\">'+s.state+'</td><td>'+s.active+'</td><td>'+s.requests+'</td><td>'+s.errors+"
+    "'</td><td>'+s.avg_latency_ms.toFixed(1)+'</td></tr>'}h+='</table>'}"
+    "document.getElementById('u').innerHTML=h}catch(e){document.getElementById('u').textContent="
+    "'cannot load status.json: '+e}}\nload();setInterval(load,2000);\n</script></body></html>\n";
+
+/* ---- requests -------------------------------------------------------- */
+
+static char *respond(int status, const char *reason, const char *ctype, const char *extra,
+                     const char *body, size_t blen, bool head_only, size_t *len)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (f == NULL)
+        return NULL;
+    fprintf(f, "HTTP/1.1 %d %s\r\nServer: gatehouse\r\nDate: %s\r\nContent-Type: %s\r\n"
+               "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+            status, reason, gh_time_http_date(), ctype, blen, extra ? extra : "");
+    if (!head_only && blen > 0)
+        fwrite(body, 1, blen, f);
+    return finish(f, &buf);
+}
+
+static char *respond_text(int status, const char *reason, const char *extra, size_t *len)
+{
+    char body[128];
+    int n = snprintf(body, sizeof(body), "{\"error\":\"%d %s\"}\n", status, reason);
+    return respond(status, reason, "application/json", extra, body, (size_t)n, false, len);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = gh_lower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decode s into out (size bytes); -1 on a bad escape, NUL or
+ * overflow. */
+static int pct_decode(struct gh_str s, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.p[i];
+        if (c == '%') {
+            if (i + 2 >= s.len)
+                return -1;
+            int hi = hexval(s.p[i + 1]), lo = hexval(s.p[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (c == '\0' || o + 1 >= size)
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static bool auth_ok(const struct gh_conf *conf, const struct gh_str *auth)
+{
+    const char *token = conf->admin.token;
+    if (token == NULL || token[0] == '\0')
+        return true;
+    if (auth == NULL)
+        return false;
+    struct gh_str v = gh_str_trim(*auth);
+    size_t tl = strlen(token);
+    if (v.len < 7 || !gh_str_caseeq(gh_str_make(v.p, 7), GH_STR("Bearer ")))
+        return false;
+    struct gh_str given = gh_str_trim(gh_str_make(v.p + 7, v.len - 7));
+    /* Constant time in the token's length. */
+    unsigned diff = given.len != tl;
+    for (size_t i = 0; i < tl; i++)
+        diff |= (unsigned char)token[i] ^ (unsigned char)(i < given.len ? given.p[i] : 0);
+    return diff == 0;
+}
+
+/* POST /upstreams/NAME/servers/ADDR/(drain|enable); ADDR may hold raw
+ * slashes (unix:/run/app.sock), so the action is after the last one. */
+static char *server_action(const struct gh_conf *conf, struct gh_us_region *reg,
+                           struct gh_str path, bool post, size_t *len)
+{
+    static const char pre[] = "/upstreams/", mid[] = "/servers/";
+    struct gh_str rest = gh_str_make(path.p + sizeof(pre) - 1, path.len - (sizeof(pre) - 1));
+    const char *slash = memchr(rest.p, '/', rest.len);
+    if (slash == NULL)
+        return respond_text(404, "Not Found", NULL, len);
+    struct gh_str name = gh_str_make(rest.p, (size_t)(slash - rest.p));
+    struct gh_str tail = gh_str_make(slash, rest.len - name.len);
+    if (tail.len <= sizeof(mid) - 1 || memcmp(tail.p, mid, sizeof(mid) - 1) != 0)
+        return respond_text(404, "Not Found", NULL, len);
+    struct gh_str sa = gh_str_make(tail.p + sizeof(mid) - 1, tail.len - (sizeof(mid) - 1));
+    const char *last = NULL;
+    for (size_t i = 0; i < sa.len; i++)
+        if (sa.p[i] == '/')
+            last = sa.p + i;
+    if (last == NULL)
+        return respond_text(404, "Not Found", NULL, len);
+    struct gh_str addr = gh_str_make(sa.p, (size_t)(last - sa.p));
+    struct gh_str action = gh_str_make(last + 1, sa.len - addr.len - 1);
+    bool drain = gh_str_eq(action, GH_STR("drain"));
+    if (!drain && !gh_str_eq(action, GH_STR("enable")))
+        return respond_text(404, "Not Found", NULL, len);
+    if (!post)
+        return respond_text(405, "Method Not Allowed", "Allow: POST\r\n", len);
+    char nbuf[256], abuf[512];
+    if (pct_decode(name, nbuf, sizeof(nbuf)) == -1 || pct_decode(addr, abuf, sizeof(abuf)) == -1)
+        return respond_text(400, "Bad Request", NULL, len);
+    for (size_t u = 0; u < conf->nupstreams; u++) {
+        const struct gh_conf_upstream *up = &conf->upstreams[u];
+        if (strcmp(up->name, nbuf) != 0)
+            continue;
+        for (size_t k = 0; k < up->nservers; k++) {
+            if (strcmp(up->servers[k].addr.text, abuf) != 0)
+                continue;
+            int slot = gh_us_find(reg, up->name, abuf);
+            if (slot < 0)
+                return respond_text(503, "Service Unavailable", NULL, len);
+            atomic_store(&gh_us_slot(reg, slot)->drained, drain ? 1 : 0);
+            gh_log_notice("admin: upstream \"%s\" server %s %s", up->name, abuf,
+                          drain ? "drained" : "enabled");
+            char *body = NULL;
+            size_t blen = 0;
+            FILE *f = open_memstream(&body, &blen);
+            if (f == NULL)
+                return NULL;
+            fputs("{\"upstream\":", f);
+            json_str(f, up->name);
+            fputs(",\"server\":", f);
+            json_str(f, abuf);
+            fprintf(f, ",\"drained\":%s}\n", drain ? "true" : "false");
+            if (finish(f, &body) == NULL)
+                return NULL;
+            char *resp = respond(200, "OK", "application/json", NULL, body, blen, false, len);
+            free(body);
+            return resp;
+        }
+    }
+    return respond_text(404, "Not Found", NULL, len);
+}
+
+char *gh_admin_handle(const struct gh_conf *conf, struct gh_us_region *reg, struct gh_str method,
+                      struct gh_str target, const struct gh_str *auth, size_t *len)
+{
+    if (!auth_ok(conf, auth))
+        return respond_text(401, "Unauthorized", "WWW-Authenticate: Bearer\r\n", len);
+    const char *q = memchr(target.p, '?', target.len);
+    struct gh_str path = gh_str_make(target.p, q ? (size_t)(q - target.p) : target.len);
+    bool get = gh_str_eq(method, GH_STR("GET")), head = gh_str_eq(method, GH_STR("HEAD"));
+    bool post = gh_str_eq(method, GH_STR("POST"));
+    if (path.len > 11 && memcmp(path.p, "/upstreams/", 11) == 0)
+        return server_action(conf, reg, path, post, len);
+    char *(*render)(const struct gh_conf *, struct gh_us_region *, size_t *) = NULL;
+    const char *ctype = NULL;
+    if (gh_str_eq(path, GH_STR("/status.json"))) {
+        render = gh_admin_status_json;
+        ctype = "application/json";
+    } else if (gh_str_eq(path, GH_STR("/metrics"))) {
+        render = gh_admin_metrics;
+        ctype = "text/plain; version=0.0.4; charset=utf-8";
+    } else if (!gh_str_eq(path, GH_STR("/status"))) {
+        return respond_text(404, "Not Found", NULL, len);
+    }
+    if (!get && !head)
+        return respond_text(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", len);
+    if (render == NULL)
+        return respond(200, "OK", "text/html; charset=utf-8", NULL, status_html,
+                       sizeof(status_html) - 1, head, len);
+    size_t blen = 0;
+    char *body = render(conf, reg, &blen);
+    if (body == NULL)
+        return NULL;
+    char *resp = respond(200, "OK", ctype, NULL, body, blen, head, len);
+    free(body);
+    return resp;
+}
+
+/* ---- connections ----------------------------------------------------- */
+
+static void conn_free(void *arg)
+{
+    struct admin_conn *c = arg;
+    free(c->out);
+    free(c);
+}
+
+static void conn_close(struct admin_conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    struct gh_admin *a = c->a;
+    gh_loop_timer_cancel(a->loop, &c->timer);
+    int fd = c->io.fd;
+    gh_io_stop(a->loop, &c->io);
+    if (fd != -1)
+        close(fd);
+    for (struct admin_conn **pp = &a->conns; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    a->nconns--;
+    gh_loop_defer(a->loop, &c->deferred, conn_free, c);
+}
+
+static void conn_timeout(struct gh_timer *t)
+{
+    conn_close(t->data);
+}
+
+static void conn_write(struct admin_conn *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t w = send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (w == -1 && errno == EINTR)
+            continue;
+        if (w == -1 && errno == EAGAIN) {
+            gh_io_modify(c->a->loop, &c->io, EPOLLOUT);
+            return;
+        }
+        if (w <= 0) {
+            conn_close(c);
+            return;
+        }
+        c->out_off += (size_t)w;
+    }
+    shutdown(c->io.fd, SHUT_WR);
+    conn_close(c);
+}
+
+/* Parse the head in c->in[0..c->len) (complete) and queue the answer. */
+static void conn_request(struct admin_conn *c)
+{
+    char *end = memchr(c->in, '\n', c->len);
+    char *sp1 = end ? memchr(c->in, ' ', (size_t)(end - c->in)) : NULL;
+    char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
+    const struct gh_conf *conf = c->a->conf;
+    if (sp2 == NULL || sp1 == c->in || sp2 == sp1 + 1) {
+        c->out = respond_text(400, "Bad Request", NULL, &c->out_len);
+    } else {
+        struct gh_str auth_v, *auth = NULL;
+        for (char *l = end + 1; l < c->in + c->len;) {
+            char *e = memchr(l, '\n', (size_t)(c->in + c->len - l));
+            if (e == NULL)
+                break;
+            char *colon = memchr(l, ':', (size_t)(e - l));
+            if (colon != NULL && gh_str_caseeq(gh_str_make(l, (size_t)(colon - l)),
+                                               GH_STR("authorization"))) {
+                size_t vl = (size_t)(e - colon - 1);
+                if (vl > 0 && colon[vl] == '\r')
+                    vl--;
+                auth_v = gh_str_make(colon + 1, vl);
+                auth = &auth_v;
+            }
+            l = e + 1;
+        }
+        c->out = gh_admin_handle(conf, c->a->reg, gh_str_make(c->in, (size_t)(sp1 - c->in)),
+                                 gh_str_make(sp1 + 1, (size_t)(sp2 - sp1 - 1)), auth,
+                                 &c->out_len);
+    }
+    if (c->out == NULL) {
+        conn_close(c);
+        return;
+    }
+    conn_write(c);
+}
+
+static void conn_event(struct gh_io *io, uint32_t revents)
+{
+    struct admin_conn *c = io->data;
+    if (c->out != NULL) {
+        if (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            conn_write(c);
+        return;
+    }
+    for (int n = 0; n < 16; n++) {
+        ssize_t r = recv(io->fd, c->in + c->len, sizeof(c->in) - 1 - c->len, 0);
+        if (r == -1 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (r <= 0) {
+            conn_close(c);
+            return;
+        }
+        c->len += (size_t)r;
+        c->in[c->len] = '\0';
+        if (strstr(c->in, "\r\n\r\n") != NULL || strstr(c->in, "\n\n") != NULL) {
+            conn_request(c);
+            return;
+        }
+        if (c->len >= sizeof(c->in) - 1) {
+            c->out = respond_text(431, "Request Header Fields Too Large", NULL, &c->out_len);
+            if (c->out == NULL)
+                conn_close(c);
+            else
+                conn_write(c);
+            return;
+        }
+    }
+}
+
+static void admin_accept(struct gh_io *io, uint32_t revents)
+{
+    struct gh_admin *a = io->data;
+    GH_UNUSED(revents);
+    for (int n = 0; n < 64; n++) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                gh_log(GH_LOG_WARN, errno, "accept() on the admin listener failed");
+            return;
+        }
+        struct admin_conn *c = a->nconns < ADMIN_MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        c->a = a;
+        gh_io_init(&c->io, conn_event, c);
+        gh_timer_init(&c->timer, conn_timeout, c);
+        if (gh_io_start(a->loop, &c->io, fd, EPOLLIN | EPOLLRDHUP) == -1) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->next = a->conns;
+        a->conns = c;
+        a->nconns++;
+        gh_loop_timer_set(a->loop, &c->timer, ADMIN_TIMEOUT_MS);
+    }
+}
+
+struct gh_admin *gh_admin_start(struct gh_loop *loop, int fd, const struct gh_conf *conf,
+                                struct gh_us_region *reg)
+{
+    struct gh_admin *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        gh_log_error("out of memory starting the admin API");
+        return NULL;
+    }
+    a->loop = loop;
+    a->conf = conf;
+    a->reg = reg;
+    gh_io_init(&a->lio, admin_accept, a);
+    if (gh_io_start(loop, &a->lio, fd, EPOLLIN) == -1) {
+        gh_log(GH_LOG_ERROR, errno, "epoll_ctl() on the admin listener failed");
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void gh_admin_stop(struct gh_admin *a)
+{
+    if (a == NULL)
+        return;
+    while (a->conns != NULL)
+        conn_close(a->conns);
+    gh_io_stop(a->loop, &a->lio);
+    gh_loop_run_deferred(a->loop);
+    free(a);
+}
