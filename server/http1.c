@@ -442,7 +442,8 @@ void gh_conn_process(struct gh_conn *c)
             break;
         bool have = c->in != NULL && !gh_buf_empty(c->in);
         if (!have) {
-            int rc = c->rd_more || c->state != GH_CONN_IDLE ? read_client(c) : GH_AGAIN;
+            /* Read only after an edge: a short read drained the socket. */
+            int rc = c->rd_more ? read_client(c) : GH_AGAIN;
             if (rc == GH_AGAIN) {
                 if (c->state != GH_CONN_IDLE)
                     gh_conn_set_idle(c);

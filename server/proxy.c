@@ -244,7 +244,10 @@ static int connect_next(struct gh_proxy *p)
         }
         p->got_any = false;
         p->u_start = gh_now_ms;
-        p->u_rd_more = !p->uc->connecting;
+        /* Nothing can be readable before we send (a pooled connection that
+         * got bytes or a FIN while idle was closed): read after an EPOLLIN
+         * edge only, which saves an EAGAIN read per request. */
+        p->u_rd_more = false;
         set_utimer(p, p->uc->connecting ? p->w->conf->timeouts.upstream_connect
                                         : p->w->conf->timeouts.upstream_send);
         if (!p->uc->connecting && !p->running)
