@@ -108,7 +108,6 @@ static void req_release(struct gh_req *r)
 {
     struct gh_worker *w = r->conn->w;
     struct gh_pool *pool = r->pool;
-    gh_buf_put(&w->bufs, r->out);
     r->out = NULL;
     if (w->nfree_reqs >= MAX_FREE_REQS) {
         gh_pool_destroy(pool);
@@ -205,8 +204,8 @@ static void write_own_response(struct gh_req *r)
     for (int i = 0; i < 16; i++) {
         struct iovec iov[2];
         int n = 0;
-        if (r->out != NULL && !gh_buf_empty(r->out))
-            iov[n++] = (struct iovec){ r->out->pos, gh_buf_len(r->out) };
+        if (r->out_off < r->out_len)
+            iov[n++] = (struct iovec){ r->out + r->out_off, r->out_len - r->out_off };
         if (r->body_off < r->body_len)
             iov[n++] = (struct iovec){ (char *)r->body + r->body_off, r->body_len - r->body_off };
         if (n == 0) {
@@ -226,11 +225,9 @@ static void write_own_response(struct gh_req *r)
         }
         r->bytes_sent += (uint64_t)w;
         size_t done = (size_t)w;
-        if (r->out != NULL) {
-            size_t h = GH_MIN(done, gh_buf_len(r->out));
-            r->out->pos += h;
-            done -= h;
-        }
+        size_t h = GH_MIN(done, r->out_len - r->out_off);
+        r->out_off += h;
+        done -= h;
         r->body_off += done;
     }
 }
@@ -245,6 +242,14 @@ static size_t put(char *p, const char *end, const char *s, size_t len)
 
 #define PUTS(lit) (p += put(p, end, (lit), sizeof(lit) - 1))
 #define PUTN(s, n) (p += put(p, end, (s), (n)))
+
+static size_t headers_size(const struct gh_conf_headers *h)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h->nset; i++)
+        n += strlen(h->set[i].name) + strlen(h->set[i].value) + 4;
+    return n;
+}
 
 /* Append "Name: value\r\n" for the set-lists of the route and server. */
 static char *put_header_sets(char *p, const char *end, const struct gh_conf_headers *h)
@@ -269,13 +274,19 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
         r->keepalive = false;
     if (c->w->draining)
         r->keepalive = false;
-    r->out = gh_buf_get(&c->w->bufs);
+    /* Bound the head first; nothing configured can overflow it. */
+    const struct gh_conf_vserver *vs = r->match.vserver;
+    const struct gh_conf_route *rt = r->match.route;
+    size_t bound = 256 + r->request_id.len + (location ? strlen(location) : 0)
+                   + (vs ? headers_size(&vs->response_headers) : 0)
+                   + (rt ? headers_size(&rt->response_headers) : 0);
+    r->out = gh_palloc(r->pool, bound);
     if (r->out == NULL) {
         fail_conn(c);
         return;
     }
-    char *p = r->out->last;
-    const char *end = r->out->end;
+    char *p = r->out;
+    const char *end = r->out + bound;
     PUTS("HTTP/1.1 ");
     PUTN(num, (size_t)snprintf(num, sizeof(num), "%d ", status));
     const char *reason = gh_http_reason(status);
@@ -310,8 +321,9 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
     else if (r->head.version_minor == 0)
         PUTS("Connection: keep-alive\r\n");
     PUTS("\r\n");
-    r->out->last = p;
-    r->head_bytes = gh_buf_len(r->out);
+    r->out_len = (size_t)(p - r->out);
+    r->out_off = 0;
+    r->head_bytes = r->out_len;
     r->body = body;
     r->body_len = (r->head_only || no_body) ? 0 : body_len;
     r->body_off = 0;
