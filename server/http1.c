@@ -437,23 +437,65 @@ static int read_client(struct gh_conn *c)
     return n == GH_DONE ? GH_DONE : GH_ERROR;
 }
 
+/* Read and parse the head of the request in progress. Returns true when it
+ * was handled (answered, proxied or the connection closed), false when more
+ * bytes are needed. */
+static bool advance_head(struct gh_conn *c)
+{
+    struct gh_req *r = c->req;
+    const struct gh_conf *conf = c->w->conf;
+    const struct gh_http1_limits lim = {
+        .max_header_size = conf->limits.max_header_size,
+        .max_uri_size = conf->limits.max_uri_size,
+        .max_headers = (size_t)conf->limits.max_headers,
+    };
+    for (int i = 0; i < 1024; i++) {
+        int rc = gh_http1_parse_request(&r->parser, c->in->pos, gh_buf_len(c->in), &lim,
+                                        &r->head);
+        if (rc > 0) {
+            c->state = GH_CONN_BUSY;
+            handle_request(r);
+            return true;
+        }
+        if (rc != GH_AGAIN) {
+            gh_http1_error(r, -rc, true);
+            return true;
+        }
+        if (gh_buf_room(c->in) == 0 && c->in->pos == c->in->start) {
+            /* The buffer holds the largest allowed head and no end yet. */
+            gh_http1_error(r, 431, true);
+            return true;
+        }
+        if (!c->rd_more)
+            return false;
+        rc = read_client(c);
+        if (rc == GH_AGAIN)
+            return false;
+        if (rc != GH_OK) {
+            gh_conn_close(c);
+            return true;
+        }
+    }
+    return false;
+}
+
 void gh_conn_process(struct gh_conn *c)
 {
     struct gh_worker *w = c->w;
-    const struct gh_http1_limits lim = {
-        .max_header_size = w->conf->limits.max_header_size,
-        .max_uri_size = w->conf->limits.max_uri_size,
-        .max_headers = (size_t)w->conf->limits.max_headers,
-    };
 
+    if (c->in_process)
+        return;
     c->in_process = true;
     for (int guard = 0; guard < 100000 && !c->freed; guard++) {
-        if (c->req != NULL)
-            break;                      /* a request is being served */
         if (c->state == GH_CONN_LINGER)
             break;
-        bool have = c->in != NULL && !gh_buf_empty(c->in);
-        if (!have) {
+        if (c->req != NULL) {
+            /* Only a head still arriving is ours; the rest is being served. */
+            if (c->state != GH_CONN_READ_HEAD || c->req->out != NULL || !advance_head(c))
+                break;
+            continue;
+        }
+        if (c->in == NULL || gh_buf_empty(c->in)) {
             /* Read only after an edge: a short read drained the socket. */
             int rc = c->rd_more ? read_client(c) : GH_AGAIN;
             if (rc == GH_AGAIN) {
@@ -476,72 +518,8 @@ void gh_conn_process(struct gh_conn *c)
         c->state = GH_CONN_READ_HEAD;
         gh_conn_set_active(c);
         gh_loop_timer_set(&w->loop, &c->timer, w->conf->timeouts.client_header);
-        for (;;) {
-            int rc = gh_http1_parse_request(&r->parser, c->in->pos, gh_buf_len(c->in), &lim,
-                                            &r->head);
-            if (rc > 0)
-                break;
-            if (rc != GH_AGAIN) {
-                gh_http1_error(r, -rc, true);
-                goto next;
-            }
-            rc = read_client(c);
-            if (rc == GH_AGAIN)
-                goto out;               /* wait for more of the head */
-            if (rc != GH_OK) {
-                gh_conn_close(c);
-                goto out;
-            }
-            if (gh_buf_room(c->in) == 0 && c->in->pos == c->in->start
-                && gh_buf_len(c->in) > 0 && !c->rd_more) {
-                /* The buffer is full and still no end of head. */
-                gh_http1_error(r, 431, true);
-                goto next;
-            }
-        }
-        c->state = GH_CONN_BUSY;
-        handle_request(r);
-    next:;
-    }
-out:
-    c->in_process = false;
-}
-
-/* Called when the head is still incomplete and the read side has new data. */
-static void continue_head(struct gh_conn *c)
-{
-    /* Re-enter the parse loop: the request object is kept. */
-    struct gh_req *r = c->req;
-    struct gh_worker *w = c->w;
-    const struct gh_http1_limits lim = {
-        .max_header_size = w->conf->limits.max_header_size,
-        .max_uri_size = w->conf->limits.max_uri_size,
-        .max_headers = (size_t)w->conf->limits.max_headers,
-    };
-    c->in_process = true;
-    for (int i = 0; i < 1024; i++) {
-        int rc = read_client(c);
-        if (rc == GH_DONE || rc == GH_ERROR) {
-            c->in_process = false;
-            gh_conn_close(c);
-            return;
-        }
-        rc = gh_http1_parse_request(&r->parser, c->in->pos, gh_buf_len(c->in), &lim, &r->head);
-        if (rc > 0) {
-            c->state = GH_CONN_BUSY;
-            handle_request(r);
-            break;
-        }
-        if (rc != GH_AGAIN) {
-            gh_http1_error(r, -rc, true);
-            break;
-        }
-        if (!c->rd_more)
-            break;
     }
     c->in_process = false;
-    if (!c->freed && c->req == NULL && c->state != GH_CONN_LINGER)
-        gh_conn_process(c);
 }
 
 void gh_http1_on_event(struct gh_io *io, uint32_t revents)
@@ -573,10 +551,7 @@ void gh_http1_on_event(struct gh_io *io, uint32_t revents)
     if (!(revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
         return;
     c->rd_more = true;
-    if (r != NULL && c->state == GH_CONN_READ_HEAD)
-        continue_head(c);
-    else if (r == NULL)
-        gh_conn_process(c);
+    gh_conn_process(c);
 }
 
 void gh_http1_timeout(struct gh_conn *c)
