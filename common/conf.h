@@ -63,14 +63,14 @@ struct gh_conf_upstream_server {
 };
 
 struct gh_conf_upstream {
-    char *name;
+    char *name;                         /* [A-Za-z0-9_.-]+, unique (also rate limits) */
     enum gh_balance balance;
     char *hash_key;                     /* default "$remote_addr" */
     struct gh_conf_upstream_server *servers;
     size_t nservers;                    /* >= 1 */
     int keepalive;                      /* default 32 */
     gh_msec_t keepalive_timeout;        /* default 4s */
-    int64_t keepalive_requests;         /* default 10000 */
+    int64_t keepalive_requests;         /* default 10000; 0 = no limit */
     int retries;                        /* default 1 */
     size_t retry_buffer;                /* default 64k */
     int max_fails;                      /* passive.max_fails, default 3 (0 = off) */
@@ -114,15 +114,17 @@ struct gh_conf_route {
     int upstream_idx;                   /* -1 when none */
     char *rate_limit;                   /* NULL = none */
     int rate_limit_idx;                 /* -1 when none */
-    bool strip_prefix;
+    bool strip_prefix;                  /* not allowed on regex routes */
     bool cache_enabled;                 /* a cache block is present */
-    gh_msec_t cache_ttl;
+    gh_msec_t cache_ttl;                /* cache.ttl, default 60s: freshness of a
+                                           response that states none itself */
     struct gh_conf_split *splits;
     size_t nsplits;
-    char *split_by;                     /* "" = per request */
+    char *split_by;                     /* "" = per request; only with split */
     bool has_return;
     struct {
-        int status;                     /* 100..599 */
+        int status;                     /* 100..599, required; 301/302/303/307/308
+                                           also require location */
         char *body;                     /* NULL = none */
         char *location;                 /* NULL = none */
     } ret;
@@ -159,17 +161,19 @@ struct gh_conf_cidr {
 };
 
 struct gh_conf {
-    char *file;                         /* path of the file read */
-    char *prefix;                       /* for relative paths */
+    char *file;                         /* path of the file read, as given */
+    char *prefix;                       /* for relative paths; made absolute (joined
+                                           to the cwd), so every resolved path is */
 
-    int workers;                        /* resolved: "auto" -> CPU count */
+    int workers;                        /* 1..64; "auto" -> online CPUs, clamped */
     bool workers_auto;
     char *pid_file;                     /* resolved against prefix */
     char *user;                         /* "" = do not switch */
     size_t shm_size;                    /* default 64M */
     gh_msec_t shutdown_timeout;         /* default 30s */
 
-    struct { char *path; int level; } error_log;          /* "stderr", GH_LOG_INFO */
+    struct { char *path; int level; } error_log;          /* "stderr", GH_LOG_INFO
+                                                             (a GH_LOG_* value) */
     struct { char *path; enum gh_access_log_format format; } access_log;
 
     struct {
@@ -188,7 +192,8 @@ struct gh_conf {
         int max_conns_per_ip;           /* 0 = off */
     } limits;
 
-    struct gh_conf_listen *listens;
+    struct gh_conf_listen *listens;     /* IP literals only; http2 on a listener
+                                           without tls is accepted and unused */
     size_t nlistens;                    /* >= 1 */
 
     struct gh_conf_tls tls;
@@ -235,26 +240,47 @@ struct gh_conf {
     void *arena;                        /* private: owns every allocation above */
 };
 
-/* Parse and validate `file`; relative paths in it resolve against `prefix`.
- * On errors, print every one of them to `errs` as "FILE:LINE: message" and
- * return NULL. */
+/* Parse and validate `file`; relative paths in it resolve against `prefix`
+ * (NULL or "" = the current directory). Upstream host names are resolved
+ * now (getaddrinfo, so this may block). On errors, print every one of them
+ * to `errs` (NULL = stderr) as "FILE:LINE: message", sorted by line, and
+ * return NULL; a file that cannot be read gives "FILE: cannot read the
+ * configuration file (strerror)", a syntax error libconfig's message.
+ * The caller owns the result, one arena freed by gh_conf_free; it is
+ * read-only afterwards, so workers share it after fork without locks. */
 struct gh_conf *gh_conf_load(const char *file, const char *prefix, FILE *errs);
+/* Free the configuration and everything in it. NULL is ignored. */
 void gh_conf_free(struct gh_conf *conf);
 /* Print the effective configuration, every default filled in, in the same
- * libconfig syntax (for -T). */
+ * libconfig syntax (for -T): gh_conf_load reads it back to the same
+ * configuration. Paths are printed resolved (absolute); upstream names as
+ * written (resolved again on load). */
 void gh_conf_dump(const struct gh_conf *conf, FILE *out);
 
 /* "500ms", "10s", "2m", "1h", "1d" or a plain number of seconds (may be
- * fractional). 0, or -1 when malformed or negative. */
+ * fractional: "1.5", "0.25s"; rounded to the millisecond). No sign, spaces,
+ * exponent or other unit; at most 10^15 ms. 0, or -1 (out untouched). */
 int gh_parse_duration(const char *s, gh_msec_t *out);
 /* "16k", "10M", "1G" (binary multiples, case-insensitive) or a plain number
- * of bytes. 0 or -1. */
+ * of bytes ("0" allowed). No fractions or sign; -1 on overflow. 0 or -1. */
 int gh_parse_size(const char *s, size_t *out);
-/* Parse a listen/server address. allow_name: host names permitted (and
- * resolved). 0, or -1 with a message in err (errlen bytes). */
+/* Parse a listen/server address: "IPv4:port", "[IPv6]:port" (port 0..65535;
+ * 0 = any free port, which callers may refuse), "unix:/absolute/path", or,
+ * when allow_name, "name:port" resolved now with getaddrinfo (the first
+ * address is kept). 0, or -1 with a message in err (errlen bytes).
+ * On success out->text (a copy of s) and out->host are malloc'd: release
+ * them with gh_conf_addr_release (gh_conf_load copies them into its arena).
+ * On failure nothing is left allocated. */
 int gh_parse_addr(const char *s, bool allow_name, struct gh_conf_addr *out,
                   char *err, size_t errlen);
-/* "10.0.0.0/8", "::1", "2001:db8::/32"; a bare address is a /32 or /128. */
+/* Free the strings gh_parse_addr allocated and set them to NULL. */
+void gh_conf_addr_release(struct gh_conf_addr *a);
+/* "10.0.0.0/8", "::1", "2001:db8::/32"; a bare address is a /32 or /128.
+ * Fills family, addr and prefix_len (text and line are the caller's).
+ * 0; -1 when malformed; -2 when the address has bits set past the prefix
+ * ("10.0.0.1/8"): out then holds the normalized network (10.0.0.0/8), and
+ * gh_conf_load reports it as an error suggesting that network, since such
+ * an entry is usually a typo for a single host. */
 int gh_parse_cidr(const char *s, struct gh_conf_cidr *out);
 
 #endif

@@ -367,7 +367,10 @@ static void handle_request(struct gh_req *r)
     }
     r->norm_len = (size_t)nlen;
     struct gh_str host = h->authority.len > 0 ? h->authority : h->host;
-    gh_router_match(router, host, gh_str_make(r->norm_path, r->norm_len), &r->match);
+    if (gh_router_match(router, host, gh_str_make(r->norm_path, r->norm_len), &r->match) == -1) {
+        gh_http1_error(r, 500, true);   /* a regex hit its match limit */
+        return;
+    }
     const struct gh_conf_route *rt = r->match.route;
     if (r->match.vserver == NULL || rt == NULL) {
         gh_http1_error(r, 404, r->has_body);

@@ -11,6 +11,12 @@
  * Transfer-Encoding, differing duplicate Content-Length, obs-fold, bare CR,
  * whitespace before the colon, invalid bytes in names or values, and
  * malformed request lines are errors. Lines may end in CRLF or a bare LF.
+ * A request with a "Content_Length" or "Transfer_Encoding" field (which
+ * CGI-style upstreams fold into the real one) is refused too.
+ *
+ * Request targets: origin-form; absolute-form with an http or https
+ * scheme and no userinfo; asterisk-form for OPTIONS only; authority-form
+ * (host:port) for CONNECT only. Target bytes are 0x21-0x7e except '#'.
  */
 #ifndef GH_HTTP1_PARSE_H
 #define GH_HTTP1_PARSE_H
@@ -48,14 +54,20 @@ struct gh_http1_request {
     struct gh_str method;
     enum gh_method method_id;
     struct gh_str target;               /* as sent */
-    struct gh_str path;                 /* origin-form path (from absolute-form too), no query */
+    struct gh_str path;                 /* origin-form path (from absolute-form too), no query;
+                                         * "*" for OPTIONS *, empty for CONNECT; an absolute-form
+                                         * target with an empty path gets "/" (a static string,
+                                         * the only field not pointing into buf) */
     struct gh_str query;                /* after '?', without it; empty if none */
-    struct gh_str authority;            /* absolute-form authority, else empty */
+    struct gh_str authority;            /* absolute-form authority (http:// or https:// only), the
+                                         * CONNECT authority-form target, else empty */
     int version_minor;                  /* HTTP/1.x */
     struct gh_http_header *headers;     /* caller-supplied array of limits.max_headers */
     size_t nheaders;
     struct gh_str host;                 /* the single Host value (may be empty on 1.0) */
-    bool expect_continue;               /* Expect: 100-continue */
+    bool expect_continue;               /* Expect: 100-continue (HTTP/1.1 only; ignored on 1.0, RFC 9110 10.1.1) */
+    bool expect_other;                  /* an Expect header with any other value (the caller answers 417);
+                                         * the raw value is in headers[] (gh_http1_find_header) */
     struct gh_http1_framing framing;
     size_t head_len;                    /* bytes of the head, blank line included */
 };
@@ -71,12 +83,22 @@ struct gh_http1_response {
 };
 
 /* Parser state kept between calls; zero it (gh_http1_parser_reset) before
- * each new message. */
+ * each new message. Besides the end-of-head scan it keeps an incremental
+ * scan of the request line, so a too long target is refused (414) before
+ * the head is complete; every scan is O(n) however the bytes arrive. */
 struct gh_http1_parser {
     size_t scanned;                     /* bytes already searched for the end of the head */
+    size_t start;                       /* first byte of the start line (after leading empty lines) */
+    size_t line_end;                    /* offset of the LF ending the start line; 0 while unknown */
+    size_t rl_scan;                     /* request line searched up to here for the SPs */
+    size_t uri_start, uri_end;          /* request target bounds as far as known; 0 while unknown */
+    bool started;                       /* leading empty lines skipped, start is valid */
 };
 
-static inline void gh_http1_parser_reset(struct gh_http1_parser *p) { p->scanned = 0; }
+static inline void gh_http1_parser_reset(struct gh_http1_parser *p)
+{
+    *p = (struct gh_http1_parser){ 0 };
+}
 
 /*
  * Parse a request head from buf[0..len). Returns:
@@ -88,7 +110,12 @@ static inline void gh_http1_parser_reset(struct gh_http1_parser *p) { p->scanned
  *            transfer coding before chunked, -505 HTTP major version not 1.
  * (405 for CONNECT/TRACE and 417 for Expect are policy left to the caller:
  *  the parser reports method_id and expect_continue / the raw header.)
- * leading empty lines before the request line are skipped (RFC 9112 2.2).
+ * leading empty lines before the request line are skipped (RFC 9112 2.2)
+ * and count in head_len. buf must be the same buffer each call, grown at
+ * its end (the offsets kept in p refer to it); max_header_size must fit an
+ * int. When both the target and the head are over their limits, the limit
+ * passed first, byte-wise, decides (414 or 431), so the status does not
+ * depend on how the bytes were split across reads.
  */
 int gh_http1_parse_request(struct gh_http1_parser *p, const char *buf, size_t len,
                            const struct gh_http1_limits *lim, struct gh_http1_request *req);
@@ -113,10 +140,15 @@ const struct gh_http_header *gh_http1_find_header(const struct gh_http_header *h
  */
 struct gh_chunked_decoder {
     int state;
-    uint64_t remaining;                 /* data bytes left in the current chunk */
-    size_t line_len;                    /* bytes of the current size/trailer line (bounded) */
+    uint64_t remaining;                 /* data bytes left in the current chunk (the size being read
+                                         * while on a size line) */
+    size_t line_len;                    /* bytes of the current size line, bounded by
+                                         * GH_CHUNK_LINE_MAX; in the trailer section, bytes of
+                                         * all trailers, bounded by GH_CHUNK_TRAILERS_MAX */
     bool done;                          /* last chunk and trailers consumed */
 };
+#define GH_CHUNK_LINE_MAX 4096          /* a chunk-size line with its extensions */
+#define GH_CHUNK_TRAILERS_MAX 8192      /* the whole trailer section */
 static inline void gh_chunked_reset(struct gh_chunked_decoder *d)
 {
     *d = (struct gh_chunked_decoder){ 0 };
