@@ -63,10 +63,11 @@ RES=$W/results.tsv
 : >"$RES"
 PIDS=()
 cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	local p all=()
+	for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && all+=("$p" $(children "$p")); done
+	[ ${#all[@]} = 0 ] || kill -TERM "${all[@]}" 2>/dev/null
 	sleep 0.5
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	[ ${#all[@]} = 0 ] || kill -KILL "${all[@]}" 2>/dev/null
 	if [ "$KEEP" = 1 ]; then log "work directory kept: $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
@@ -78,31 +79,33 @@ cc -O2 -o "$W/nreq" "$here/nreq.c" || die "nreq.c does not build"
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# wait_ready PORT SECS HOST: until one request through PORT gets a 200.
+# wait_ready PORT SECS [HOST [PATH]]: until one request through PORT gets a 200.
 wait_ready() {
 	local i n=$(($2 * 5))
 	for ((i = 0; i < n; i++)); do
-		"$W/nreq" -p "$1" -n 1 -c 1 -H "${3:-localhost}" -t 5 >/dev/null 2>&1 && return 0
+		"$W/nreq" -p "$1" -n 1 -c 1 -H "${3:-localhost}" -u "${4:-/}" -t 5 >/dev/null 2>&1 && return 0
 		sleep 0.2
 	done
 	return 1
 }
 
-# stop_pid PID SIGNAL SECS: signal a process we started and wait (bounded) for it.
+children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
+
+# stop_pid PID SIGNAL SECS: signal a process we started and wait (bounded) for it; if it
+# does not exit, kill it and the children it had (proxy workers).
 stop_pid() {
-	local i
+	local i kids
+	kids=$(children "$1")
 	kill -"$2" "$1" 2>/dev/null || return 0
 	for ((i = 0; i < $3 * 10; i++)); do
 		kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
 		sleep 0.1
 	done
 	log "pid $1 did not exit after SIG$2 in $3 s; killing it"
-	kill -KILL "$1" 2>/dev/null
+	kill -KILL "$1" $kids 2>/dev/null
 	wait "$1" 2>/dev/null
 	return 1
 }
-
-children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
 
 # ---------------------------------------------------------------- origin
 "$W/origin" "$W/origin.port" &
@@ -188,9 +191,10 @@ write_nginx_conf() {
 	mkdir -p "$d/tmp"
 	{
 		cat <<EOF
+user $(id -un);
 worker_processes 1;
 master_process on;
-worker_rlimit_nofile $NOFILE;
+${RLIMIT_LINE-worker_rlimit_nofile $NOFILE;}
 error_log $d/error.log warn;
 pid $d/nginx.pid;
 events { worker_connections $MAXCONN; use epoll; }
@@ -371,11 +375,12 @@ cg_run() {
 	local n=$1 d=$W/cg-$1-$2-$5 port f v pid
 	CG_TOTAL=0
 	port=$(free_port)
-	if [ "$n" = gh ]; then write_gh_conf "$d" "$port" "$2"; else write_nginx_conf "$d" "$port" "$2"; fi
-	start_proxy "$n" "$d" "$port" valgrind --tool=callgrind --trace-children=yes \
+	# valgrind keeps some descriptors for itself: nginx must not ask for the full limit
+	if [ "$n" = gh ]; then write_gh_conf "$d" "$port" "$2"; else RLIMIT_LINE= write_nginx_conf "$d" "$port" "$2"; fi
+	start_proxy "$n" "$d" "$port" valgrind --tool=callgrind --trace-children=yes --vgdb=no \
 		--callgrind-out-file="$d/callgrind.out.%p"
 	pid=$PROXY_PID
-	if ! wait_ready "$port" 60 "$3"; then
+	if ! wait_ready "$port" 60 "$3" "$4"; then
 		log "$n under callgrind did not serve a 200 within 60 s"
 		tail -n 20 "$d"/*.log >&2
 		stop_pid "$pid" KILL 5
