@@ -24,21 +24,28 @@ struct gh_pool {
 };
 
 /* A pool whose first block (block_size bytes, header included) is one
- * malloc. NULL when out of memory. */
+ * malloc. block_size is raised to a small minimum (header + 256 bytes) and
+ * rounded up to 16. Requests that fit in a block are carved from blocks of
+ * block_size; bigger ones get their own malloc, freed with the pool. NULL
+ * when out of memory. */
 struct gh_pool *gh_pool_create(size_t block_size);
 /* Run cleanups, free everything including the pool. NULL is ignored. */
 void gh_pool_destroy(struct gh_pool *p);
-/* Run cleanups and forget every allocation, keeping the first block, so a
- * keep-alive connection reuses its memory for the next request. */
+/* Run cleanups, free the large allocations and every block but the first,
+ * and forget the allocations in it, so a keep-alive connection reuses its
+ * memory for the next request. */
 void gh_pool_reset(struct gh_pool *p);
 
 /* 16-byte aligned memory, or NULL. Never freed individually. */
 void *gh_palloc(struct gh_pool *p, size_t size);
+/* gh_palloc, zero-filled. */
 void *gh_pcalloc(struct gh_pool *p, size_t size);
+/* A NUL-terminated copy of s[0, len), or NULL. */
 char *gh_pstrndup(struct gh_pool *p, const char *s, size_t len);
 
-/* Register fn(data) to run when the pool is reset or destroyed.
- * 0, or -1 when out of memory. */
+/* Register fn(data) to run when the pool is reset or destroyed, newest
+ * first, before any pool memory is released. The record is allocated from
+ * the pool. 0, or -1 when out of memory. */
 int gh_pool_cleanup_add(struct gh_pool *p, gh_cleanup_fn *fn, void *data);
 
 #endif

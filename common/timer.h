@@ -30,7 +30,9 @@ static inline bool gh_timer_armed(const struct gh_timer *t)
     return t->heap_idx != SIZE_MAX;
 }
 
+/* Allocate the heap array (it grows on demand). 0, or -1 out of memory. */
 int gh_timer_heap_init(struct gh_timer_heap *h);
+/* Free the array; timers still armed are marked not armed (never called). */
 void gh_timer_heap_free(struct gh_timer_heap *h);
 
 /* Arm t (or move it, if armed) to fire at `when`. Returns 0, or -1 when the
@@ -41,8 +43,12 @@ void gh_timer_cancel(struct gh_timer_heap *h, struct gh_timer *t);
 /* Milliseconds until the earliest deadline from `now` (0 if already due),
  * or -1 when no timer is armed. */
 gh_msec_t gh_timer_next(const struct gh_timer_heap *h, gh_msec_t now);
-/* Disarm and call every timer due at `now`, earliest first. A callback may
- * arm or cancel any timer. Returns how many fired. */
+/* Disarm and call every timer due at `now`, earliest first (ties in no
+ * particular order). A callback may arm or cancel any timer, itself
+ * included, and may free its own timer (not another that is still armed:
+ * cancel it first). At most as many callbacks run as timers were armed on
+ * entry, so one that re-arms itself for `now` fires again on the next call
+ * rather than looping here. Returns how many fired. */
 size_t gh_timer_run(struct gh_timer_heap *h, gh_msec_t now);
 
 #endif

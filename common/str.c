@@ -1,0 +1,82 @@
+/*
+ * str.c - helpers for non-owning strings.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include "common/str.h"
+
+bool gh_str_caseeq(struct gh_str a, struct gh_str b)
+{
+    if (a.len != b.len)
+        return false;
+    for (size_t i = 0; i < a.len; i++)
+        if (gh_lower(a.p[i]) != gh_lower(b.p[i]))
+            return false;
+    return true;
+}
+
+struct gh_str gh_str_trim(struct gh_str s)
+{
+    while (s.len > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) {
+        s.p++;
+        s.len--;
+    }
+    while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t'))
+        s.len--;
+    return s;
+}
+
+int64_t gh_str_to_u63(struct gh_str s)
+{
+    int64_t v = 0;
+
+    if (s.len == 0)
+        return -1;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.p[i];
+        if (c < '0' || c > '9')
+            return -1;
+        int d = c - '0';
+        if (v > (INT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    return v;
+}
+
+bool gh_str_list_has(struct gh_str list, const char *token)
+{
+    struct gh_str tok = gh_str_make(token, strlen(token));
+    size_t i = 0;
+
+    if (list.len == 0 || tok.len == 0)
+        return false;
+    while (i <= list.len) {
+        size_t start = i;
+        while (i < list.len && list.p[i] != ',')
+            i++;
+        struct gh_str item = gh_str_trim(gh_str_make(list.p + start, i - start));
+        if (gh_str_caseeq(item, tok))
+            return true;
+        i++;                            /* skip the comma (or step past the end) */
+    }
+    return false;
+}
+
+size_t gh_snprintf(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (size == 0)
+        return 0;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+    if ((size_t)n >= size)
+        return size - 1;
+    return (size_t)n;
+}

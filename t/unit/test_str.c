@@ -1,0 +1,107 @@
+/*
+ * test_str.c - string helpers (common/str.c).
+ */
+#include <check.h>
+#include <string.h>
+
+#include "common/str.h"
+
+START_TEST(test_eq_caseeq)
+{
+    ck_assert(gh_str_eq(GH_STR("abc"), GH_STR("abc")));
+    ck_assert(!gh_str_eq(GH_STR("abc"), GH_STR("abd")));
+    ck_assert(!gh_str_eq(GH_STR("abc"), GH_STR("ab")));
+    ck_assert(gh_str_eq(gh_str_make(NULL, 0), GH_STR("")));
+    ck_assert(gh_str_caseeq(GH_STR("Content-Length"), GH_STR("content-length")));
+    ck_assert(!gh_str_caseeq(GH_STR("Content-Length"), GH_STR("content-lengt")));
+    ck_assert(!gh_str_caseeq(GH_STR("a["), GH_STR("A{")));   /* not a bit trick */
+    ck_assert(gh_str_caseeq_lit(GH_STR("HOST"), "host"));
+    ck_assert_int_eq(gh_lower('Z'), 'z');
+    ck_assert_int_eq(gh_lower('@'), '@');
+    ck_assert_int_eq(gh_lower('['), '[');
+}
+END_TEST
+
+START_TEST(test_trim)
+{
+    struct gh_str s = gh_str_trim(GH_STR(" \t value \t"));
+    ck_assert(gh_str_eq(s, GH_STR("value")));
+    s = gh_str_trim(GH_STR(" \t "));
+    ck_assert_uint_eq(s.len, 0);
+    s = gh_str_trim(GH_STR("a b"));
+    ck_assert(gh_str_eq(s, GH_STR("a b")));
+    s = gh_str_trim(gh_str_make(NULL, 0));
+    ck_assert_uint_eq(s.len, 0);
+}
+END_TEST
+
+START_TEST(test_to_u63)
+{
+    ck_assert_int_eq(gh_str_to_u63(GH_STR("0")), 0);
+    ck_assert_int_eq(gh_str_to_u63(GH_STR("12345")), 12345);
+    ck_assert_int_eq(gh_str_to_u63(GH_STR("007")), 7);
+    ck_assert_int_eq(gh_str_to_u63(GH_STR("9223372036854775807")), INT64_MAX);
+    ck_assert_int_eq(gh_str_to_u63(GH_STR("9223372036854775808")), -1);
+    ck_assert_int_eq(gh_str_to_u63(GH_STR("99999999999999999999")), -1);
+    ck_assert_int_eq(gh_str_to_u63(GH_STR("")), -1);
+    ck_assert_int_eq(gh_str_to_u63(GH_STR("-1")), -1);
+    ck_assert_int_eq(gh_str_to_u63(GH_STR("+1")), -1);
+    ck_assert_int_eq(gh_str_to_u63(GH_STR(" 1")), -1);
+    ck_assert_int_eq(gh_str_to_u63(GH_STR("1 ")), -1);
+    ck_assert_int_eq(gh_str_to_u63(GH_STR("0x10")), -1);
+    ck_assert_int_eq(gh_str_to_u63(gh_str_make("123", 2)), 12);    /* length, not NUL */
+}
+END_TEST
+
+START_TEST(test_list_has)
+{
+    ck_assert(gh_str_list_has(GH_STR("keep-alive, Upgrade"), "upgrade"));
+    ck_assert(gh_str_list_has(GH_STR("keep-alive, Upgrade"), "KEEP-ALIVE"));
+    ck_assert(gh_str_list_has(GH_STR("close"), "close"));
+    ck_assert(gh_str_list_has(GH_STR(" ,, \tclose\t ,"), "close"));
+    ck_assert(!gh_str_list_has(GH_STR("closed"), "close"));
+    ck_assert(!gh_str_list_has(GH_STR("keep-alive, upgrade-x"), "upgrade"));
+    ck_assert(!gh_str_list_has(GH_STR(""), "close"));
+    ck_assert(!gh_str_list_has(GH_STR("a,,b"), ""));
+    ck_assert(!gh_str_list_has(gh_str_make(NULL, 0), "close"));
+}
+END_TEST
+
+START_TEST(test_snprintf)
+{
+    char buf[8];
+
+    ck_assert_uint_eq(gh_snprintf(buf, sizeof(buf), "%d", 42), 2);
+    ck_assert_str_eq(buf, "42");
+    ck_assert_uint_eq(gh_snprintf(buf, sizeof(buf), "%s", "0123456789"), 7);
+    ck_assert_str_eq(buf, "0123456");
+    ck_assert_uint_eq(gh_snprintf(buf, 1, "%s", "abc"), 0);
+    ck_assert_str_eq(buf, "");
+    ck_assert_uint_eq(gh_snprintf(buf, sizeof(buf), "%s", ""), 0);
+}
+END_TEST
+
+static Suite *str_suite(void)
+{
+    Suite *s = suite_create("str");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, test_eq_caseeq);
+    tcase_add_test(tc, test_trim);
+    tcase_add_test(tc, test_to_u63);
+    tcase_add_test(tc, test_list_has);
+    tcase_add_test(tc, test_snprintf);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(str_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
