@@ -73,6 +73,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+echo -e "env\tstart\t$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)" >>"$RES"
 log "building helpers"
 cc -O2 -o "$W/origin" "$here/origin.c" || die "origin.c does not build"
 cc -O2 -o "$W/nreq" "$here/nreq.c" || die "nreq.c does not build"
@@ -420,4 +421,5 @@ if want routing; then
 fi
 
 # ---------------------------------------------------------------- report
+echo -e "env\tend\tload average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)" >>"$RES"
 $PY "$here/report.py" "$RES" "$W/wrk" "$W" | tee ${OUT:+"$OUT"}
