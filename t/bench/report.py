@@ -199,9 +199,7 @@ def main():
         table.append(("  memory kB (Pss sum), no clients", g and g[3], n and n[3], g[3] / n[3] if g and n else None, "-", "info"))
         table.append(("  bytes per idle connection", g and g[2], n and n[2], g[2] / n[2] if g and n and n[2] else None, "-", "info"))
 
-    for l in lines:
-        if l[0] == "env":
-            notes.insert(0, "machine at %s: %s" % (l[1], l[2]))
+    notes[:0] = ["machine at %s: %s" % (l[1], l[2]) for l in lines if l[0] == "env"]
     print()
     print("Per-round detail:")
     for d in detail:
