@@ -65,6 +65,8 @@ int gh_log_open(const char *path, int level)
             int err = errno;
             fprintf(stderr, "gatehouse: [alert] cannot open the error log \"%s\" (%d: %s)\n",
                     path, err, strerror(err));
+            if (log_fd != STDERR_FILENO)    /* say it in the log still in use, too */
+                gh_log_write(GH_LOG_ALERT, err, "cannot open the error log \"%s\"", path);
             return -1;
         }
         copy = strdup(path);

@@ -27,8 +27,8 @@ const char *gh_log_level_name(int level);
 /* Open (or, when already open, reopen) the error log at path with
  * O_APPEND|O_CREAT|O_CLOEXEC, mode 0644; "stderr" (or NULL) means file
  * descriptor 2, which is never closed. Sets the level. 0, or -1 with the
- * reason printed to stderr (the previous log, if any, stays in use). Until
- * the first call the log is stderr at GH_LOG_INFO. */
+ * reason printed to stderr and to the previous log, which stays in use.
+ * Until the first call the log is stderr at GH_LOG_INFO. */
 int gh_log_open(const char *path, int level);
 /* Reopen the same path (USR1). On success the old fd is closed, and when
  * fd 2 pointed at the old file (a daemon's dup2) it is redirected to the

@@ -28,10 +28,10 @@ void gh_time_update(void)
     struct timespec ts;
 
     gh_now_ms = gh_time_monotonic_ms();
-    if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
-        gh_now_sec = ts.tv_sec;
-    else
+    if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
         gh_now_sec = time(NULL);
+    else
+        gh_now_sec = ts.tv_sec;
 }
 
 gh_msec_t gh_time_monotonic_ms(void)

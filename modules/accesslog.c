@@ -84,6 +84,9 @@ void gh_http1_log_request(struct gh_req *r)
     char buf[LINE_MAX_LEN];
     struct line l = { buf, buf + sizeof(buf) - 2 };
     double secs = (double)(gh_now_ms - r->start) / 1000.0;
+    /* Like nginx's $body_bytes_sent: the body only. */
+    unsigned long long body_bytes =
+        r->bytes_sent > r->head_bytes ? (unsigned long long)(r->bytes_sent - r->head_bytes) : 0;
     const char *ver = h->version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
 
     if (w->conf->access_log.format == GH_ALOG_OFF || !gh_alog_enabled(&w->alog))
@@ -98,7 +101,7 @@ void gh_http1_log_request(struct gh_req *r)
         put_str(&l, "\",\"uri\":\"");
         put_escaped(&l, h->target, true);
         put_fmt(&l, "\",\"status\":%d,\"bytes\":%llu,\"referer\":\"", r->status,
-                (unsigned long long)r->bytes_sent);
+                body_bytes);
         put_escaped(&l, header(r, "referer"), true);
         put_str(&l, "\",\"user_agent\":\"");
         put_escaped(&l, header(r, "user-agent"), true);
@@ -122,15 +125,13 @@ void gh_http1_log_request(struct gh_req *r)
             put_raw(&l, " ", 1);
             put_str(&l, ver);
         }
-        put_fmt(&l, "\" %d %llu \"", r->status, (unsigned long long)r->bytes_sent);
+        put_fmt(&l, "\" %d %llu \"", r->status, body_bytes);
         put_escaped(&l, header(r, "referer"), false);
         put_str(&l, "\" \"");
         put_escaped(&l, header(r, "user-agent"), false);
+        /* SPEC section 7: the upstream status is in the JSON format only,
+         * so that combined stays "... duration upstream request_id". */
         put_fmt(&l, "\" %.3f %s ", secs, r->upstream_addr);
-        if (r->upstream_status > 0)
-            put_fmt(&l, "%d ", r->upstream_status);
-        else
-            put_str(&l, "- ");
         if (r->request_id.len > 0)
             put_escaped(&l, r->request_id, false);
         else

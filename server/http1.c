@@ -173,7 +173,10 @@ void gh_http1_log_request(struct gh_req *r);
 void gh_http1_finish(struct gh_req *r)
 {
     struct gh_conn *c = r->conn;
-    bool keep = r->keepalive && !c->closing && !c->w->draining;
+    /* Not !draining: a response that went out without "Connection: close"
+     * promised the client another request; a draining worker serves it
+     * (with close) or half-closes the connection once it has been idle. */
+    bool keep = r->keepalive && !c->closing;
 
     gh_http1_log_request(r);
     if (c->in != NULL && r->head.head_len > 0)
@@ -308,6 +311,7 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
         PUTS("Connection: keep-alive\r\n");
     PUTS("\r\n");
     r->out->last = p;
+    r->head_bytes = gh_buf_len(r->out);
     r->body = body;
     r->body_len = (r->head_only || no_body) ? 0 : body_len;
     r->body_off = 0;

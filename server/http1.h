@@ -22,6 +22,7 @@ struct gh_req {
     gh_msec_t start;                    /* first byte of the head */
     int status;                         /* the status sent to the client */
     uint64_t bytes_sent;                /* response bytes written to the client (head + body) */
+    uint64_t head_bytes;                /* of which the response head (final and interim) */
     struct gh_str request_id;           /* client's (if sane) or generated (pool) */
     bool keepalive;                     /* the client connection may serve another request */
     bool head_only;                     /* HEAD: no response body */
@@ -44,6 +45,8 @@ void gh_http1_on_event(struct gh_io *io, uint32_t revents);
 void gh_http1_timeout(struct gh_conn *c);
 /* The connection is closing: release its request and anything upstream. */
 void gh_http1_abort(struct gh_conn *c);
+/* Build the worker's router. 0 or -1 (errors on stderr). */
+int gh_http1_worker_init(struct gh_worker *w);
 /* Free cached request objects at worker exit. */
 void gh_http1_worker_exit(struct gh_worker *w);
 

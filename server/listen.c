@@ -46,6 +46,17 @@ const char *gh_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *buf
     return buf;
 }
 
+const char *gh_sockaddr_host(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+    const void *a = ss->ss_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+    if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
+        || inet_ntop(ss->ss_family, a, buf, (socklen_t)size) == NULL)
+        snprintf(buf, size, "unix:");
+    return buf;
+}
+
 static int set_port(struct sockaddr_storage *ss, int port)
 {
     if (ss->ss_family == AF_INET)

@@ -47,6 +47,9 @@ void gh_listeners_close(struct gh_listeners *ls);
 /* Format a socket address as "1.2.3.4:80" or "[::1]:80" into buf. */
 const char *gh_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
 
+/* The host part only ("1.2.3.4", "::1") of an IP address, into buf. */
+const char *gh_sockaddr_host(const struct sockaddr_storage *ss, char *buf, size_t size);
+
 /* Append "L=<slot>,<fd>,<address>;" entries for every socket to an
  * environment string for exec; returns a malloc'd string or NULL. */
 char *gh_listeners_inherit_env(const struct gh_listeners *ls, int shm_fd);

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <openssl/opensslv.h>
 #include <openssl/crypto.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <signal.h>
 #include <stdio.h>

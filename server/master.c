@@ -118,7 +118,7 @@ static int spawn_worker(int slot)
         gh_log_error("too many child processes; not starting a worker for slot %d", slot);
         return -1;
     }
-    if (pipe2(pfd, O_CLOEXEC) == -1) {
+    if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) == -1) {
         gh_log(GH_LOG_ERROR, errno, "pipe2() for worker slot %d failed", slot);
         return -1;
     }

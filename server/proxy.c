@@ -472,6 +472,7 @@ static void queue_response_head(struct gh_proxy *p)
         p->chead_len = 0;
     }
     gh_outq_push(&p->cq, p->chead, p->chead_len);
+    r->head_bytes += p->chead_len;
     p->resp_started = true;
     p->resp_head_done = true;
     if (p->resp_mode == BODY_NONE || (p->resp_mode == BODY_LENGTH && p->resp_left == 0))
@@ -515,6 +516,7 @@ static int parse_response_head(struct gh_proxy *p)
             /* Relay the interim response as it came (its bytes stay in rbuf
              * until written). */
             gh_outq_push(&p->cq, b->pos, (size_t)rc);
+            p->r->head_bytes += (size_t)rc;
             p->resp_after = b->pos + rc;
             p->resp_span = true;
         } else {

@@ -219,6 +219,7 @@ static struct gh_uconn *connect_new(struct gh_worker *w, struct gh_upstream_rt *
     uc->up = up;
     uc->srv = srv;
     gh_list_init(&uc->link);
+    gh_timer_init(&uc->timer, idle_timeout, uc);
     if (connect(fd, (const struct sockaddr *)&a->sa, a->salen) == -1) {
         if (errno != EINPROGRESS) {
             int err = errno;

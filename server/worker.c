@@ -3,6 +3,7 @@
  * accepts from, the control pipe from the master, and graceful draining.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -14,6 +15,7 @@
 #include "server/conn.h"
 #include "server/http1.h"
 #include "server/proxy.h"
+#include "server/reqid.h"
 #include "server/worker.h"
 
 #define GH_BUF_SIZE (16 * 1024)
@@ -226,6 +228,7 @@ int gh_worker_run(const struct gh_worker_args *args)
     gh_buf_pool_init(&w->bufs, GH_BUF_SIZE, GH_MAX_FREE_BUFS);
     gh_time_update();
 
+    gh_reqid_init();
     if (gh_loop_init(&w->loop, 512) == -1)
         return 2;
     if (gh_alog_open(&w->alog, w->conf->access_log.format == GH_ALOG_OFF
