@@ -301,6 +301,16 @@ if want http; then
 			done
 		done
 	done
+	# Upstream reuse with one sequential client: each response is followed by an idle
+	# moment on the client connection, which is when a pooled connection sits idle.
+	for n in "${NAMES[@]}"; do
+		[ -n "${PID[$n]}" ] || continue
+		before=$(origin_stats)
+		out=$("$W/nreq" -p "${PORT[$n]}" -n 10000 -c 1 -t 120)
+		after=$(origin_stats)
+		log "$n, 1 sequential client: $out"
+		echo -e "origin\tseq\t$n\t1\t$before\t$after" >>"$RES"
+	done
 	for n in "${NAMES[@]}"; do [ -n "${PID[$n]}" ] && stop_pid "${PID[$n]}" QUIT 10; done
 fi
 

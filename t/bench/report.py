@@ -128,7 +128,7 @@ def main():
         t = reuse.setdefault((row, proxy), [0, 0])
         t[0] += dreq
         t[1] += dacc
-    for row, label in ROWS:
+    for row, label in ROWS + (("seq", "1 sequential client (nreq -c 1)"),):
         vals = {}
         for p in PROXIES:
             t = reuse.get((row, p))
