@@ -383,7 +383,7 @@ fi
 # cg_run NAME ROUTING HOST PATH N: sets CG_TOTAL to the instructions of the whole proxy
 # process tree for start-up + N requests + shutdown (0 when it could not be measured).
 cg_run() {
-	local n=$1 d=$W/cg-$1-$2-$5 port f v pid
+	local n=$1 d=$W/cg-$1-$2-${3%%.*}-$5 port f v pid
 	CG_TOTAL=0
 	port=$(free_port)
 	# valgrind keeps some descriptors for itself: nginx must not ask for the full limit
@@ -408,14 +408,14 @@ cg_run() {
 		CG_TOTAL=$((CG_TOTAL + ${v:-0}))
 	done
 }
-cg_measure() {   # NAME ROUTING HOST PATH -> a results line
+cg_measure() {   # NAME ROUTING HOST PATH [LABEL] -> a results line
 	local a b
 	cg_run "$1" "$2" "$3" "$4" $CG_N1
 	a=$CG_TOTAL
 	cg_run "$1" "$2" "$3" "$4" $CG_N2
 	b=$CG_TOTAL
 	log "callgrind $1 $2: $a instructions at $CG_N1 requests, $b at $CG_N2"
-	echo -e "instr\t$2\t$1\t$a\t$b\t$CG_N1\t$CG_N2" >>"$RES"
+	echo -e "instr\t${5:-$2}\t$1\t$a\t$b\t$CG_N1\t$CG_N2" >>"$RES"
 }
 if want cpu || want routing; then
 	command -v valgrind >/dev/null || die "valgrind not found"
@@ -424,8 +424,10 @@ if want cpu; then
 	for n in "${NAMES[@]}"; do cg_measure "$n" one localhost /; done
 fi
 if want routing; then
+	# the same request against 1 server/1 route and against 10 servers/50 routes, so only
+	# the configuration differs (path normalisation depends on the path's length)
 	for n in "${NAMES[@]}"; do
-		want cpu || cg_measure "$n" one localhost /
+		cg_measure "$n" one "$ROUTE_HOST" "$ROUTE_PATH" onesame
 		cg_measure "$n" many "$ROUTE_HOST" "$ROUTE_PATH"
 	done
 fi

@@ -159,8 +159,10 @@ def main():
         table.append(("instructions per request", g, n, r, "<= 0.8", verdict(r, "<=", 0.8)))
     gm, nm = instr.get(("many", "gh")), instr.get(("many", "nginx"))
     if gm or nm:
-        rg = gm / g if gm and g else None
-        rn = nm / n if nm and n else None
+        g1, n1 = instr.get(("onesame", "gh")), instr.get(("onesame", "nginx"))
+        rg = gm / g1 if gm and g1 else None
+        rn = nm / n1 if nm and n1 else None
+        table.append(("  instr/req, 1 route, same request", g1, n1, g1 / n1 if g1 and n1 else None, "-", "info"))
         table.append(("  instr/req, 50 routes 10 servers", gm, nm, gm / nm if gm and nm else None, "-", "info"))
         table.append(("routing cost: many / one route", rg, rn, "-", "<= 1.03 (gatehouse)", verdict(rg, "<=", 1.03)))
 
