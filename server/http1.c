@@ -108,7 +108,6 @@ static void req_release(struct gh_req *r)
 {
     struct gh_worker *w = r->conn->w;
     struct gh_pool *pool = r->pool;
-    gh_buf_put(&w->bufs, r->out);
     r->out = NULL;
     if (w->nfree_reqs >= MAX_FREE_REQS) {
         gh_pool_destroy(pool);
@@ -205,8 +204,8 @@ static void write_own_response(struct gh_req *r)
     for (int i = 0; i < 16; i++) {
         struct iovec iov[2];
         int n = 0;
-        if (r->out != NULL && !gh_buf_empty(r->out))
-            iov[n++] = (struct iovec){ r->out->pos, gh_buf_len(r->out) };
+        if (r->out_off < r->out_len)
+            iov[n++] = (struct iovec){ r->out + r->out_off, r->out_len - r->out_off };
         if (r->body_off < r->body_len)
             iov[n++] = (struct iovec){ (char *)r->body + r->body_off, r->body_len - r->body_off };
         if (n == 0) {
@@ -226,11 +225,9 @@ static void write_own_response(struct gh_req *r)
         }
         r->bytes_sent += (uint64_t)w;
         size_t done = (size_t)w;
-        if (r->out != NULL) {
-            size_t h = GH_MIN(done, gh_buf_len(r->out));
-            r->out->pos += h;
-            done -= h;
-        }
+        size_t h = GH_MIN(done, r->out_len - r->out_off);
+        r->out_off += h;
+        done -= h;
         r->body_off += done;
     }
 }
@@ -245,6 +242,14 @@ static size_t put(char *p, const char *end, const char *s, size_t len)
 
 #define PUTS(lit) (p += put(p, end, (lit), sizeof(lit) - 1))
 #define PUTN(s, n) (p += put(p, end, (s), (n)))
+
+static size_t headers_size(const struct gh_conf_headers *h)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h->nset; i++)
+        n += strlen(h->set[i].name) + strlen(h->set[i].value) + 4;
+    return n;
+}
 
 /* Append "Name: value\r\n" for the set-lists of the route and server. */
 static char *put_header_sets(char *p, const char *end, const struct gh_conf_headers *h)
@@ -269,13 +274,19 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
         r->keepalive = false;
     if (c->w->draining)
         r->keepalive = false;
-    r->out = gh_buf_get(&c->w->bufs);
+    /* Bound the head first; nothing configured can overflow it. */
+    const struct gh_conf_vserver *vs = r->match.vserver;
+    const struct gh_conf_route *rt = r->match.route;
+    size_t bound = 256 + r->request_id.len + (location ? strlen(location) : 0)
+                   + (vs ? headers_size(&vs->response_headers) : 0)
+                   + (rt ? headers_size(&rt->response_headers) : 0);
+    r->out = gh_palloc(r->pool, bound);
     if (r->out == NULL) {
         fail_conn(c);
         return;
     }
-    char *p = r->out->last;
-    const char *end = r->out->end;
+    char *p = r->out;
+    const char *end = r->out + bound;
     PUTS("HTTP/1.1 ");
     PUTN(num, (size_t)snprintf(num, sizeof(num), "%d ", status));
     const char *reason = gh_http_reason(status);
@@ -310,8 +321,9 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
     else if (r->head.version_minor == 0)
         PUTS("Connection: keep-alive\r\n");
     PUTS("\r\n");
-    r->out->last = p;
-    r->head_bytes = gh_buf_len(r->out);
+    r->out_len = (size_t)(p - r->out);
+    r->out_off = 0;
+    r->head_bytes = r->out_len;
     r->body = body;
     r->body_len = (r->head_only || no_body) ? 0 : body_len;
     r->body_off = 0;
@@ -425,24 +437,67 @@ static int read_client(struct gh_conn *c)
     return n == GH_DONE ? GH_DONE : GH_ERROR;
 }
 
+/* Read and parse the head of the request in progress. Returns true when it
+ * was handled (answered, proxied or the connection closed), false when more
+ * bytes are needed. */
+static bool advance_head(struct gh_conn *c)
+{
+    struct gh_req *r = c->req;
+    const struct gh_conf *conf = c->w->conf;
+    const struct gh_http1_limits lim = {
+        .max_header_size = conf->limits.max_header_size,
+        .max_uri_size = conf->limits.max_uri_size,
+        .max_headers = (size_t)conf->limits.max_headers,
+    };
+    for (int i = 0; i < 1024; i++) {
+        int rc = gh_http1_parse_request(&r->parser, c->in->pos, gh_buf_len(c->in), &lim,
+                                        &r->head);
+        if (rc > 0) {
+            c->state = GH_CONN_BUSY;
+            handle_request(r);
+            return true;
+        }
+        if (rc != GH_AGAIN) {
+            gh_http1_error(r, -rc, true);
+            return true;
+        }
+        if (gh_buf_room(c->in) == 0 && c->in->pos == c->in->start) {
+            /* The buffer holds the largest allowed head and no end yet. */
+            gh_http1_error(r, 431, true);
+            return true;
+        }
+        if (!c->rd_more)
+            return false;
+        rc = read_client(c);
+        if (rc == GH_AGAIN)
+            return false;
+        if (rc != GH_OK) {
+            gh_conn_close(c);
+            return true;
+        }
+    }
+    return false;
+}
+
 void gh_conn_process(struct gh_conn *c)
 {
     struct gh_worker *w = c->w;
-    const struct gh_http1_limits lim = {
-        .max_header_size = w->conf->limits.max_header_size,
-        .max_uri_size = w->conf->limits.max_uri_size,
-        .max_headers = (size_t)w->conf->limits.max_headers,
-    };
 
+    if (c->in_process)
+        return;
     c->in_process = true;
     for (int guard = 0; guard < 100000 && !c->freed; guard++) {
-        if (c->req != NULL)
-            break;                      /* a request is being served */
         if (c->state == GH_CONN_LINGER)
             break;
-        bool have = c->in != NULL && !gh_buf_empty(c->in);
-        if (!have) {
-            int rc = c->rd_more || c->state != GH_CONN_IDLE ? read_client(c) : GH_AGAIN;
+        if (c->req != NULL) {
+            /* Only a head still arriving is ours; the rest is being served. */
+            if (c->state != GH_CONN_READ_HEAD || c->req->out != NULL || !advance_head(c))
+                break;
+            continue;
+        }
+        if (c->in == NULL || gh_buf_empty(c->in)) {
+            /* Read only after an edge: a short read drained the socket. */
+            int rc = c->rd_more ? read_client(c) : GH_AGAIN;
             if (rc == GH_AGAIN) {
                 if (c->state != GH_CONN_IDLE)
                     gh_conn_set_idle(c);
@@ -463,72 +518,8 @@ void gh_conn_process(struct gh_conn *c)
         c->state = GH_CONN_READ_HEAD;
         gh_conn_set_active(c);
         gh_loop_timer_set(&w->loop, &c->timer, w->conf->timeouts.client_header);
-        for (;;) {
-            int rc = gh_http1_parse_request(&r->parser, c->in->pos, gh_buf_len(c->in), &lim,
-                                            &r->head);
-            if (rc > 0)
-                break;
-            if (rc != GH_AGAIN) {
-                gh_http1_error(r, -rc, true);
-                goto next;
-            }
-            rc = read_client(c);
-            if (rc == GH_AGAIN)
-                goto out;               /* wait for more of the head */
-            if (rc != GH_OK) {
-                gh_conn_close(c);
-                goto out;
-            }
-            if (gh_buf_room(c->in) == 0 && c->in->pos == c->in->start
-                && gh_buf_len(c->in) > 0 && !c->rd_more) {
-                /* The buffer is full and still no end of head. */
-                gh_http1_error(r, 431, true);
-                goto next;
-            }
-        }
-        c->state = GH_CONN_BUSY;
-        handle_request(r);
-    next:;
-    }
-out:
-    c->in_process = false;
-}
-
-/* Called when the head is still incomplete and the read side has new data. */
-static void continue_head(struct gh_conn *c)
-{
-    /* Re-enter the parse loop: the request object is kept. */
-    struct gh_req *r = c->req;
-    struct gh_worker *w = c->w;
-    const struct gh_http1_limits lim = {
-        .max_header_size = w->conf->limits.max_header_size,
-        .max_uri_size = w->conf->limits.max_uri_size,
-        .max_headers = (size_t)w->conf->limits.max_headers,
-    };
-    c->in_process = true;
-    for (int i = 0; i < 1024; i++) {
-        int rc = read_client(c);
-        if (rc == GH_DONE || rc == GH_ERROR) {
-            c->in_process = false;
-            gh_conn_close(c);
-            return;
-        }
-        rc = gh_http1_parse_request(&r->parser, c->in->pos, gh_buf_len(c->in), &lim, &r->head);
-        if (rc > 0) {
-            c->state = GH_CONN_BUSY;
-            handle_request(r);
-            break;
-        }
-        if (rc != GH_AGAIN) {
-            gh_http1_error(r, -rc, true);
-            break;
-        }
-        if (!c->rd_more)
-            break;
     }
     c->in_process = false;
-    if (!c->freed && c->req == NULL && c->state != GH_CONN_LINGER)
-        gh_conn_process(c);
 }
 
 void gh_http1_on_event(struct gh_io *io, uint32_t revents)
@@ -560,10 +551,7 @@ void gh_http1_on_event(struct gh_io *io, uint32_t revents)
     if (!(revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
         return;
     c->rd_more = true;
-    if (r != NULL && c->state == GH_CONN_READ_HEAD)
-        continue_head(c);
-    else if (r == NULL)
-        gh_conn_process(c);
+    gh_conn_process(c);
 }
 
 void gh_http1_timeout(struct gh_conn *c)

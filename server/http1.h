@@ -29,8 +29,9 @@ struct gh_req {
     bool has_body;                      /* the request has a body (CL > 0 or chunked) */
     bool body_done;                     /* the whole request body was read */
 
-    /* A response produced here (error, return): head and body from memory. */
-    struct gh_buf *out;
+    /* A response produced here (error, return): head (pool) and body. */
+    char *out;                          /* NULL until a response is made here */
+    size_t out_len, out_off;
     const char *body;
     size_t body_len, body_off;
 

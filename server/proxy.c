@@ -244,7 +244,10 @@ static int connect_next(struct gh_proxy *p)
         }
         p->got_any = false;
         p->u_start = gh_now_ms;
-        p->u_rd_more = !p->uc->connecting;
+        /* Nothing can be readable before we send (a pooled connection that
+         * got bytes or a FIN while idle was closed): read after an EPOLLIN
+         * edge only, which saves an EAGAIN read per request. */
+        p->u_rd_more = false;
         set_utimer(p, p->uc->connecting ? p->w->conf->timeouts.upstream_connect
                                         : p->w->conf->timeouts.upstream_send);
         if (!p->uc->connecting && !p->running)
@@ -933,8 +936,17 @@ void gh_proxy_client_event(struct gh_req *r, uint32_t revents)
     }
     if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
         r->conn->rd_more = true;
-    if ((revents & (EPOLLRDHUP | EPOLLHUP)) && p->req_body_read)
-        r->keepalive = false;           /* the client half-closed after its request */
+    if ((revents & (EPOLLRDHUP | EPOLLHUP)) && p->req_body_read && !p->tunnel) {
+        /* The client closed while we wait on the upstream: like nginx
+         * (proxy_ignore_client_abort off), give up the request (499) and
+         * release the upstream side instead of holding both sockets. */
+        if (!p->resp_started || (revents & EPOLLHUP)) {
+            proxy_free(p);
+            gh_conn_close(r->conn);
+            return;
+        }
+        r->keepalive = false;
+    }
     if (!p->running)
         proxy_run(p);
 }

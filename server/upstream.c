@@ -299,8 +299,10 @@ void gh_uconn_close(struct gh_uconn *uc)
  * garbage). Either way it cannot be reused. */
 static void idle_event(struct gh_io *io, uint32_t revents)
 {
-    GH_UNUSED(revents);
-    gh_uconn_close(io->data);
+    /* Edge-triggered: an EPOLLOUT edge (send space freed by an ACK) says
+     * nothing about the connection's health. */
+    if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        gh_uconn_close(io->data);
 }
 
 static void idle_timeout(struct gh_timer *t)

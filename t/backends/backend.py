@@ -17,6 +17,25 @@ one backend serves every mode:
   /healthz         200 "ok"
   / (and anything else)  200 "backend NAME\\n"
 
+Modes added for the HTTP/1.1 engine tests (t/integ/test_http1_*.py):
+
+  /early-hints     103 Early Hints (Link) then 200 "hinted\\n"
+  /ws              with "Upgrade: websocket" and Sec-WebSocket-Key: 101 with
+                   Sec-WebSocket-Accept, then echoes raw bytes until EOF;
+                   without them 400 "no upgrade\\n"
+  /unasked-101     101 Switching Protocols although nothing asked for it
+  /reject-early/CODE  answers CODE (Connection: close) right after the head,
+                   without reading the body, then drains for at most 10 s
+  /reset           closes with SO_LINGER 0 (a TCP reset) without answering
+  /garbage         sends bytes that are not HTTP, then closes
+  /bighead/N       200 with a response head padded by one header of N bytes
+  /hop-response    200 with hop-by-hop headers (Connection: X-Secret, X-Secret,
+                   Keep-Alive, Upgrade, Proxy-Connection) and X-Kept
+  /slowhead/MS     sleeps MS ms before the head (like /slow, for timeouts)
+
+A request that carried trailers is logged with "trailers": [[name, value]].
+--unix PATH listens on a unix socket instead of TCP (port file gets 0).
+
 Every response carries "X-Backend: NAME", "Server: backend.py" and
 "X-Powered-By: python" (so tests can check the proxy hides the last two).
 Every complete request received is appended as one JSON line to --log:
@@ -225,6 +244,9 @@ class Handler:
 
         te = hget("transfer-encoding")
         cl = hget("content-length")
+        trailers = []
+        if path.startswith("/reject-early/"):
+            return self.reject_early(method, target, version, path, headers)
         if te is not None:
             if te.lower().split(",")[-1].strip() != "chunked":
                 raise BadRequest("transfer-encoding")
@@ -232,8 +254,12 @@ class Handler:
                 size_line = self.conn.read_line().split(b";", 1)[0].strip()
                 size = int(size_line, 16)
                 if size == 0:
-                    while self.conn.read_line() != b"":  # trailers
-                        pass
+                    while True:  # trailers
+                        tl = self.conn.read_line()
+                        if tl == b"":
+                            break
+                        tk, _, tv = tl.decode("latin-1").partition(":")
+                        trailers.append([tk, tv.strip(" \t")])
                     break
                 self.conn.read_exact(size, sink)
                 if self.conn.read_line() != b"":
@@ -241,19 +267,112 @@ class Handler:
         elif cl is not None:
             self.conn.read_exact(int(cl), sink)
 
-        self.server.log_request({
+        doc = {
             "time": time.time(), "method": method, "target": target,
             "version": version, "headers": headers, "body_len": total[0],
             "body_sha256": digest.hexdigest(), "peer": self.peer,
             "conn_requests": self.nreq,
-        })
+        }
+        if trailers:
+            doc["trailers"] = trailers
+        self.server.log_request(doc)
         head_only = method == "HEAD"
         return self.dispatch(method, target, version, path, headers, total[0],
                              digest.hexdigest(), keep, head_only)
 
+    def reject_early(self, method, target, version, path, headers):
+        """Answer at once without reading the body; then drain (bounded) and close."""
+        code = int(path.strip("/").split("/")[1])
+        self.server.log_request({
+            "time": time.time(), "method": method, "target": target,
+            "version": version, "headers": headers, "body_len": -1,
+            "body_sha256": "", "peer": self.peer, "conn_requests": self.nreq,
+            "early": True})
+        self.respond(code, ("early %d\n" % code).encode(), keep=False)
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self.sock.settimeout(1.0)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if not self.sock.recv(65536):
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+        return False
+
+    def dispatch_extra(self, method, target, version, path, headers, keep, head_only):
+        """The modes added for the HTTP/1.1 engine tests; None when path is none of them."""
+        seg = path.strip("/").split("/")
+
+        def hget(name):
+            for k, v in headers:
+                if k.lower() == name:
+                    return v
+            return None
+        if path == "/early-hints":
+            self.sock.sendall(b"HTTP/1.1 103 Early Hints\r\n"
+                              b"Link: </style.css>; rel=preload; as=style\r\n\r\n")
+            time.sleep(0.05)
+            self.respond(200, b"hinted\n", head=head_only, keep=keep)
+            return keep
+        if path == "/ws":
+            key = hget("sec-websocket-key")
+            if (hget("upgrade") or "").lower() != "websocket" or not key:
+                self.respond(400, b"no upgrade\n", keep=keep)
+                return keep
+            import base64
+            accept = base64.b64encode(hashlib.sha1(
+                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+            self.send_head(101, [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                 ("Sec-WebSocket-Accept", accept)])
+            if self.conn.buf:
+                self.sock.sendall(self.conn.buf)
+                self.conn.buf = b""
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    break
+                self.sock.sendall(data)
+            return False
+        if path == "/unasked-101":
+            self.send_head(101, [("Upgrade", "websocket"), ("Connection", "Upgrade")])
+            time.sleep(0.5)
+            return False
+        if path == "/reset":
+            import struct
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return False
+        if path == "/garbage":
+            self.sock.sendall(b"SSH-2.0-OpenSSH_9.0 this is not http\r\n\x00\x01\x02\r\n\r\n")
+            return False
+        if seg[0] == "bighead" and len(seg) == 2:
+            n = int(seg[1])
+            self.respond(200, b"big head\n", extra=[("X-Big", "b" * n)], head=head_only, keep=keep)
+            return keep
+        if path == "/hop-response":
+            self.respond(200, b"hop\n", extra=[("Connection", "X-Secret"), ("X-Secret", "1"),
+                                               ("Keep-Alive", "timeout=5"),
+                                               ("Proxy-Connection", "keep-alive"),
+                                               ("Upgrade", "foo"), ("X-Kept", "yes")],
+                         head=head_only, keep=keep)
+            return keep
+        if seg[0] == "slowhead" and len(seg) == 2:
+            time.sleep(int(seg[1]) / 1000.0)
+            self.respond(200, b"slow head\n", head=head_only, keep=keep)
+            return keep
+        return None
+
     def dispatch(self, method, target, version, path, headers, body_len, sha, keep, head_only):
         seg = path.strip("/").split("/")
         name = self.server.name
+        extra = self.dispatch_extra(method, target, version, path, headers, keep, head_only)
+        if extra is not None:
+            return extra
         if path == "/echo" or path.startswith("/echo/"):
             doc = {"method": method, "target": target, "version": version,
                    "headers": headers, "body_len": body_len, "body_sha256": sha,
@@ -337,14 +456,23 @@ def main():
     ap.add_argument("--port-file")
     ap.add_argument("--log")
     ap.add_argument("--name", default="a")
+    ap.add_argument("--unix", help="listen on this unix socket path instead of TCP")
     args = ap.parse_args()
 
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    ls = socket.socket(family, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((args.host, args.port))
-    ls.listen(512)
-    port = ls.getsockname()[1]
+    if args.unix:
+        if os.path.exists(args.unix):
+            os.unlink(args.unix)
+        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ls.bind(args.unix)
+        ls.listen(512)
+        port = 0
+    else:
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        ls = socket.socket(family, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((args.host, args.port))
+        ls.listen(512)
+        port = ls.getsockname()[1]
     server = Server(args.name, args.log)
 
     def on_term(signum, frame):
@@ -358,7 +486,8 @@ def main():
         with open(tmp, "w") as f:
             f.write("%d\n" % port)
         os.rename(tmp, args.port_file)
-    sys.stdout.write("backend %s listening on %s:%d\n" % (args.name, args.host, port))
+    sys.stdout.write("backend %s listening on %s\n" % (
+        args.name, "unix:" + args.unix if args.unix else "%s:%d" % (args.host, port)))
     sys.stdout.flush()
 
     while True:
@@ -366,7 +495,11 @@ def main():
             sock, peer = ls.accept()
         except InterruptedError:
             continue
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if args.unix:
+            peer = ("unix", len(server.__dict__.setdefault("unix_conns", [])) + 1)
+            server.unix_conns.append(1)
+        else:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         h = Handler(server, sock, peer[:2])
         t = threading.Thread(target=h.run, daemon=True)
         t.start()

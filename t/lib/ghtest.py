@@ -1097,3 +1097,119 @@ class Load:
         if len(self.failures) > limit:
             lines.append("... %d more" % (len(self.failures) - limit))
         return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# additions for the HTTP/1.1 engine tests (t/integ/test_http1_*.py)
+
+ASAN = "asan" in GATEHOUSE_BIN.lower()
+
+
+def proc_status_kb(pid, field="VmRSS"):
+    """A /proc/PID/status field in kB (VmRSS, VmHWM, ...), or None when pid is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def fd_count(pid):
+    """Number of open file descriptors of pid, or None when it is gone."""
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return None
+
+
+class RssSampler:
+    """Samples VmRSS (kB) of the given pids every `interval` s in a thread; .peak()
+    is the largest sum seen since start()."""
+
+    def __init__(self, pids, interval=0.02):
+        self.pids, self.interval = list(pids), interval
+        self.samples = []
+        self._stop = threading.Event()
+        self._t = None
+
+    def sample(self):
+        return sum(proc_status_kb(p) or 0 for p in self.pids)
+
+    def start(self):
+        self.samples.append(self.sample())
+
+        def run():
+            while not self._stop.wait(self.interval):
+                self.samples.append(self.sample())
+        self._t = threading.Thread(target=run, daemon=True)
+        self._t.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._t:
+            self._t.join(5)
+        self.samples.append(self.sample())
+        return self
+
+    def peak(self):
+        return max(self.samples)
+
+
+class UnixBackend(Backend):
+    """backend.py listening on a unix socket (self.sock_path); .address is "unix:PATH"."""
+
+    def __init__(self, name="u", directory=None):
+        super().__init__(name, directory)
+        self.sock_path = os.path.join(self.dir, "backend-%s.sock" % name)
+
+    def start(self, timeout=10.0):
+        for p in (self.port_file, self.log_path):
+            if os.path.exists(p):
+                os.unlink(p)
+        out = open(self.out_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, BACKEND_PY, "--unix", self.sock_path, "--port-file",
+                 self.port_file, "--log", self.log_path, "--name", self.name],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        finally:
+            out.close()
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("backend %s exited: %s" % (self.name, open(self.out_path).read()))
+            return os.path.exists(self.port_file)
+        wait_for(ready, timeout, what="backend %s port file" % self.name)
+        self.port = 0
+        return self
+
+    @property
+    def address(self):
+        return "unix:" + self.sock_path
+
+
+def read_until_close(sock, timeout=5.0, limit=1 << 20):
+    """Read from sock until EOF or reset (returns (data, "eof"|"reset")) or until the
+    scaled timeout (returns (data, "timeout")). At most `limit` bytes are kept."""
+    deadline = time.monotonic() + scaled(timeout)
+    data = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return data, "timeout"
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return data, "timeout"
+        except (ConnectionResetError, BrokenPipeError):
+            return data, "reset"
+        if not chunk:
+            return data, "eof"
+        if len(data) < limit:
+            data += chunk
