@@ -83,7 +83,7 @@ static void probe_done(struct probe *p, bool ok, const char *why)
             atomic_store(&st->down, 1);
             gh_log_warn("upstream \"%s\" server %s is down after %d failed health checks "
                         "(last: %s)", p->up->name, p->srv->addr.text, n, why);
-        } else {
+        } else if (!atomic_load(&st->down)) {
             gh_log_info("health check of upstream \"%s\" server %s failed: %s", p->up->name,
                         p->srv->addr.text, why);
         }
