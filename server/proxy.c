@@ -252,6 +252,11 @@ static int connect_next(struct gh_proxy *p)
                                         : p->w->conf->timeouts.upstream_send);
         if (!p->uc->connecting && !p->running)
             proxy_run(p);
+        else if (!p->uc->connecting)
+            /* A retry from inside the pump, which returns STEP_STOP: an
+             * already connected (pooled) socket gives no new edge, so the
+             * pump must be resumed by timer. */
+            gh_loop_timer_set(&p->w->loop, &p->kick, 0);
         return 0;
     }
     proxy_fail(p, 502);
