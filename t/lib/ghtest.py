@@ -1213,3 +1213,57 @@ def read_until_close(sock, timeout=5.0, limit=1 << 20):
             return data, "eof"
         if len(data) < limit:
             data += chunk
+
+
+# --------------------------------------------------------------------------
+# upstreams with per-server options, and the admin API (issue 4)
+
+ADMIN_RE = re.compile(r"admin listening on (\[[0-9A-Fa-f:.%a-z]+\]|[0-9.]+):(\d+)")
+
+
+def upstream_servers(name, servers, extra=""):
+    """An upstream block whose servers carry options: servers is a list of
+    (address, "weight = 2; backup = true;") pairs, or of plain addresses/ports."""
+    parts = []
+    for s in servers:
+        addr, opts = (s if isinstance(s, tuple) else (s, ""))
+        addr = addr if isinstance(addr, str) else "127.0.0.1:%d" % addr
+        parts.append('{ address = "%s"; %s}' % (addr, opts + " " if opts else ""))
+    return '{ name = "%s"; servers = ( %s ); %s}' % (name, ", ".join(parts),
+                                                     extra + " " if extra else "")
+
+
+def admin_block(token=""):
+    """The `admin` setting for make_config(extra=...): loopback, port 0."""
+    return 'admin = { address = "127.0.0.1:0"; token = "%s"; };' % token
+
+
+def admin_port(gh, timeout=5.0):
+    """The admin API's port, from the "admin listening on" line of the error log."""
+    m = gh.wait_log(ADMIN_RE.pattern, timeout, what="admin listening line")
+    return int(m.group(2))
+
+
+def admin_request(gh, method, path, token=None, timeout=5.0):
+    """One admin call; returns the Response."""
+    headers = [("Authorization", "Bearer %s" % token)] if token else []
+    return request(admin_port(gh), method, path, headers=headers, timeout=timeout)
+
+
+def admin_status(gh, token=None):
+    """GET /status.json as {(upstream, address): server dict}."""
+    r = admin_request(gh, "GET", "/status.json", token)
+    assert r.status == 200, r
+    return {(u["name"], s["address"]): s for u in r.json()["upstreams"] for s in u["servers"]}
+
+
+def wait_server_state(gh, upstream_name, address, state, timeout=5.0, token=None):
+    """Wait until /status.json shows the server in `state` (up, down, drained)."""
+    return wait_for(lambda: admin_status(gh, token).get((upstream_name, address), {})
+                    .get("state") == state, timeout,
+                    interval=0.05, what="%s %s %s" % (upstream_name, address, state))
+
+
+def backend_of(resp):
+    """The name of the backend that answered (its X-Backend header)."""
+    return resp.header("X-Backend")
