@@ -111,11 +111,14 @@ static void broadcast_slot(char cmd, int slot)
     }
 }
 
+/* Slots whose sockets no current worker accepts from: those in crash
+ * back-off, and those kept from a larger worker count (listen.c). */
 static uint64_t orphan_mask(int except)
 {
     uint64_t mask = 0;
-    for (int s = 0; s < M.conf->workers; s++)
-        if (s != except && live_worker(s) == NULL)
+    int nslots = GH_MAX(gh_listeners_max_slots(&M.ls), M.conf->workers);
+    for (int s = 0; s < nslots && s < GH_MAX_WORKERS; s++)
+        if (s != except && (s >= M.conf->workers || live_worker(s) == NULL))
             mask |= UINT64_C(1) << s;
     return mask;
 }
