@@ -206,13 +206,28 @@ static void log_death(const struct child *c, int status)
     }
 }
 
+/* The master started by USR2 is gone: it failed to start, or it was told to
+ * stop (a roll-back). Either way this master takes the pid file back. */
 static void upgrade_failed(int status)
 {
-    gh_log_error("new binary %d exited (status %d); keeping this master", (int)M.upgrade_pid,
-                 status);
+    if (WIFSIGNALED(status))
+        gh_log_error("new binary %d exited: killed by signal %d (%s); this master keeps "
+                     "serving", (int)M.upgrade_pid, WTERMSIG(status),
+                     gh_signal_name(WTERMSIG(status)));
+    else
+        gh_log(WEXITSTATUS(status) == 0 ? GH_LOG_NOTICE : GH_LOG_ERROR, 0,
+               "new binary %d exited with code %d; this master keeps serving",
+               (int)M.upgrade_pid, WEXITSTATUS(status));
     M.upgrade_pid = 0;
-    if (M.pid_renamed && rename(M.oldbin_path, M.pid_path) == 0)
-        M.pid_renamed = false;
+    if (M.pid_renamed) {
+        if (rename(M.oldbin_path, M.pid_path) == 0)
+            M.pid_renamed = false;
+        else
+            gh_log(GH_LOG_ERROR, errno, "rename(\"%s\", \"%s\") failed", M.oldbin_path,
+                   M.pid_path);
+    }
+    if (M.no_workers)
+        gh_log_notice("no workers running (WINCH); send HUP to start them");
 }
 
 static void reap(void)

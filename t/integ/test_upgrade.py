@@ -158,3 +158,32 @@ def test_usr2_daemonized(gh_factory):
     ghtest.follow_master(gh, new)
     assert get(gh.port, "/ping").body == b"pong\n"
     assert not os.path.exists(gh.path("gatehouse.pid.oldbin"))
+
+
+def test_usr2_rollback(gh_factory):
+    """The roll-back: USR2, WINCH to the old master (its workers go, it stays), then HUP
+    to it (workers again) and QUIT to the new one: the old master has its pid file back
+    and serves alone."""
+    gh = gh_factory(conf(), start=False)
+    gh.start("-d")
+    old, old_workers = gh.pid, gh.worker_pids()
+    new = upgrade(gh)
+    new_workers = ghtest.workers_of(new)
+    gh.signal(signal.SIGWINCH)
+    for w in old_workers:
+        ghtest.wait_pid_gone(w, 10)
+    assert [p for p in gh.worker_pids() if p != new] == []
+    assert get(gh.port, "/ping").body == b"pong\n"   # the new master's workers serve
+    gh.reload()
+    wait_for(lambda: len([p for p in gh.worker_pids() if p != new]) == 2, 10,
+             what="the old master's workers back")
+    os.kill(new, signal.SIGQUIT)
+    ghtest.wait_pid_gone(new, 10)
+    for w in new_workers:
+        ghtest.wait_pid_gone(w, 10)
+    wait_for(lambda: gh.read_pid_file() == old, 5, what="pid file back to the old master")
+    assert not os.path.exists(gh.path("gatehouse.pid.oldbin"))
+    gh.wait_log(r"new binary %d exited with code 0" % new)
+    for _ in range(5):
+        assert get(gh.port, "/ping").body == b"pong\n"
+    assert len(gh.worker_pids()) == 2
