@@ -347,17 +347,19 @@ static void own_log_file(const char *path)
 {
     if (!M.drop_user || path == NULL || path[0] == '\0' || strcmp(path, "stderr") == 0)
         return;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd == -1) {
         gh_log(GH_LOG_ERROR, errno, "open(\"%s\") failed", path);
         return;
     }
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_uid != M.user_uid && fchown(fd, M.user_uid, (gid_t)-1) == -1)
-        gh_log(GH_LOG_ERROR, errno, "chown(\"%s\", %d) failed", path, (int)M.user_uid);
-    if (fstat(fd, &st) == 0 && (st.st_mode & S_IWUSR) == 0
-        && fchmod(fd, st.st_mode | S_IWUSR | S_IRUSR) == -1)
-        gh_log(GH_LOG_ERROR, errno, "chmod(\"%s\") failed", path);
+    /* Only regular files: not /dev/stdout or a pipe. */
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (st.st_uid != M.user_uid && fchown(fd, M.user_uid, (gid_t)-1) == -1)
+            gh_log(GH_LOG_ERROR, errno, "chown(\"%s\", %d) failed", path, (int)M.user_uid);
+        if ((st.st_mode & S_IWUSR) == 0 && fchmod(fd, st.st_mode | S_IWUSR | S_IRUSR) == -1)
+            gh_log(GH_LOG_ERROR, errno, "chmod(\"%s\") failed", path);
+    }
     close(fd);
 }
 
@@ -708,6 +710,8 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
     attach_stats();
     if (prepare_user(conf) == -1)
         return 2;
+    if (conf->user != NULL && conf->user[0] != '\0' && geteuid() != 0)
+        gh_log_warn("user \"%s\" is used only when started as root; ignored", conf->user);
     raise_nofile(conf);
     if (gh_listeners_open(&M.ls, conf, conf->workers, NULL) == -1) {
         gh_listeners_inherit_done();
