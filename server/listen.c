@@ -146,11 +146,31 @@ static void reuse_old(struct gh_listener *l, struct gh_listeners *old)
     }
 }
 
+/* Sockets per listener: never fewer than an old or inherited set of the same
+ * address had. A socket closed while its accept queue holds connections
+ * resets them, and SO_REUSEPORT cannot move a queue to another socket
+ * (unless net.ipv4.tcp_migrate_req is on), so when the number of workers
+ * shrinks the extra sockets stay open, and every worker accepts from them
+ * (the master lists them as slots without a worker). */
+static int slots_needed(const char *text, int nslots, const struct gh_listeners *old)
+{
+    for (size_t i = 0; old != NULL && i < old->n; i++)
+        if (strcmp(old->v[i].text, text) == 0 && old->v[i].nslots > nslots)
+            nslots = old->v[i].nslots;
+    for (size_t i = 0; i < ninherited; i++)
+        if (inherited[i].fd != -1 && strcmp(inherited[i].addr, text) == 0
+            && inherited[i].slot >= nslots && inherited[i].slot < GH_LISTEN_MAX_SLOTS)
+            nslots = inherited[i].slot + 1;
+    return nslots;
+}
+
 static int open_listener(struct gh_listener *l, const struct gh_conf_listen *cl, int nslots,
                          struct gh_listeners *old)
 {
     char text[128];
     bool fresh = true;
+
+    nslots = slots_needed(cl->addr.text, nslots, old);
 
     l->text = strdup(cl->addr.text);
     l->fds = malloc(sizeof(int) * (size_t)nslots);
@@ -331,4 +351,13 @@ void gh_listeners_inherit_done(void)
     free(inherited);
     inherited = NULL;
     ninherited = 0;
+}
+
+int gh_listeners_max_slots(const struct gh_listeners *ls)
+{
+    int n = 0;
+    for (size_t i = 0; i < ls->n; i++)
+        if (ls->v[i].nslots > n)
+            n = ls->v[i].nslots;
+    return n;
 }

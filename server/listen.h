@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include "common/conf.h"
 
+#define GH_LISTEN_MAX_SLOTS 64         /* = GH_MAX_WORKERS: slots are bits of a mask */
+
 struct gh_listener {
     char *text;                         /* the address as configured */
     struct sockaddr_storage sa;         /* the bound address (port resolved) */
@@ -28,7 +30,10 @@ struct gh_listeners {
 };
 
 /*
- * Make `ls` match `conf` with `nslots` sockets per listener. Sockets of
+ * Make `ls` match `conf` with at least `nslots` sockets per listener (more
+ * when `old` or the inherited set had more for that address: those are kept,
+ * so that no queued connection is reset when the worker count shrinks; see
+ * gh_listeners_max_slots). Sockets of
  * `old` (may be NULL) whose address is still configured are reused (moved
  * into ls), as are inherited ones listed in GATEHOUSE_INHERIT; the rest are
  * bound. Port 0 binds a free port, and every slot of that listener gets the
@@ -38,6 +43,10 @@ struct gh_listeners {
  */
 int gh_listeners_open(struct gh_listeners *ls, const struct gh_conf *conf, int nslots,
                       struct gh_listeners *old);
+/* The largest nslots of any listener: slots from conf->workers up to it have
+ * sockets but no worker of their own. */
+int gh_listeners_max_slots(const struct gh_listeners *ls);
+
 /* Close every socket and free the arrays. */
 void gh_listeners_close(struct gh_listeners *ls);
 /* Close the sockets left in `old` after gh_listeners_open took what it

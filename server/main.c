@@ -53,6 +53,46 @@ static void version(bool details)
 #endif
 }
 
+/* The line of the top-level `user` setting in the file, or 0. */
+static int user_line(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    char line[1024];
+    int n = 0, found = 0;
+    if (f == NULL)
+        return 0;
+    while (found == 0 && fgets(line, sizeof(line), f) != NULL) {
+        n++;
+        const char *p = line + strspn(line, " \t");
+        if (strncmp(p, "user", 4) == 0) {
+            p += 4 + strspn(p + 4, " \t");
+            if (*p == '=' || *p == ':')
+                found = n;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* As root, `user` must name an account: the workers switch to it. Without
+ * root it is not used (as in nginx). 0, or -1 with FILE:LINE: message. */
+static int check_user(const struct gh_conf *conf, const char *file)
+{
+    uid_t uid;
+    gid_t gid;
+    if (conf->user == NULL || conf->user[0] == '\0' || geteuid() != 0)
+        return 0;
+    errno = 0;
+    if (gh_user_lookup(conf->user, &uid, &gid) == 0)
+        return 0;
+    int line = user_line(file);
+    if (line > 0)
+        fprintf(stderr, "%s:%d: unknown user \"%s\" in 'user'\n", file, line, conf->user);
+    else
+        fprintf(stderr, "%s: unknown user \"%s\" in 'user'\n", file, conf->user);
+    return -1;
+}
+
 /* Validate what only the router can check (regular expressions). */
 static int check_routes(const struct gh_conf *conf)
 {
@@ -109,6 +149,8 @@ int main(int argc, char **argv)
         return 1;
     if (test) {
         int rc = check_routes(conf);
+        if (check_user(conf, conf_file) == -1)
+            rc = -1;
         if (rc == 0 && dump)
             gh_conf_dump(conf, stdout);
         if (rc == 0)
@@ -116,7 +158,7 @@ int main(int argc, char **argv)
         gh_conf_free(conf);
         return rc == 0 ? 0 : 1;
     }
-    if (check_routes(conf) == -1) {
+    if (check_routes(conf) == -1 || (signame == NULL && check_user(conf, conf_file) == -1)) {
         gh_conf_free(conf);
         return 1;
     }
@@ -129,14 +171,23 @@ int main(int argc, char **argv)
             return 1;
         }
         pid_t pid = gh_pidfile_read(conf->pid_file);
-        gh_conf_free(conf);
-        if (pid == -1)
-            return 1;
-        if (kill(pid, sig) == -1) {
-            fprintf(stderr, "gatehouse: kill(%d, %s) failed: %s\n", (int)pid, signame,
-                    strerror(errno));
+        if (pid == -1) {
+            fprintf(stderr, "gatehouse: is gatehouse running? (pid_file is \"%s\")\n",
+                    conf->pid_file);
+            gh_conf_free(conf);
             return 1;
         }
+        if (kill(pid, sig) == -1) {
+            if (errno == ESRCH)
+                fprintf(stderr, "gatehouse: no process with pid %d: stale pid file \"%s\"; "
+                        "is gatehouse running?\n", (int)pid, conf->pid_file);
+            else
+                fprintf(stderr, "gatehouse: kill(%d, %s) failed: %s\n", (int)pid, signame,
+                        strerror(errno));
+            gh_conf_free(conf);
+            return 1;
+        }
+        gh_conf_free(conf);
         return 0;
     }
     /* USR2 re-executes this path, so resolve it now, before it can change. */

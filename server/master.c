@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +34,7 @@ struct child {
     uint32_t generation;
     int ctl_fd;                         /* write end of its control pipe */
     bool draining;
+    bool stopping;                      /* told to stop fast (too many old generations) */
     gh_msec_t started;
     gh_msec_t kill_at;                  /* 0 = none; SIGKILL when passed */
 };
@@ -40,6 +42,16 @@ struct child {
 struct slot_state {
     int crashes;
     gh_msec_t respawn_at;               /* 0 = no respawn pending */
+};
+
+/* The master's own counters, in the shared segment so that they survive a
+ * binary upgrade (and, later, feed gatehouse_reloads_total and
+ * gatehouse_worker_restarts_total). Only the master writes them. */
+#define MASTER_STATS_REGION "master_stats"
+#define MASTER_STATS_LAYOUT 1u
+struct gh_master_stats {
+    _Atomic uint64_t reloads;           /* successful HUP reloads */
+    _Atomic uint64_t worker_restarts;   /* workers respawned after an unexpected death */
 };
 
 static struct {
@@ -56,6 +68,11 @@ static struct {
     char *pid_path;
     char *oldbin_path;
     bool pid_renamed;
+    struct gh_master_stats *stats;      /* in the segment; never NULL after start */
+    struct gh_master_stats stats_local; /* fallback when the segment has no room */
+    bool drop_user;                     /* root with `user` set: children switch to it */
+    uid_t user_uid;
+    gid_t user_gid;
 } M;
 
 static struct child *live_worker(int slot)
@@ -95,11 +112,14 @@ static void broadcast_slot(char cmd, int slot)
     }
 }
 
+/* Slots whose sockets no current worker accepts from: those in crash
+ * back-off, and those kept from a larger worker count (listen.c). */
 static uint64_t orphan_mask(int except)
 {
     uint64_t mask = 0;
-    for (int s = 0; s < M.conf->workers; s++)
-        if (s != except && live_worker(s) == NULL)
+    int nslots = GH_MAX(gh_listeners_max_slots(&M.ls), M.conf->workers);
+    for (int s = 0; s < nslots && s < GH_MAX_WORKERS; s++)
+        if (s != except && (s >= M.conf->workers || live_worker(s) == NULL))
             mask |= UINT64_C(1) << s;
     return mask;
 }
@@ -198,13 +218,28 @@ static void log_death(const struct child *c, int status)
     }
 }
 
+/* The master started by USR2 is gone: it failed to start, or it was told to
+ * stop (a roll-back). Either way this master takes the pid file back. */
 static void upgrade_failed(int status)
 {
-    gh_log_error("new binary %d exited (status %d); keeping this master", (int)M.upgrade_pid,
-                 status);
+    if (WIFSIGNALED(status))
+        gh_log_error("new binary %d exited: killed by signal %d (%s); this master keeps "
+                     "serving", (int)M.upgrade_pid, WTERMSIG(status),
+                     gh_signal_name(WTERMSIG(status)));
+    else
+        gh_log(WEXITSTATUS(status) == 0 ? GH_LOG_NOTICE : GH_LOG_ERROR, 0,
+               "new binary %d exited with code %d; this master keeps serving",
+               (int)M.upgrade_pid, WEXITSTATUS(status));
     M.upgrade_pid = 0;
-    if (M.pid_renamed && rename(M.oldbin_path, M.pid_path) == 0)
-        M.pid_renamed = false;
+    if (M.pid_renamed) {
+        if (rename(M.oldbin_path, M.pid_path) == 0)
+            M.pid_renamed = false;
+        else
+            gh_log(GH_LOG_ERROR, errno, "rename(\"%s\", \"%s\") failed", M.oldbin_path,
+                   M.pid_path);
+    }
+    if (M.no_workers)
+        gh_log_notice("no workers running (WINCH); send HUP to start them");
 }
 
 static void reap(void)
@@ -247,6 +282,7 @@ static void reap(void)
         } else {
             st->crashes = 0;
         }
+        atomic_fetch_add(&M.stats->worker_restarts, 1);
         st->respawn_at = gh_time_monotonic_ms() + delay;
         /* Until it is back, the others accept from its sockets. */
         broadcast_slot(GH_CTL_ADOPT, slot);
@@ -290,7 +326,7 @@ static void limit_draining(void)
         uint32_t seen[MAX_CHILDREN];
         for (size_t i = 0; i < MAX_CHILDREN; i++) {
             struct child *c = &M.children[i];
-            if (c->pid == 0 || !c->draining || c->kill_at == -1)
+            if (c->pid == 0 || !c->draining || c->stopping)
                 continue;
             bool dup = false;
             for (int k = 0; k < ngen; k++)
@@ -306,16 +342,103 @@ static void limit_draining(void)
                       MAX_DRAINING_GENERATIONS, oldest);
         for (size_t i = 0; i < MAX_CHILDREN; i++) {
             struct child *c = &M.children[i];
-            if (c->pid != 0 && c->draining && c->generation == oldest) {
+            if (c->pid != 0 && c->draining && !c->stopping && c->generation == oldest) {
                 send_ctl(c, GH_CTL_TERMINATE, 0);
-                /* Marked as handled; the SIGKILL deadline follows in one second. */
-                c->kill_at = -1;
+                /* Handled: not counted again; SIGKILL if still there in a second. */
+                c->stopping = true;
+                gh_msec_t soon = gh_time_monotonic_ms() + 1000;
+                if (c->kill_at == 0 || c->kill_at > soon)
+                    c->kill_at = soon;
             }
         }
-        gh_msec_t soon = gh_time_monotonic_ms() + 1000;
-        for (size_t i = 0; i < MAX_CHILDREN; i++)
-            if (M.children[i].kill_at == -1)
-                M.children[i].kill_at = soon;
+    }
+}
+
+/* Create a log file the children write (when missing) and give it to the
+ * user they run as, so that they can reopen it on USR1 (compare
+ * ngx_reopen_files). Only when we are root and `user` is set. */
+static void own_log_file(const char *path)
+{
+    if (!M.drop_user || path == NULL || path[0] == '\0' || strcmp(path, "stderr") == 0)
+        return;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        gh_log(GH_LOG_ERROR, errno, "open(\"%s\") failed", path);
+        return;
+    }
+    struct stat st;
+    /* Only regular files: not /dev/stdout or a pipe. */
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (st.st_uid != M.user_uid && fchown(fd, M.user_uid, (gid_t)-1) == -1)
+            gh_log(GH_LOG_ERROR, errno, "chown(\"%s\", %d) failed", path, (int)M.user_uid);
+        if ((st.st_mode & S_IWUSR) == 0 && fchmod(fd, st.st_mode | S_IWUSR | S_IRUSR) == -1)
+            gh_log(GH_LOG_ERROR, errno, "chmod(\"%s\") failed", path);
+    }
+    close(fd);
+}
+
+/* Look up `user` (when root) and prepare the log files the children open. */
+static int prepare_user(const struct gh_conf *conf)
+{
+    M.drop_user = false;
+    if (conf->user == NULL || conf->user[0] == '\0' || geteuid() != 0)
+        return 0;
+    if (gh_user_lookup(conf->user, &M.user_uid, &M.user_gid) == -1) {
+        gh_log_error("unknown user \"%s\"", conf->user);
+        return -1;
+    }
+    M.drop_user = true;
+    own_log_file(conf->error_log.path);
+    if (conf->access_log.format != GH_ALOG_OFF)
+        own_log_file(conf->access_log.path);
+    return 0;
+}
+
+/* A worker needs a descriptor per client and per upstream connection, plus
+ * the listening sockets: raise the soft RLIMIT_NOFILE (up to the hard one)
+ * when max_connections needs more. The children inherit it. */
+static void raise_nofile(const struct gh_conf *conf)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+        gh_log(GH_LOG_WARN, errno, "getrlimit(RLIMIT_NOFILE) failed");
+        return;
+    }
+    rlim_t need = (rlim_t)conf->limits.max_connections * 2
+                  + (rlim_t)conf->nlistens * (rlim_t)GH_MAX_WORKERS + 64;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need)
+        return;
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    rlim_t want = need;
+    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+        want = rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+            gh_log(GH_LOG_WARN, errno, "setrlimit(RLIMIT_NOFILE, %llu) failed",
+                   (unsigned long long)want);
+            return;
+        }
+        gh_log_notice("raised the open files limit (RLIMIT_NOFILE) from %llu to %llu",
+                      (unsigned long long)old, (unsigned long long)want);
+    }
+    if (want < need)
+        gh_log_warn("max_connections %d needs about %llu open files per worker; the limit is "
+                    "%llu", conf->limits.max_connections, (unsigned long long)need,
+                    (unsigned long long)want);
+}
+
+/* Find (or start) the master's counters in the segment. */
+static void attach_stats(void)
+{
+    bool fresh = false;
+    M.stats = gh_shm_region(&M.shm, MASTER_STATS_REGION, MASTER_STATS_LAYOUT,
+                            sizeof(struct gh_master_stats), &fresh);
+    if (M.stats == NULL) {
+        gh_log_warn("no room for the master counters in the shared segment");
+        M.stats = &M.stats_local;
     }
 }
 
@@ -364,15 +487,23 @@ static void reload(void)
     }
     if (conf->shm_size != M.conf->shm_size)
         gh_log_warn("shm_size changes take effect only at a restart");
+    if (prepare_user(conf) == -1) {
+        gh_log_error("reload failed; still serving with the previous configuration");
+        gh_conf_free(conf);
+        prepare_user(M.conf);
+        return;
+    }
     struct gh_listeners ls;
     if (gh_listeners_open(&ls, conf, conf->workers, &M.ls) == -1) {
         gh_log_error("reload failed; still serving with the previous configuration");
         gh_conf_free(conf);
+        prepare_user(M.conf);
         return;
     }
     if (strcmp(conf->error_log.path, M.conf->error_log.path) != 0)
         gh_log_open(conf->error_log.path, conf->error_log.level);
     gh_log_set_level(conf->error_log.level);
+    raise_nofile(conf);
 
     /* The old generation stops accepting and drains. */
     gh_msec_t now = gh_time_monotonic_ms();
@@ -390,16 +521,22 @@ static void reload(void)
     M.conf = conf;
     M.generation++;
     atomic_store(&M.shm.hdr->generation, M.generation);
+    atomic_fetch_add(&M.stats->reloads, 1);
     gh_helper_reload(conf, M.generation);
     spawn_all();
     limit_draining();
-    gh_log_notice("reload done: generation %u with %d workers", M.generation, conf->workers);
+    gh_log_notice("reload done: generation %u with %d workers (reloads: %llu, worker restarts: "
+                  "%llu)", M.generation, conf->workers,
+                  (unsigned long long)atomic_load(&M.stats->reloads),
+                  (unsigned long long)atomic_load(&M.stats->worker_restarts));
 }
 
 static void reopen_logs(void)
 {
     gh_log_notice("reopening logs");
     gh_log_reopen();
+    /* Recreate them for the children, owned by their user, before they reopen. */
+    prepare_user(M.conf);
     for (size_t i = 0; i < MAX_CHILDREN; i++)
         if (M.children[i].pid != 0)
             send_ctl(&M.children[i], GH_CTL_REOPEN, 0);
@@ -443,6 +580,7 @@ static void upgrade(void)
                 if (M.ls.v[i].fds[s] != -1)
                     fcntl(M.ls.v[i].fds[s], F_SETFD, 0);
         fcntl(M.shm.fd, F_SETFD, 0);
+        gh_helper_exec_prepare();
         setenv("GATEHOUSE_INHERIT", env, 1);
         execv(M.opts->binary, M.opts->argv);
         gh_log(GH_LOG_ERROR, errno, "execv(\"%s\") failed", M.opts->binary);
@@ -586,6 +724,12 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
         return 2;
     if (setup_shm() == -1)
         return 2;
+    attach_stats();
+    if (prepare_user(conf) == -1)
+        return 2;
+    if (conf->user != NULL && conf->user[0] != '\0' && geteuid() != 0)
+        gh_log_warn("user \"%s\" is used only when started as root; ignored", conf->user);
+    raise_nofile(conf);
     if (gh_listeners_open(&M.ls, conf, conf->workers, NULL) == -1) {
         gh_listeners_inherit_done();
         return 2;

@@ -14,6 +14,8 @@ struct out {
 
 static void put(struct out *o, const char *s, size_t n)
 {
+    if (n == 0)
+        return;                         /* s may be NULL for an empty string */
     if (n > (size_t)(o->end - o->p))
         n = (size_t)(o->end - o->p);  /* cannot happen: the size was bounded */
     memcpy(o->p, s, n);

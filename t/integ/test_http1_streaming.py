@@ -193,6 +193,10 @@ def test_upstream_answers_early_while_client_uploads(gh, backend):
                         "of %d bytes)" % (ghtest.scaled(10), sent[0], size))
         at = sent[0]
         assert status == 413, (status, headers, rest[:200])
+        if at >= size and headers.get("connection", "").lower() != "close":
+            # The whole body reached the proxy before the answer: the proxy
+            # consumed it, so keeping the client connection is correct.
+            return
         data, how = ghtest.read_until_close(s, 5)
         assert how in ("eof", "reset"), \
             "connection still open 5s after the 413 (client sent %d bytes by the 413, %d now)" % (

@@ -1213,6 +1213,71 @@ def read_until_close(sock, timeout=5.0, limit=1 << 20):
             return data, "eof"
         if len(data) < limit:
             data += chunk
+# daemon chores (binary upgrade, privileges, resources): helpers added for
+# t/integ/test_upgrade.py and friends; they change nothing above.
+
+
+def proc_status_field(pid, field):
+    """A field of /proc/PID/status ("Uid", "Gid", ...) as a list of words, or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k == field:
+                    return v.split()
+    except OSError:
+        pass
+    return None
+
+
+def proc_cpu_ticks(pid):
+    """utime + stime of pid in clock ticks (fields 14 and 15 of /proc/PID/stat), or None."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read().decode("latin-1")
+    except OSError:
+        return None
+    rest = data[data.rfind(")") + 2:].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def proc_fd_targets(pid):
+    """readlink() of every /proc/PID/fd entry (e.g. "socket:[123]", "/tmp/x/error.log")."""
+    out = []
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return out
+    for n in names:
+        try:
+            out.append(os.readlink("/proc/%d/fd/%s" % (pid, n)))
+        except OSError:
+            pass
+    return out
+
+
+def socket_inodes(pid):
+    """The socket inodes pid holds (set of ints)."""
+    return {int(t[8:-1]) for t in proc_fd_targets(pid) if t.startswith("socket:[")}
+
+
+def workers_of(master_pid):
+    """Live children of a master that are not the helper."""
+    return [p for p in children_of(master_pid) if not is_helper(p)]
+
+
+def wait_pid_gone(pid, timeout=10.0):
+    wait_for(lambda: not pid_alive(pid), timeout, what="process %d to exit" % pid)
+
+
+def follow_master(gh, pid):
+    """After a binary upgrade, make gh track the new master `pid` (a process the old master
+    started, not our child): from then on it is treated like a daemon, found by pid, so
+    teardown QUITs it and waits for it. Call it once the old master has exited."""
+    gh.pids.add(pid)
+    gh.master_pid = pid
+    gh.daemonized = True
+    return gh
 
 
 # --------------------------------------------------------------------------
