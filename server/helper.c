@@ -4,6 +4,9 @@
  * reload, stopping it with the master.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -18,6 +21,7 @@
 #include "modules/upstream_state.h"
 #include "server/admin.h"
 #include "server/helper.h"
+#include "server/listen.h"
 #include "server/process.h"
 
 #define CRASH_UPTIME_MS 2000
@@ -152,11 +156,54 @@ static int helper_main(void)
 
 /* ---- the master's side ------------------------------------------------ */
 
+#define ADMIN_ENV "GATEHOUSE_ADMIN"
+
+/* The admin listener a previous binary passed on USR2, when it is bound to
+ * the configured address; -1 otherwise (an unused one is closed). */
+static int inherited_admin(const struct gh_conf *conf)
+{
+    const char *env = getenv(ADMIN_ENV);
+    if (env == NULL)
+        return -1;
+    char *end;
+    long fd = strtol(env, &end, 10);
+    bool ok = end != env && *end == ' ' && fd > 2 && fd < 65536 && conf->admin.enabled
+              && strcmp(end + 1, conf->admin.addr.text) == 0;
+    if (fd > 2 && fd < 65536 && !ok)
+        close((int)fd);
+    unsetenv(ADMIN_ENV);
+    if (!ok)
+        return -1;
+    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char text[128];
+    if (getsockname((int)fd, (struct sockaddr *)&ss, &sl) == -1) {
+        close((int)fd);
+        return -1;
+    }
+    gh_log_notice("admin listening on %s (inherited)",
+                  ss.ss_family == AF_UNIX ? conf->admin.addr.text
+                      : gh_sockaddr_text((struct sockaddr *)&ss, sl, text, sizeof(text)));
+    return (int)fd;
+}
+
 static int bind_admin(const struct gh_conf *conf)
 {
     if (!conf->admin.enabled)
         return -1;
-    return gh_admin_listen(&conf->admin.addr);
+    int fd = inherited_admin(conf);
+    return fd != -1 ? fd : gh_admin_listen(&conf->admin.addr);
+}
+
+void gh_helper_exec_prepare(void)
+{
+    char buf[600];
+    if (H.admin_fd == -1 || H.admin_text == NULL)
+        return;
+    snprintf(buf, sizeof(buf), "%d %s", H.admin_fd, H.admin_text);
+    if (fcntl(H.admin_fd, F_SETFD, 0) == 0)
+        setenv(ADMIN_ENV, buf, 1);
 }
 
 int gh_helper_setup(struct gh_shm *shm, const struct gh_conf *conf, char *const *argv,

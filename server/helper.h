@@ -44,6 +44,10 @@ void gh_helper_tick(bool stopping);
 bool gh_helper_running(void);
 /* Forward a signal to the helper (USR1: reopen logs). */
 void gh_helper_signal(int sig);
+/* In the USR2 child, just before exec: let the admin listener cross exec
+ * (GATEHOUSE_ADMIN=FD ADDRESS), so the new master adopts it instead of
+ * binding again. */
+void gh_helper_exec_prepare(void);
 /* In a worker: close the inherited admin listener. */
 void gh_helper_close_inherited(void);
 
