@@ -377,6 +377,24 @@ static void own_log_file(const char *path)
     close(fd);
 }
 
+/* The access log must be writable before workers start, as nginx checks:
+ * create it now so a missing directory is an error at start (exit 2) or a
+ * failed reload, not a silently unlogged server. 0 or -1 (logged). */
+static int check_access_log(const struct gh_conf *conf)
+{
+    const char *path = conf->access_log.path;
+    if (conf->access_log.format == GH_ALOG_OFF || path == NULL || path[0] == '\0'
+        || strcmp(path, "off") == 0)
+        return 0;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        gh_log(GH_LOG_ERROR, errno, "cannot open the access log \"%s\"", path);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 /* Look up `user` (when root) and prepare the log files the children open. */
 static int prepare_user(const struct gh_conf *conf)
 {
@@ -487,7 +505,7 @@ static void reload(void)
     }
     if (conf->shm_size != M.conf->shm_size)
         gh_log_warn("shm_size changes take effect only at a restart");
-    if (prepare_user(conf) == -1) {
+    if (check_access_log(conf) == -1 || prepare_user(conf) == -1) {
         gh_log_error("reload failed; still serving with the previous configuration");
         gh_conf_free(conf);
         prepare_user(M.conf);
@@ -715,6 +733,8 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
         return 1;
     }
     if (gh_log_open(conf->error_log.path, conf->error_log.level) == -1)
+        return 2;
+    if (check_access_log(conf) == -1)
         return 2;
     if (gh_signals_block_master(&set) == -1)
         return 2;

@@ -199,3 +199,24 @@ def test_unknown_flag():
     p = subprocess.run([GATEHOUSE_BIN, "--no-such-flag"], capture_output=True, text=True,
                        timeout=ghtest.scaled(10))
     assert p.returncode != 0
+
+
+def test_unwritable_access_log_exits_2(conf_dir):
+    """Like nginx, an access log that cannot be opened (here: its directory is missing)
+    stops the start with exit 2 and the path and strerror, instead of serving unlogged."""
+    need_binary()
+    text = make_config().replace('path = "access.log"', 'path = "no/such/dir/access.log"')
+    assert "no/such/dir/access.log" in text
+    path = os.path.join(conf_dir, "gatehouse.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    p = subprocess.run([GATEHOUSE_BIN, "-c", path, "-p", conf_dir], capture_output=True,
+                       text=True, timeout=ghtest.scaled(10), stdin=subprocess.DEVNULL)
+    try:
+        with open(os.path.join(conf_dir, "error.log")) as f:
+            log = f.read()
+    except OSError:
+        log = ""
+    out = p.stderr + log
+    assert p.returncode == 2, "exit %d\n%s" % (p.returncode, out)
+    assert "no/such/dir/access.log" in out and "No such file or directory" in out, out
