@@ -1332,3 +1332,16 @@ def wait_server_state(gh, upstream_name, address, state, timeout=5.0, token=None
 def backend_of(resp):
     """The name of the backend that answered (its X-Backend header)."""
     return resp.header("X-Backend")
+
+
+def is_helper(pid):  # noqa: F811 - extends the definition above
+    """The helper process: "helper" in its title (argv area) or, where the argv area
+    cannot be rewritten (under valgrind, which owns the real one), in its comm name
+    (prctl PR_SET_NAME "gh-helper")."""
+    if "helper" in proc_cmdline(pid):
+        return True
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return "helper" in f.read()
+    except OSError:
+        return False
