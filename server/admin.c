@@ -50,8 +50,9 @@ int gh_admin_listen(const struct gh_conf_addr *addr)
         return -1;
     }
     if (addr->sa.ss_family != AF_UNIX) {
+        /* No SO_REUSEPORT: two instances must not silently share (and
+         * split) one admin port; the second fails at start instead. */
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     }
     if (addr->sa.ss_family == AF_INET6)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));

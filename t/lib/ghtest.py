@@ -232,6 +232,11 @@ def make_config(workers=2, listen=("127.0.0.1:0",), upstreams=(), routes=None, e
     lines += [
         'error_log = { path = "error.log"; level = "%s"; };' % error_level,
         'access_log = { path = "access.log"; format = "%s"; };' % access_format,
+    ]
+    if "admin" not in extra:
+        # The admin API defaults to 127.0.0.1:9901: tests take a free port.
+        lines.append('admin = { address = "127.0.0.1:0"; };')
+    lines += [
         "listen = (",
         ",\n".join('  { address = "%s"; }' % a for a in listen),
         ");",
