@@ -18,6 +18,9 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "modules/route.h"
 
@@ -66,6 +69,31 @@ static inline bool route_eq(const char *a, const char *b, size_t len)
     return true;
 }
 
+/* The first 8 bytes of p, big-endian, 0-padded: comparing two heads as
+ * integers orders the strings as memcmp then length would, except when the
+ * heads are equal (then compare the whole strings). */
+static inline uint64_t route_head(const char *p, size_t len)
+{
+    if (len >= 8)
+        return __builtin_bswap64(route_load64(p));
+    uint64_t h = 0;
+    for (size_t i = 0; i < 8; i++)
+        h = h << 8 | (i < len ? (unsigned char)p[i] : 0);
+    return h;
+}
+
+/* The last 8 bytes of p, big-endian (the last byte lowest), 0-padded on the
+ * left. */
+static inline uint64_t route_tail(const char *p, size_t len)
+{
+    if (len >= 8)
+        return __builtin_bswap64(route_load64(p + len - 8));
+    uint64_t t = 0;
+    for (size_t i = 0; i < len; i++)
+        t = t << 8 | (unsigned char)p[i];
+    return t;
+}
+
 /* ---------------------------------------------------------------------- */
 /* A small open-addressing hash table: byte string -> int. */
 
@@ -83,28 +111,28 @@ struct route_htab {
     size_t minlen, maxlen;              /* of the keys: cheap rejection */
 };
 
-/* FNV-1a over the bytes from the last to the first, so that while hashing a
- * host name the hash of each of its suffixes (the wildcard keys) is one of
- * the intermediate states. The keys are short (host names, exact paths). */
-#define ROUTE_FNV_OFFSET 0xcbf29ce484222325ULL
-#define ROUTE_FNV_PRIME 0x100000001b3ULL
-
-static inline uint64_t route_hash_step(uint64_t h, unsigned char c)
+/* A word-at-a-time hash of short keys (host names, exact paths): 8 bytes at
+ * a time, the last word overlapping the one before it. */
+static inline uint64_t route_hmix(uint64_t h, uint64_t w)
 {
-    return (h ^ c) * ROUTE_FNV_PRIME;
-}
-
-static inline uint64_t route_hash_final(uint64_t h)
-{
+    h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
     return h ^ (h >> 29);
 }
 
 static inline uint64_t route_hash(const char *p, size_t len)
 {
-    uint64_t h = ROUTE_FNV_OFFSET;
-    for (size_t i = len; i-- > 0;)
-        h = route_hash_step(h, (unsigned char)p[i]);
-    return route_hash_final(h);
+    uint64_t h = len * 0xff51afd7ed558ccdULL;
+    if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8)
+            h = route_hmix(h, route_load64(p + i));
+        return route_hmix(h, route_load64(p + len - 8));
+    }
+    if (len >= 4)
+        return route_hmix(h, route_load32(p) | (uint64_t)route_load32(p + len - 4) << 32);
+    uint64_t w = 0;
+    for (size_t i = 0; i < len; i++)
+        w = w << 8 | (unsigned char)p[i];
+    return route_hmix(h, w);
 }
 
 static int route_htab_init(struct route_htab *t, size_t nkeys)
@@ -199,6 +227,9 @@ struct route_regex {
     pcre2_code *code;
     bool jit;
     bool filtered;                      /* any of the literals below is set */
+    bool pre8, suf8;                    /* pre, suf: case-sensitive, <= 8 bytes */
+    uint64_t pre_head, pre_mask;        /* pre as a route_head, the mask of its bytes */
+    uint64_t suf_tail, suf_mask;        /* suf as a route_tail, the mask of its bytes */
     size_t minlen;                      /* PCRE2_INFO_MINLENGTH */
     struct route_lits lits;
     const struct gh_conf_route *route;
@@ -209,6 +240,7 @@ struct route_vs {
     struct route_htab exact;            /* pattern -> index into conf->routes */
     struct route_prefix *prefixes;      /* sorted byte-wise */
     size_t nprefixes;
+    uint32_t by2[257];                  /* [c, c + 1): the prefixes starting "/c" */
     struct route_regex *regexes;        /* file order */
     size_t nregexes;
 };
@@ -539,6 +571,27 @@ static bool route_lit_find(const struct route_lit *l, const char *p, size_t len)
         return false;
     }
     const char *q = p + a, *end = p + last + a + 1;    /* where the anchor may be */
+#ifdef __SSE2__
+    if (len >= 16) {
+        /* 16 bytes at a time (the last load moved back to stay within p):
+         * cheaper than calls to memchr on the short subjects seen here */
+        const __m128i cv = _mm_set1_epi8(c);
+        for (const char *w = q; w < end;) {
+            const char *ld = w + 16 <= p + len ? w : p + len - 16;
+            const char *stop = GH_MIN(end, ld + 16);
+            unsigned m = (unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)ld), cv));
+            m >>= w - ld;                       /* bit i: w[i] == c */
+            if (stop - w < 16)
+                m &= (1u << (stop - w)) - 1;
+            for (; m != 0; m &= m - 1)
+                if (route_lit_eq(l, w + __builtin_ctz(m) - a))
+                    return true;
+            w = ld + 16;
+        }
+        return false;
+    }
+#endif
     while (q < end && (q = memchr(q, c, (size_t)(end - q))) != NULL) {
         if (route_lit_eq(l, q - a))
             return true;
@@ -547,17 +600,30 @@ static bool route_lit_find(const struct route_lit *l, const char *p, size_t len)
     return false;
 }
 
-/* Whether the subject may match rx, by its prefilters. */
-static inline bool route_rx_may_match(const struct route_regex *rx, const char *p, size_t len)
+/* Whether the subject may match rx, by its prefilters; ph and pt are the
+ * subject's route_head and route_tail. */
+static inline bool route_rx_may_match(const struct route_regex *rx, const char *p, size_t len,
+                                      uint64_t ph, uint64_t pt)
 {
     if (len < rx->minlen)
         return false;
     if (!rx->filtered)
         return true;
     const struct route_lits *ls = &rx->lits;
-    if (ls->pre.len > 0 && (len < ls->pre.len || !route_lit_eq(&ls->pre, p)))
+    if (rx->pre8) {
+        if (len < ls->pre.len || ((ph ^ rx->pre_head) & rx->pre_mask) != 0)
+            return false;
+    } else if (ls->pre.len > 0 && (len < ls->pre.len || !route_lit_eq(&ls->pre, p))) {
         return false;
-    if (ls->suf.len > 0) {
+    }
+    if (rx->suf8) {
+        if (len < ls->suf.len)
+            return false;
+        if (((pt ^ rx->suf_tail) & rx->suf_mask) != 0 &&
+            !(p[len - 1] == '\n' && len - 1 >= ls->suf.len &&
+              route_lit_eq(&ls->suf, p + len - 1 - ls->suf.len)))
+            return false;
+    } else if (ls->suf.len > 0) {
         size_t n = ls->suf.len;
         if (len < n)
             return false;
@@ -582,18 +648,6 @@ int gh_route_regex_literals(const char *pattern, bool caseless, char *buf, size_
 /* ---------------------------------------------------------------------- */
 /* Building */
 
-/* The first 8 bytes of p, big-endian, 0-padded: comparing two heads as
- * integers orders the strings as memcmp then length would, except when the
- * heads are equal (then compare the whole strings). */
-static inline uint64_t route_head(const char *p, size_t len)
-{
-    if (len >= 8)
-        return __builtin_bswap64(route_load64(p));
-    uint64_t h = 0;
-    for (size_t i = 0; i < 8; i++)
-        h = h << 8 | (i < len ? (unsigned char)p[i] : 0);
-    return h;
-}
 
 static struct route_prefix route_prefix_make(const char *p, size_t len,
                                              const struct gh_conf_route *rt)
@@ -646,6 +700,19 @@ static int route_link_prefixes(const struct gh_conf *conf, struct route_vs *v, F
             }
         }
     }
+    /* by2[c]: the number of entries < "/c" (c = 256: < "0", the byte after '/') */
+    for (size_t c = 0, i = 0; c <= 256; c++) {
+        char key[2] = { c < 256 ? '/' : '0', c < 256 ? (char)c : '\0' };
+        size_t klen = c < 256 ? 2 : 1;
+        while (i < v->nprefixes) {
+            const struct route_prefix *e = &v->prefixes[i];
+            int d = memcmp(e->p, key, GH_MIN(e->len, klen));
+            if (d > 0 || (d == 0 && e->len >= klen))
+                break;
+            i++;
+        }
+        v->by2[c] = (uint32_t)i;
+    }
     return err;
 }
 
@@ -687,6 +754,17 @@ static int route_compile(const struct gh_conf *conf, const struct gh_conf_route 
         rx->lits.suf.len = 0;
     }
     rx->filtered = rx->lits.pre.len > 0 || rx->lits.suf.len > 0 || rx->lits.has.len > 0;
+    const struct route_lit *pre = &rx->lits.pre, *suf = &rx->lits.suf;
+    if (pre->len > 0 && pre->len <= 8 && !pre->fold) {
+        rx->pre8 = true;
+        rx->pre_head = route_head(pre->s, pre->len);
+        rx->pre_mask = ~0ULL << (8 * (8 - pre->len));
+    }
+    if (suf->len > 0 && suf->len <= 8 && !suf->fold) {
+        rx->suf8 = true;
+        rx->suf_tail = route_tail(suf->s, suf->len);
+        rx->suf_mask = ~0ULL >> (8 * (8 - suf->len));
+    }
     return 0;
 }
 
@@ -884,6 +962,33 @@ void gh_router_free(struct gh_router *r)
 /* ---------------------------------------------------------------------- */
 /* Matching */
 
+/* ASCII lower-case of 8 bytes at once: 0x20 added to each byte in 'A'..'Z'. */
+static inline uint64_t route_lower64(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t low7 = x & ~high;
+    uint64_t ge_a = low7 + ones * (0x80 - 'A');        /* high bit: low7 >= 'A' */
+    uint64_t gt_z = low7 + ones * (0x80 - 'Z' - 1);    /* high bit: low7 > 'Z' */
+    uint64_t upper = ge_a & ~gt_z & ~x & high;
+    return x | upper >> 2;
+}
+
+/* dst[0..len) = lower-case of src[0..len) */
+static inline void route_lower_copy(char *dst, const char *src, size_t len)
+{
+    if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8) {
+            uint64_t w = route_lower64(route_load64(src + i));
+            memcpy(dst + i, &w, 8);
+        }
+        uint64_t w = route_lower64(route_load64(src + len - 8));
+        memcpy(dst + len - 8, &w, 8);
+        return;
+    }
+    for (size_t i = 0; i < len; i++)
+        dst[i] = gh_lower(src[i]);
+}
+
 /* Server index for a Host value, or r->default_vs. */
 static int route_find_vs(const struct gh_router *r, struct gh_str host)
 {
@@ -910,37 +1015,19 @@ static int route_find_vs(const struct gh_router *r, struct gh_str host)
         len--;
     if (len == 0 || len > sizeof(buf))
         return r->default_vs;
-    /* lower-case and hash in one pass (from the end: see route_hash) */
-    uint64_t h = ROUTE_FNV_OFFSET;
-    for (size_t i = len; i-- > 0;) {
-        char c = gh_lower(p[i]);
-        buf[i] = c;
-        h = route_hash_step(h, (unsigned char)c);
-    }
+    route_lower_copy(buf, p, len);
 
+    /* exact names first: one hash; then the suffixes from each '.' but the
+     * first byte's, longest first */
     if (r->names.n > 0 && len >= r->names.minlen && len <= r->names.maxlen) {
-        const struct route_hent *e = route_htab_find_h(&r->names, buf, len, route_hash_final(h));
+        const struct route_hent *e = route_htab_find_h(&r->names, buf, len, route_hash(buf, len));
         if (e != NULL)
             return e->val;
     }
     if (r->wild.n > 0) {
-        /* the suffixes from each '.' but the first byte's, longest first:
-         * their hashes come from one more pass from the end */
-        uint64_t sh[GH_ROUTE_HOST_MAX];
-        size_t at[GH_ROUTE_HOST_MAX], nd = 0;
-        h = ROUTE_FNV_OFFSET;
-        for (size_t i = len; i-- > 1;) {
-            h = route_hash_step(h, (unsigned char)buf[i]);
-            if (buf[i] == '.') {
-                sh[nd] = route_hash_final(h);
-                at[nd++] = i;
-            }
-        }
-        while (nd-- > 0) {
-            size_t n = len - at[nd];
-            if (n < r->wild.minlen || n > r->wild.maxlen)
-                continue;
-            const struct route_hent *e = route_htab_find_h(&r->wild, buf + at[nd], n, sh[nd]);
+        for (const char *d = memchr(buf + 1, '.', len - 1); d != NULL;
+             d = memchr(d + 1, '.', len - (size_t)(d + 1 - buf))) {
+            const struct route_hent *e = route_htab_find(&r->wild, d, len - (size_t)(d - buf));
             if (e != NULL)
                 return e->val;
         }
@@ -958,10 +1045,15 @@ static inline bool route_prefix_of(const struct route_prefix *e, uint64_t ph, co
 }
 
 /* Index of the longest prefix route that is a prefix of path, or -1. */
-static int route_find_prefix(const struct route_vs *v, const char *path, size_t len)
+static int route_find_prefix(const struct route_vs *v, const char *path, size_t len, uint64_t ph)
 {
-    uint64_t ph = route_head(path, len);
     size_t lo = 0, hi = v->nprefixes;
+    if (len >= 2 && path[0] == '/') {
+        /* only the entries starting with path's first 2 bytes can be the last
+         * entry <= path; when none is, the one before them is */
+        lo = v->by2[(unsigned char)path[1]];
+        hi = v->by2[(unsigned char)path[1] + 1];
+    }
     /* k: the last entry <= path; any prefix of path is k or one of its parents */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -970,8 +1062,11 @@ static int route_find_prefix(const struct route_vs *v, const char *path, size_t 
         if (e->head != ph) {
             le = e->head < ph;
         } else {
-            int c = memcmp(e->p, path, GH_MIN(e->len, len));
-            le = c < 0 || (c == 0 && e->len <= len);
+            /* the first min(8, lengths) bytes are equal */
+            size_t n = GH_MIN(e->len, len), i = 8;
+            while (i < n && e->p[i] == path[i])
+                i++;
+            le = i < n ? (unsigned char)e->p[i] < (unsigned char)path[i] : e->len <= len;
         }
         if (le)
             lo = mid + 1;
@@ -1006,12 +1101,14 @@ int gh_router_match(const struct gh_router *r, struct gh_str host, struct gh_str
         out->route = &v->conf->routes[e->val];
         return 0;
     }
-    int k = route_find_prefix(v, norm_path.p, norm_path.len);
+    uint64_t ph = route_head(norm_path.p, norm_path.len);
+    int k = route_find_prefix(v, norm_path.p, norm_path.len, ph);
     if (k >= 0 && v->prefixes[k].route->kind == GH_ROUTE_PREFIX_STOP)
         goto prefix;
+    uint64_t pt = v->nregexes > 0 ? route_tail(norm_path.p, norm_path.len) : 0;
     for (size_t i = 0; i < v->nregexes; i++) {
         const struct route_regex *rx = &v->regexes[i];
-        if (!route_rx_may_match(rx, norm_path.p, norm_path.len))
+        if (!route_rx_may_match(rx, norm_path.p, norm_path.len, ph, pt))
             continue;
         PCRE2_SPTR subj = (PCRE2_SPTR)norm_path.p;
         int rc = rx->jit ? pcre2_jit_match(rx->code, subj, norm_path.len, 0, 0, r->md, r->mctx)
