@@ -18,6 +18,9 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "modules/route.h"
 
@@ -29,6 +32,67 @@
  * so a pathological pattern cannot stall a worker; hitting it makes
  * gh_router_match fail (500). */
 #define GH_ROUTE_MATCH_LIMIT 1000000
+
+/* ---------------------------------------------------------------------- */
+/* Small helpers */
+
+static inline uint64_t route_load64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline uint32_t route_load32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* a[0..len) == b[0..len), inline: the keys compared here are short, and a
+ * call to memcmp costs more than the comparison itself. */
+static inline bool route_eq(const char *a, const char *b, size_t len)
+{
+    if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8)
+            if (route_load64(a + i) != route_load64(b + i))
+                return false;
+        return route_load64(a + len - 8) == route_load64(b + len - 8);
+    }
+    if (len >= 4)
+        return route_load32(a) == route_load32(b) &&
+               route_load32(a + len - 4) == route_load32(b + len - 4);
+    for (size_t i = 0; i < len; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
+/* The first 8 bytes of p, big-endian, 0-padded: comparing two heads as
+ * integers orders the strings as memcmp then length would, except when the
+ * heads are equal (then compare the whole strings). */
+static inline uint64_t route_head(const char *p, size_t len)
+{
+    if (len >= 8)
+        return __builtin_bswap64(route_load64(p));
+    uint64_t h = 0;
+    for (size_t i = 0; i < 8; i++)
+        h = h << 8 | (i < len ? (unsigned char)p[i] : 0);
+    return h;
+}
+
+/* The last 8 bytes of p, big-endian (the last byte lowest), 0-padded on the
+ * left. */
+static inline uint64_t route_tail(const char *p, size_t len)
+{
+    if (len >= 8)
+        return __builtin_bswap64(route_load64(p + len - 8));
+    uint64_t t = 0;
+    for (size_t i = 0; i < len; i++)
+        t = t << 8 | (unsigned char)p[i];
+    return t;
+}
 
 /* ---------------------------------------------------------------------- */
 /* A small open-addressing hash table: byte string -> int. */
@@ -47,15 +111,28 @@ struct route_htab {
     size_t minlen, maxlen;              /* of the keys: cheap rejection */
 };
 
-/* FNV-1a; the keys are short (host names, exact paths). */
+/* A word-at-a-time hash of short keys (host names, exact paths): 8 bytes at
+ * a time, the last word overlapping the one before it. */
+static inline uint64_t route_hmix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
 static inline uint64_t route_hash(const char *p, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 0x100000001b3ULL;
+    uint64_t h = len * 0xff51afd7ed558ccdULL;
+    if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8)
+            h = route_hmix(h, route_load64(p + i));
+        return route_hmix(h, route_load64(p + len - 8));
     }
-    return h ^ (h >> 29);
+    if (len >= 4)
+        return route_hmix(h, route_load32(p) | (uint64_t)route_load32(p + len - 4) << 32);
+    uint64_t w = 0;
+    for (size_t i = 0; i < len; i++)
+        w = w << 8 | (unsigned char)p[i];
+    return route_hmix(h, w);
 }
 
 static int route_htab_init(struct route_htab *t, size_t nkeys)
@@ -73,19 +150,25 @@ static int route_htab_init(struct route_htab *t, size_t nkeys)
     return 0;
 }
 
+/* Look key up with its hash h (route_hash(key, len)) already computed. */
+static inline const struct route_hent *route_htab_find_h(const struct route_htab *t,
+                                                         const char *key, size_t len, uint64_t h)
+{
+    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        const struct route_hent *e = &t->ents[i];
+        if (e->key == NULL)
+            return NULL;
+        if (e->hash == h && e->len == len && route_eq(e->key, key, len))
+            return e;
+    }
+}
+
 static const struct route_hent *route_htab_find(const struct route_htab *t, const char *key,
                                                 size_t len)
 {
     if (t->n == 0 || len < t->minlen || len > t->maxlen)
         return NULL;
-    uint64_t h = route_hash(key, len);
-    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
-        const struct route_hent *e = &t->ents[i];
-        if (e->key == NULL)
-            return NULL;
-        if (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0)
-            return e;
-    }
+    return route_htab_find_h(t, key, len, route_hash(key, len));
 }
 
 /* Insert key (not copied: it must outlive the table). Returns 1 when added,
@@ -111,15 +194,44 @@ static int route_htab_add(struct route_htab *t, const char *key, size_t len, int
 /* ---------------------------------------------------------------------- */
 
 struct route_prefix {
+    uint64_t head;                      /* the first 8 bytes, big-endian, 0-padded */
+    uint64_t mask;                      /* of the bytes of head that are the prefix's */
     const char *p;
     size_t len;
     int parent;                         /* longest proper prefix in the table, or -1 */
     const struct gh_conf_route *route;
 };
 
+/*
+ * Prefilters of a regular expression: literals that every subject it
+ * matches must have (derived from the pattern by route_rx_literals), and
+ * pcre2's own minimum subject length. They only ever skip a pattern that
+ * cannot match. Caseless literals are stored lower-case (fold).
+ */
+#define ROUTE_LIT_MAX 32
+
+struct route_lit {
+    uint8_t len;                        /* 0: none */
+    uint8_t anchor;                     /* has: the byte looked for with memchr */
+    bool fold;                          /* compare ASCII letters caselessly */
+    char s[ROUTE_LIT_MAX];
+};
+
+struct route_lits {
+    struct route_lit pre;               /* "^lit...": the subject starts with it */
+    struct route_lit suf;               /* "...lit$": it ends with it (or with it + "\n") */
+    struct route_lit has;               /* "...lit...": it contains it */
+};
+
 struct route_regex {
     pcre2_code *code;
     bool jit;
+    bool filtered;                      /* any of the literals below is set */
+    bool pre8, suf8;                    /* pre, suf: case-sensitive, <= 8 bytes */
+    uint64_t pre_head, pre_mask;        /* pre as a route_head, the mask of its bytes */
+    uint64_t suf_tail, suf_mask;        /* suf as a route_tail, the mask of its bytes */
+    size_t minlen;                      /* PCRE2_INFO_MINLENGTH */
+    struct route_lits lits;
     const struct gh_conf_route *route;
 };
 
@@ -128,6 +240,7 @@ struct route_vs {
     struct route_htab exact;            /* pattern -> index into conf->routes */
     struct route_prefix *prefixes;      /* sorted byte-wise */
     size_t nprefixes;
+    uint32_t by2[257];                  /* [c, c + 1): the prefixes starting "/c" */
     struct route_regex *regexes;        /* file order */
     size_t nregexes;
 };
@@ -145,7 +258,404 @@ struct gh_router {
 };
 
 /* ---------------------------------------------------------------------- */
+/* Literal prefilters of regular expressions */
+
+/*
+ * The parser below reads just enough of PCRE2's syntax to find literals
+ * that every match must contain, and gives up (no literal at all) on
+ * anything it does not fully understand. It relies on the pattern being
+ * compiled with no option but PCRE2_CASELESS (no UTF, no extended mode, no
+ * multiline) and on pcre2_match being called with start offset 0.
+ *
+ * At the top level of the pattern (outside any group and class), when there
+ * is no top-level '|', the pattern is a sequence of atoms, each of which a
+ * match goes through in order. A "run" is a sequence of literal atoms (plain
+ * characters and escaped punctuation) with nothing between them; a
+ * quantifier removes its atom from the run and ends it ("ab?c" has the runs
+ * "a" and "c"). Every run is a substring of every match, hence of the
+ * subject. The run right after a leading '^' is a prefix of the subject; the
+ * run right before a final '$' is a suffix of the subject or, since PCRE2's
+ * '$' also matches before a newline that ends the subject, of the subject
+ * without that newline (normalized paths never contain a raw newline, the
+ * check allows it anyway). Groups (of the few kinds known to leave the
+ * parsing of what follows them alone), classes, '.', and escapes that are
+ * not literals are opaque atoms that end a run. Bails out on: a top-level
+ * '|' or ')', "(*" (verbs, start-of-pattern options), "(?" other than
+ * "(?:", "(?=", "(?!", "(?<=", "(?<!", "(?>", "(?|" (option settings,
+ * comments, callouts, named groups...), \Q and \E, \c, POSIX classes,
+ * escapes of letters or digits other than the argument-less ones, '{' that
+ * may not be a quantifier, a quantifier right after the leading '^', and
+ * with PCRE2_CASELESS a non-ASCII byte in a literal (kept out of the run).
+ */
+
+enum route_rx_prev { ROUTE_RX_START, ROUTE_RX_LIT, ROUTE_RX_OTHER };
+
+static inline bool route_is_alnum(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+static inline bool route_is_alpha(unsigned char c)
+{
+    return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+/* pat[i] == '[': the index after its closing ']', or 0 to give up. */
+static size_t route_rx_skip_class(const char *pat, size_t i)
+{
+    i++;
+    if (pat[i] == '^')
+        i++;
+    if (pat[i] == ']')
+        i++;                            /* a literal ']' */
+    for (;;) {
+        char c = pat[i];
+        if (c == '\0')
+            return 0;
+        if (c == ']')
+            return i + 1;
+        if (c == '\\') {
+            char d = pat[i + 1];
+            if (d == '\0' || d == 'Q' || d == 'E' || d == 'c')
+                return 0;
+            i += 2;
+            continue;
+        }
+        if (c == '[' && (pat[i + 1] == ':' || pat[i + 1] == '.' || pat[i + 1] == '='))
+            return 0;
+        i++;
+    }
+}
+
+/* pat[i] == '(': whether the group is of a kind the parser can skip. */
+static bool route_rx_group_ok(const char *pat, size_t i)
+{
+    if (pat[i + 1] == '*')
+        return false;
+    if (pat[i + 1] != '?')
+        return true;
+    switch (pat[i + 2]) {
+    case ':': case '=': case '!': case '>': case '|': return true;
+    case '<': return pat[i + 3] == '=' || pat[i + 3] == '!';
+    default: return false;
+    }
+}
+
+/* pat[i] == '(': the index after its closing ')', or 0 to give up. */
+static size_t route_rx_skip_group(const char *pat, size_t i)
+{
+    int depth = 0;
+    for (;;) {
+        char c = pat[i];
+        if (c == '\0')
+            return 0;
+        if (c == '\\') {
+            char d = pat[i + 1];
+            if (d == '\0' || d == 'Q' || d == 'E' || d == 'c')
+                return 0;
+            i += 2;
+            continue;
+        }
+        if (c == '[') {
+            i = route_rx_skip_class(pat, i);
+            if (i == 0)
+                return 0;
+            continue;
+        }
+        if (c == '(') {
+            if (!route_rx_group_ok(pat, i))
+                return 0;
+            depth++;
+        } else if (c == ')' && --depth == 0) {
+            return i + 1;
+        }
+        i++;
+    }
+}
+
+/* Choose the byte of a "has" literal to look for with memchr: the rarest
+ * in paths by a rough guess, and for a caseless literal not a letter when
+ * there is another choice. */
+static void route_lit_set_anchor(struct route_lit *l)
+{
+    int best = 1000;
+    for (size_t i = 0; i < l->len; i++) {
+        unsigned char c = (unsigned char)l->s[i];
+        int score = c == '/' ? 9 : strchr("eaoistnr", c) != NULL ? 7
+                  : route_is_alnum(c) ? 6 : (c == '.' || c == '-' || c == '_') ? 5 : 4;
+        if (l->fold && route_is_alpha(c))
+            score += 10;
+        if (score < best) {
+            best = score;
+            l->anchor = (uint8_t)i;
+        }
+    }
+}
+
+static void route_lit_set(struct route_lit *l, const char *s, size_t len, bool caseless)
+{
+    l->len = (uint8_t)len;
+    l->fold = false;
+    for (size_t i = 0; i < len; i++) {
+        l->s[i] = caseless ? gh_lower(s[i]) : s[i];
+        l->fold |= caseless && route_is_alpha((unsigned char)s[i]);
+    }
+    l->anchor = 0;
+}
+
+/* The end of a run: remember it as the prefix, the suffix or the longest
+ * other run (capped at ROUTE_LIT_MAX bytes: a part of a required literal is
+ * required too). */
+static void route_rx_flush(struct route_lits *out, const char *run, size_t len, bool is_pre,
+                           bool is_suf, bool caseless)
+{
+    if (len == 0)
+        return;
+    if (is_pre)
+        route_lit_set(&out->pre, run, GH_MIN(len, ROUTE_LIT_MAX), caseless);
+    if (is_suf) {
+        size_t n = GH_MIN(len, ROUTE_LIT_MAX);
+        route_lit_set(&out->suf, run + len - n, n, caseless);
+    }
+    if (!is_pre && !is_suf && len > out->has.len)
+        route_lit_set(&out->has, run, GH_MIN(len, ROUTE_LIT_MAX), caseless);
+}
+
+/* Fill out with the literals of pat (see above); all empty when none is
+ * known. Returns 0, or -1 when it gave up (out all empty). */
+static int route_rx_literals(const char *pat, bool caseless, struct route_lits *out)
+{
+    char run[512];
+    size_t n = strlen(pat), i = 0, rlen = 0;
+    bool run_is_pre = false;
+    enum route_rx_prev prev = ROUTE_RX_OTHER;
+
+    memset(out, 0, sizeof(*out));
+    if (n >= sizeof(run))
+        return -1;
+    if (pat[0] == '^') {
+        i = 1;
+        run_is_pre = true;
+        prev = ROUTE_RX_START;
+    }
+#define FLUSH(suf)                                                                    \
+    do {                                                                              \
+        route_rx_flush(out, run, rlen, run_is_pre, (suf), caseless);                  \
+        rlen = 0;                                                                     \
+        run_is_pre = false;                                                           \
+    } while (0)
+    while (i < n) {
+        unsigned char c = (unsigned char)pat[i];
+        switch (c) {
+        case '\\': {
+            unsigned char d = (unsigned char)pat[i + 1];
+            if (d == '\0' || d >= 0x80)
+                goto bail;
+            if (route_is_alnum(d)) {
+                /* argument-less non-literal escapes (and a few control
+                 * characters): opaque; the others may take arguments */
+                if (strchr("dDwWsSbBAzZGhHvVRKXtnrefa", (int)d) == NULL)
+                    goto bail;
+                FLUSH(false);
+                prev = ROUTE_RX_OTHER;
+            } else {
+                run[rlen++] = (char)d;  /* escaped punctuation: itself */
+                prev = ROUTE_RX_LIT;
+            }
+            i += 2;
+            continue;
+        }
+        case '.':
+            FLUSH(false);
+            prev = ROUTE_RX_OTHER;
+            i++;
+            continue;
+        case '[':
+            i = route_rx_skip_class(pat, i);
+            if (i == 0)
+                goto bail;
+            FLUSH(false);
+            prev = ROUTE_RX_OTHER;
+            continue;
+        case '(':
+            if (!route_rx_group_ok(pat, i))
+                goto bail;
+            i = route_rx_skip_group(pat, i);
+            if (i == 0)
+                goto bail;
+            FLUSH(false);
+            prev = ROUTE_RX_OTHER;
+            continue;
+        case ')':
+        case '|':
+            goto bail;
+        case '^':
+            FLUSH(false);
+            prev = ROUTE_RX_OTHER;
+            i++;
+            continue;
+        case '$':
+            FLUSH(i == n - 1);
+            prev = ROUTE_RX_OTHER;
+            i++;
+            continue;
+        case '{': {
+            /* "{n}", "{n,}", "{n,m}" (and, in newer PCRE2, "{,m}" and
+             * spaces) quantify; anything else would be a literal '{',
+             * which is not worth telling apart */
+            size_t j = i + 1;
+            while (pat[j] != '}' && (pat[j] == ',' || pat[j] == ' ' ||
+                                     (pat[j] >= '0' && pat[j] <= '9')))
+                j++;
+            if (pat[j] != '}')
+                goto bail;
+            i = j;
+        }
+            /* a quantifier, i at its last character */
+            __attribute__((fallthrough));
+        case '*':
+        case '+':
+        case '?':
+            if (prev == ROUTE_RX_START)
+                goto bail;
+            if (prev == ROUTE_RX_LIT)
+                rlen--;                 /* the quantified atom is not required */
+            FLUSH(false);
+            prev = ROUTE_RX_OTHER;
+            i++;
+            continue;
+        default:
+            if (caseless && c >= 0x80) {
+                FLUSH(false);           /* no case folding of it is assumed */
+                prev = ROUTE_RX_OTHER;
+            } else {
+                run[rlen++] = (char)c;
+                prev = ROUTE_RX_LIT;
+            }
+            i++;
+            continue;
+        }
+    }
+    FLUSH(false);
+#undef FLUSH
+    route_lit_set_anchor(&out->has);
+    return 0;
+bail:
+    memset(out, 0, sizeof(*out));
+    return -1;
+}
+
+/* s[0..l->len) is the literal (caselessly when l->fold; l->s is lower-case
+ * then). */
+static inline bool route_lit_eq(const struct route_lit *l, const char *s)
+{
+    if (!l->fold)
+        return route_eq(l->s, s, l->len);
+    for (size_t i = 0; i < l->len; i++)
+        if (gh_lower(s[i]) != l->s[i])
+            return false;
+    return true;
+}
+
+/* Whether p[0..len) contains the literal. */
+static bool route_lit_find(const struct route_lit *l, const char *p, size_t len)
+{
+    if (len < l->len)
+        return false;
+    size_t a = l->anchor, last = len - l->len;  /* last start position */
+    char c = l->s[a];
+    if (l->fold && route_is_alpha((unsigned char)c)) {
+        for (size_t i = 0; i <= last; i++)
+            if (gh_lower(p[i + a]) == c && route_lit_eq(l, p + i))
+                return true;
+        return false;
+    }
+    const char *q = p + a, *end = p + last + a + 1;    /* where the anchor may be */
+#ifdef __SSE2__
+    if (len >= 16) {
+        /* 16 bytes at a time (the last load moved back to stay within p):
+         * cheaper than calls to memchr on the short subjects seen here */
+        const __m128i cv = _mm_set1_epi8(c);
+        for (const char *w = q; w < end;) {
+            const char *ld = w + 16 <= p + len ? w : p + len - 16;
+            const char *stop = GH_MIN(end, ld + 16);
+            unsigned m = (unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)ld), cv));
+            m >>= w - ld;                       /* bit i: w[i] == c */
+            if (stop - w < 16)
+                m &= (1u << (stop - w)) - 1;
+            for (; m != 0; m &= m - 1)
+                if (route_lit_eq(l, w + __builtin_ctz(m) - a))
+                    return true;
+            w = ld + 16;
+        }
+        return false;
+    }
+#endif
+    while (q < end && (q = memchr(q, c, (size_t)(end - q))) != NULL) {
+        if (route_lit_eq(l, q - a))
+            return true;
+        q++;
+    }
+    return false;
+}
+
+/* Whether the subject may match rx, by its prefilters; ph and pt are the
+ * subject's route_head and route_tail. */
+static inline bool route_rx_may_match(const struct route_regex *rx, const char *p, size_t len,
+                                      uint64_t ph, uint64_t pt)
+{
+    if (len < rx->minlen)
+        return false;
+    if (!rx->filtered)
+        return true;
+    const struct route_lits *ls = &rx->lits;
+    if (rx->pre8) {
+        if (len < ls->pre.len || ((ph ^ rx->pre_head) & rx->pre_mask) != 0)
+            return false;
+    } else if (ls->pre.len > 0 && (len < ls->pre.len || !route_lit_eq(&ls->pre, p))) {
+        return false;
+    }
+    if (rx->suf8) {
+        if (len < ls->suf.len)
+            return false;
+        if (((pt ^ rx->suf_tail) & rx->suf_mask) != 0 &&
+            !(p[len - 1] == '\n' && len - 1 >= ls->suf.len &&
+              route_lit_eq(&ls->suf, p + len - 1 - ls->suf.len)))
+            return false;
+    } else if (ls->suf.len > 0) {
+        size_t n = ls->suf.len;
+        if (len < n)
+            return false;
+        if (!route_lit_eq(&ls->suf, p + len - n) &&
+            !(p[len - 1] == '\n' && len - 1 >= n && route_lit_eq(&ls->suf, p + len - 1 - n)))
+            return false;
+    }
+    if (ls->has.len > 0 && !route_lit_find(&ls->has, p, len))
+        return false;
+    return true;
+}
+
+int gh_route_regex_literals(const char *pattern, bool caseless, char *buf, size_t size)
+{
+    struct route_lits ls;
+    int rc = route_rx_literals(pattern, caseless, &ls);
+    snprintf(buf, size, "pre=%.*s suf=%.*s has=%.*s", ls.pre.len, ls.pre.s, ls.suf.len,
+             ls.suf.s, ls.has.len, ls.has.s);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Building */
+
+
+static struct route_prefix route_prefix_make(const char *p, size_t len,
+                                             const struct gh_conf_route *rt)
+{
+    size_t n = GH_MIN(len, 8);
+    uint64_t mask = n == 0 ? 0 : ~0ULL << (8 * (8 - n));
+    return (struct route_prefix){ route_head(p, len), mask, p, len, -1, rt };
+}
 
 static int route_prefix_cmp(const void *a, const void *b)
 {
@@ -190,6 +700,19 @@ static int route_link_prefixes(const struct gh_conf *conf, struct route_vs *v, F
             }
         }
     }
+    /* by2[c]: the number of entries < "/c" (c = 256: < "0", the byte after '/') */
+    for (size_t c = 0, i = 0; c <= 256; c++) {
+        char key[2] = { c < 256 ? '/' : '0', c < 256 ? (char)c : '\0' };
+        size_t klen = c < 256 ? 2 : 1;
+        while (i < v->nprefixes) {
+            const struct route_prefix *e = &v->prefixes[i];
+            int d = memcmp(e->p, key, GH_MIN(e->len, klen));
+            if (d > 0 || (d == 0 && e->len >= klen))
+                break;
+            i++;
+        }
+        v->by2[c] = (uint32_t)i;
+    }
     return err;
 }
 
@@ -213,6 +736,35 @@ static int route_compile(const struct gh_conf *conf, const struct gh_conf_route 
     }
     /* No JIT (not built in, or no executable memory): interpret, silently. */
     rx->jit = pcre2_jit_compile(rx->code, PCRE2_JIT_COMPLETE) == 0;
+
+    /* Prefilters: pcre2's minimum subject length (pcre2_match rejects
+     * shorter subjects with it too) and the literals of the pattern. */
+    uint32_t minlen = 0, nl = 0;
+    if (pcre2_pattern_info(rx->code, PCRE2_INFO_MINLENGTH, &minlen) != 0)
+        minlen = 0;
+    rx->minlen = minlen;
+    route_rx_literals(rt->pattern, opts & PCRE2_CASELESS, &rx->lits);
+    if (rx->lits.suf.len > 0 &&
+        (pcre2_pattern_info(rx->code, PCRE2_INFO_NEWLINE, &nl) != 0 || nl != PCRE2_NEWLINE_LF)) {
+        /* '$' may match before other line endings: keep it as a substring */
+        if (rx->lits.suf.len > rx->lits.has.len) {
+            rx->lits.has = rx->lits.suf;
+            route_lit_set_anchor(&rx->lits.has);
+        }
+        rx->lits.suf.len = 0;
+    }
+    rx->filtered = rx->lits.pre.len > 0 || rx->lits.suf.len > 0 || rx->lits.has.len > 0;
+    const struct route_lit *pre = &rx->lits.pre, *suf = &rx->lits.suf;
+    if (pre->len > 0 && pre->len <= 8 && !pre->fold) {
+        rx->pre8 = true;
+        rx->pre_head = route_head(pre->s, pre->len);
+        rx->pre_mask = ~0ULL << (8 * (8 - pre->len));
+    }
+    if (suf->len > 0 && suf->len <= 8 && !suf->fold) {
+        rx->suf8 = true;
+        rx->suf_tail = route_tail(suf->s, suf->len);
+        rx->suf_mask = ~0ULL >> (8 * (8 - suf->len));
+    }
     return 0;
 }
 
@@ -254,7 +806,7 @@ static int route_build_vs(const struct gh_conf *conf, const struct gh_conf_vserv
             break;
         case GH_ROUTE_PREFIX:
         case GH_ROUTE_PREFIX_STOP:
-            v->prefixes[v->nprefixes++] = (struct route_prefix){ pat, len, -1, rt };
+            v->prefixes[v->nprefixes++] = route_prefix_make(pat, len, rt);
             break;
         case GH_ROUTE_REGEX:
         case GH_ROUTE_REGEX_CASELESS:
@@ -410,6 +962,33 @@ void gh_router_free(struct gh_router *r)
 /* ---------------------------------------------------------------------- */
 /* Matching */
 
+/* ASCII lower-case of 8 bytes at once: 0x20 added to each byte in 'A'..'Z'. */
+static inline uint64_t route_lower64(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t low7 = x & ~high;
+    uint64_t ge_a = low7 + ones * (0x80 - 'A');        /* high bit: low7 >= 'A' */
+    uint64_t gt_z = low7 + ones * (0x80 - 'Z' - 1);    /* high bit: low7 > 'Z' */
+    uint64_t upper = ge_a & ~gt_z & ~x & high;
+    return x | upper >> 2;
+}
+
+/* dst[0..len) = lower-case of src[0..len) */
+static inline void route_lower_copy(char *dst, const char *src, size_t len)
+{
+    if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8) {
+            uint64_t w = route_lower64(route_load64(src + i));
+            memcpy(dst + i, &w, 8);
+        }
+        uint64_t w = route_lower64(route_load64(src + len - 8));
+        memcpy(dst + len - 8, &w, 8);
+        return;
+    }
+    for (size_t i = 0; i < len; i++)
+        dst[i] = gh_lower(src[i]);
+}
+
 /* Server index for a Host value, or r->default_vs. */
 static int route_find_vs(const struct gh_router *r, struct gh_str host)
 {
@@ -436,17 +1015,19 @@ static int route_find_vs(const struct gh_router *r, struct gh_str host)
         len--;
     if (len == 0 || len > sizeof(buf))
         return r->default_vs;
-    for (size_t i = 0; i < len; i++)
-        buf[i] = gh_lower(p[i]);
+    route_lower_copy(buf, p, len);
 
-    const struct route_hent *e = route_htab_find(&r->names, buf, len);
-    if (e != NULL)
-        return e->val;
+    /* exact names first: one hash; then the suffixes from each '.' but the
+     * first byte's, longest first */
+    if (r->names.n > 0 && len >= r->names.minlen && len <= r->names.maxlen) {
+        const struct route_hent *e = route_htab_find_h(&r->names, buf, len, route_hash(buf, len));
+        if (e != NULL)
+            return e->val;
+    }
     if (r->wild.n > 0) {
-        /* suffixes after each label, longest first; never the whole name */
         for (const char *d = memchr(buf + 1, '.', len - 1); d != NULL;
              d = memchr(d + 1, '.', len - (size_t)(d + 1 - buf))) {
-            e = route_htab_find(&r->wild, d, len - (size_t)(d - buf));
+            const struct route_hent *e = route_htab_find(&r->wild, d, len - (size_t)(d - buf));
             if (e != NULL)
                 return e->val;
         }
@@ -454,22 +1035,46 @@ static int route_find_vs(const struct gh_router *r, struct gh_str host)
     return r->default_vs;
 }
 
+/* Whether prefix e is a prefix of path, whose head (route_head) is ph. */
+static inline bool route_prefix_of(const struct route_prefix *e, uint64_t ph, const char *path,
+                                   size_t len)
+{
+    if (e->len > len || ((e->head ^ ph) & e->mask) != 0)
+        return false;
+    return e->len <= 8 || route_eq(e->p + 8, path + 8, e->len - 8);
+}
+
 /* Index of the longest prefix route that is a prefix of path, or -1. */
-static int route_find_prefix(const struct route_vs *v, const char *path, size_t len)
+static int route_find_prefix(const struct route_vs *v, const char *path, size_t len, uint64_t ph)
 {
     size_t lo = 0, hi = v->nprefixes;
+    if (len >= 2 && path[0] == '/') {
+        /* only the entries starting with path's first 2 bytes can be the last
+         * entry <= path; when none is, the one before them is */
+        lo = v->by2[(unsigned char)path[1]];
+        hi = v->by2[(unsigned char)path[1] + 1];
+    }
     /* k: the last entry <= path; any prefix of path is k or one of its parents */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const struct route_prefix *e = &v->prefixes[mid];
-        int c = memcmp(e->p, path, GH_MIN(e->len, len));
-        if (c < 0 || (c == 0 && e->len <= len))
+        bool le;
+        if (e->head != ph) {
+            le = e->head < ph;
+        } else {
+            /* the first min(8, lengths) bytes are equal */
+            size_t n = GH_MIN(e->len, len), i = 8;
+            while (i < n && e->p[i] == path[i])
+                i++;
+            le = i < n ? (unsigned char)e->p[i] < (unsigned char)path[i] : e->len <= len;
+        }
+        if (le)
             lo = mid + 1;
         else
             hi = mid;
     }
     int k = (int)lo - 1;
-    while (k >= 0 && !route_is_prefix(v->prefixes[k].p, v->prefixes[k].len, path, len))
+    while (k >= 0 && !route_prefix_of(&v->prefixes[k], ph, path, len))
         k = v->prefixes[k].parent;
     return k;
 }
@@ -496,11 +1101,15 @@ int gh_router_match(const struct gh_router *r, struct gh_str host, struct gh_str
         out->route = &v->conf->routes[e->val];
         return 0;
     }
-    int k = route_find_prefix(v, norm_path.p, norm_path.len);
+    uint64_t ph = route_head(norm_path.p, norm_path.len);
+    int k = route_find_prefix(v, norm_path.p, norm_path.len, ph);
     if (k >= 0 && v->prefixes[k].route->kind == GH_ROUTE_PREFIX_STOP)
         goto prefix;
+    uint64_t pt = v->nregexes > 0 ? route_tail(norm_path.p, norm_path.len) : 0;
     for (size_t i = 0; i < v->nregexes; i++) {
         const struct route_regex *rx = &v->regexes[i];
+        if (!route_rx_may_match(rx, norm_path.p, norm_path.len, ph, pt))
+            continue;
         PCRE2_SPTR subj = (PCRE2_SPTR)norm_path.p;
         int rc = rx->jit ? pcre2_jit_match(rx->code, subj, norm_path.len, 0, 0, r->md, r->mctx)
                          : pcre2_match(rx->code, subj, norm_path.len, 0, 0, r->md, r->mctx);

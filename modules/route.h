@@ -58,4 +58,11 @@ int gh_router_match(const struct gh_router *r, struct gh_str host, struct gh_str
 int gh_route_split(const struct gh_conf_route *route, bool have_key, uint64_t key_hash,
                    uint64_t rnd);
 
+/* For tests: the literals gh_router_build derives from a regular expression
+ * to skip it cheaply on paths it cannot match, written to buf as
+ * "pre=PREFIX suf=SUFFIX has=SUBSTRING" (lower-case when caseless; empty
+ * when none). Returns 0, or -1 when the pattern has constructs the literal
+ * parser does not handle (then all are empty). */
+int gh_route_regex_literals(const char *pattern, bool caseless, char *buf, size_t size);
+
 #endif

@@ -604,6 +604,172 @@ START_TEST(route_big_set)
 }
 END_TEST
 
+
+/* ---------------------------------------------------------------------- */
+/* Regular expression prefilters */
+
+START_TEST(regex_literals)
+{
+    static const struct {
+        const char *pat;
+        bool caseless;
+        int rc;
+        const char *want;
+    } cases[] = {
+        { "^/v[0-9]+/", false, 0, "pre=/v suf= has=/" },
+        { "\\.php$", false, 0, "pre= suf=.php has=" },
+        { "\\.(png|jpe?g|gif|webp)$", true, 0, "pre= suf= has=." },
+        { "^/user/[0-9]+/profile$", false, 0, "pre=/user/ suf=/profile has=" },
+        { "/wp-(admin|login)", false, 0, "pre= suf= has=/wp-" },
+        { "^/SVC5/V1/", true, 0, "pre=/svc5/v1/ suf= has=" },
+        { "^/a?b", false, 0, "pre=/ suf= has=b" },
+        { "^/ab*c+d{2}e{1,}f$", false, 0, "pre=/a suf=f has=" },
+        { "[.]php$", false, 0, "pre= suf=php has=" },
+        { "a{2}", false, 0, "pre= suf= has=" },
+        { "ab{2}cd", false, 0, "pre= suf= has=cd" },
+        { "^(/v)", false, 0, "pre= suf= has=" },
+        { "(?=/x)/abc", false, 0, "pre= suf= has=/abc" },
+        { "^/a|/b", false, -1, "pre= suf= has=" },
+        { "\\Q.php\\E$", false, -1, "pre= suf= has=" },
+        { "(?i)x", false, -1, "pre= suf= has=" },
+        { "\\x2ephp$", false, -1, "pre= suf= has=" },
+        { "\\d+\\.json$", false, 0, "pre= suf=.json has=" },
+        { "a{x}", false, -1, "pre= suf= has=" },
+        { "(*CR)a$", false, -1, "pre= suf= has=" },
+        { "(?<n>a)b", false, -1, "pre= suf= has=" },
+        { "(?:a|b)cd\\b", false, 0, "pre= suf= has=cd" },
+        { "x[]a]y", false, 0, "pre= suf= has=x" },
+        { "^*a", false, -1, "pre= suf= has=" },
+        { "/é$", true, 0, "pre= suf= has=/" },
+        { "\\c)a", false, -1, "pre= suf= has=" },
+        { "(a\\c)b)c", false, -1, "pre= suf= has=" },
+        { "a$b", false, 0, "pre= suf= has=a" },
+    };
+    char buf[256];
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = gh_route_regex_literals(cases[i].pat, cases[i].caseless, buf, sizeof(buf));
+        if (rc != cases[i].rc || strcmp(buf, cases[i].want) != 0) {
+            fprintf(stderr, "%s%s: got %d \"%s\", want %d \"%s\"\n", cases[i].pat,
+                    cases[i].caseless ? " (caseless)" : "", rc, buf, cases[i].rc, cases[i].want);
+            bad++;
+        }
+    }
+    ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
+/* For each pattern, a router with "/" and the pattern must pick the pattern
+ * exactly when pcre2 itself matches (the prefilters never change a result). */
+static const char *const diff_patterns[] = {
+    "^/v[0-9]+/", "\\.php$", "\\.(png|jpe?g|gif|webp)$", "^/user/[0-9]+/profile$",
+    "/wp-(admin|login)", "^/a|/b", "^/a?b", "\\Q.php\\E", "(?i)x", "(?i)\\.PHP$", "[.]php$",
+    "a{2}", "ab{2,}c", "\\x2e", "^(/v)", "(?=/a)/ab", "(?!/a)/.b", "(?<=a)b$", "\\.php$",
+    "^/$", "^/", "$", "^$", "php$", "\\.PhP$", "^/A/", "/\\.", "a\\b", "\\bphp\\b", "b+$",
+    "^/(?:a|b)/c", "^/a(?:b)?c", "x*$", "\\/a\\/", "a.b", "^.a", "^/a/b/c/d/e/f/g/h/i/",
+    "/a/b/c/d/e/f/g/h/i$", "a\\nb", "php\\n$", "^/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "ab|", "(a)(b)\\1", "[[:digit:]]+$", "\\d{3}$", "^/[a-z]+\\.html$", "A", "/A.B",
+};
+
+static const char *const diff_parts[] = {
+    "/", "a", "b", "A", "B", ".", "php", "PHP", ".php", ".png", ".JPG", "v1", "v", "1", "x",
+    "X", "user/", "12", "/profile", "wp-", "admin", "\n", "c", "html", "h", "/a", "/b", "ab",
+    "aaaaaaaaaaaa", "é", "-", "i/",
+};
+
+START_TEST(regex_prefilter_differential)
+{
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    uint64_t s = 0x243f6a8885a308d3ULL;
+    long total = 0;
+    for (size_t pi = 0; pi < sizeof(diff_patterns) / sizeof(diff_patterns[0]); pi++) {
+        for (int caseless = 0; caseless <= 1; caseless++) {
+            static char spec[128];
+            snprintf(spec, sizeof(spec), "%s %s", caseless ? "~*" : "~", diff_patterns[pi]);
+            fx_reset();
+            struct gh_conf_vserver *v = fx_server(n_default, 1);
+            fx_route(v, "/");
+            const struct gh_conf_route *rxr = fx_route(v, spec);
+            struct gh_router *r = fx_build();
+            int ec;
+            PCRE2_SIZE eo;
+            pcre2_code *code = pcre2_compile((PCRE2_SPTR)diff_patterns[pi],
+                                             PCRE2_ZERO_TERMINATED,
+                                             caseless ? PCRE2_CASELESS : 0, &ec, &eo, NULL);
+            ck_assert_ptr_nonnull(code);
+            int matched = 0;
+            for (int iter = 0; iter < 4000; iter++) {
+                char path[256] = "/";
+                size_t len = 1;
+                s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+                int n = (int)(s % 9);
+                for (int k = 0; k < n; k++) {
+                    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+                    const char *pp = diff_parts[s % (sizeof(diff_parts) / sizeof(diff_parts[0]))];
+                    memcpy(path + len, pp, strlen(pp));
+                    len += strlen(pp);
+                }
+                if (iter % 7 == 0)
+                    len = 0;                        /* the empty subject too */
+                else if (iter % 5 == 0)
+                    path[0] = 'a';                  /* and not starting with '/' */
+                int rc = pcre2_match(code, (PCRE2_SPTR)path, len, 0, 0, md, NULL);
+                struct gh_route_match m;
+                ck_assert_int_eq(gh_router_match(r, GH_STR("h"), gh_str_make(path, len), &m), 0);
+                const struct gh_conf_route *want = rc >= 0 ? rxr : len > 0 && path[0] == '/'
+                                                                   ? &v->routes[0] : NULL;
+                ck_assert_msg(m.route == want, "%s on \"%.*s\": got %s, want %s", spec, (int)len,
+                              path, m.route ? m.route->path_spec : "none",
+                              want ? want->path_spec : "none");
+                matched += rc >= 0;
+            }
+            total += matched;
+            pcre2_code_free(code);
+            gh_router_free(r);
+        }
+    }
+    ck_assert_int_gt(total, 50000);
+    pcre2_match_data_free(md);
+}
+END_TEST
+
+/* The 50-route set of t/bench/bench.sh: the benchmark's request and others. */
+START_TEST(route_bench_set)
+{
+    fx_reset();
+    struct gh_conf_vserver *v = fx_server(n_default, 1);
+    static const char *specs2[] = {
+        "= /ping", "= /healthz", "= /favicon.ico", "= /robots.txt", "= /app", "/app/",
+        "/app/v1/", "/app/v2/", "/app/v2/admin/", "/static/", "/api/", "/api/v1/", "/api/v2/",
+        "/img/", "/css/", "/js/", "/fonts/", "/docs/", "/blog/", "/shop/", "/cart/",
+        "/account/", "/login/", "/logout/", "/search/", "/svc0/", "/svc10/",
+        "~ ^/v[0-9]+/", "~ \\.php$", "~* \\.(png|jpe?g|gif|webp)$", "~ ^/user/[0-9]+/profile$",
+        "~ /wp-(admin|login)",
+    };
+    for (size_t i = 0; i < sizeof(specs2) / sizeof(specs2[0]); i++)
+        fx_route(v, specs2[i]);
+    struct gh_router *r = fx_build();
+    size_t pl;
+    ck_assert_str_eq(route_of(r, "/app/v2/items/12345", &pl), "/app/v2/");
+    ck_assert_uint_eq(pl, 8);
+    ck_assert_str_eq(route_of(r, "/app/v2/admin/x", NULL), "/app/v2/admin/");
+    ck_assert_str_eq(route_of(r, "/app/v2/adminx", NULL), "/app/v2/");
+    ck_assert_str_eq(route_of(r, "/app/v2/items/a.PNG", NULL), "~* \\.(png|jpe?g|gif|webp)$");
+    ck_assert_str_eq(route_of(r, "/v12/x", NULL), "~ ^/v[0-9]+/");
+    ck_assert_str_eq(route_of(r, "/x/index.php", NULL), "~ \\.php$");
+    ck_assert_str_eq(route_of(r, "/x/index.php\n", NULL), "~ \\.php$");
+    ck_assert_str_eq(route_of(r, "/user/42/profile", NULL), "~ ^/user/[0-9]+/profile$");
+    ck_assert_str_eq(route_of(r, "/blog/wp-login.x", NULL), "~ /wp-(admin|login)");
+    ck_assert_str_eq(route_of(r, "/blog/wp-logi", NULL), "/blog/");
+    ck_assert_str_eq(route_of(r, "/app", NULL), "= /app");
+    ck_assert_str_eq(route_of(r, "/svc10/a", NULL), "/svc10/");
+    ck_assert_str_eq(route_of(r, "/svc1/a", NULL), "(none)");
+    ck_assert_str_eq(route_of(r, "/", NULL), "(none)");
+    ck_assert_str_eq(route_of(r, "/a", NULL), "(none)");
+    gh_router_free(r);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------- */
 /* Splits */
 
@@ -710,6 +876,9 @@ static Suite *route_suite(void)
     tcase_add_test(tc, normalize_table);
     tcase_add_test(tc, normalize_random);
     tcase_add_test(tc, route_big_set);
+    tcase_add_test(tc, regex_literals);
+    tcase_add_test(tc, regex_prefilter_differential);
+    tcase_add_test(tc, route_bench_set);
     tcase_add_test(tc, split_weights);
     tcase_add_test(tc, split_stable);
     tcase_add_test(tc, split_zero);
