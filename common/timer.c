@@ -109,17 +109,16 @@ int gh_timer_set(struct gh_timer_heap *h, struct gh_timer *t, gh_msec_t when)
 {
     if (gh_timer_armed(t)) {
         GH_ASSERT(t->heap_idx < h->n && h->v[t->heap_idx] == t);
-        gh_msec_t old = t->when;
-        t->when = when;
-        if (when < old)
+        t->deadline = when;
+        if (when < t->when) {
+            t->when = when;
             sift_up(h, t->heap_idx);
-        else if (when > old)
-            sift_down(h, t->heap_idx);
+        }
         return 0;
     }
     if (h->n == h->cap && heap_grow(h) == -1)
         return -1;
-    t->when = when;
+    t->when = t->deadline = when;
     heap_place(h, h->n, t);
     h->n++;
     sift_up(h, h->n - 1);
@@ -152,6 +151,13 @@ size_t gh_timer_run(struct gh_timer_heap *h, gh_msec_t now)
 
     while (fired < budget && h->n > 0 && h->v[0]->when <= now) {
         struct gh_timer *t = h->v[0];
+        if (t->deadline != t->when) {
+            /* Pushed later since it was queued: re-queue at the deadline
+             * (which may still be due: then it fires in deadline order). */
+            t->when = t->deadline;
+            sift_down(h, 0);
+            continue;
+        }
         heap_remove(h, 0);
         fired++;
         t->cb(t);                       /* may free t: do not touch it after */

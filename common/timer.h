@@ -12,7 +12,8 @@ struct gh_timer;
 typedef void gh_timer_fn(struct gh_timer *t);
 
 struct gh_timer {
-    gh_msec_t when;          /* absolute deadline on the gh_now_ms clock */
+    gh_msec_t when;          /* its key in the heap: at or before deadline */
+    gh_msec_t deadline;      /* absolute deadline on the gh_now_ms clock */
     size_t heap_idx;         /* position in the heap; SIZE_MAX when not armed */
     gh_timer_fn *cb;
     void *data;
@@ -36,7 +37,11 @@ int gh_timer_heap_init(struct gh_timer_heap *h);
 void gh_timer_heap_free(struct gh_timer_heap *h);
 
 /* Arm t (or move it, if armed) to fire at `when`. Returns 0, or -1 when the
- * heap array cannot grow (out of memory). */
+ * heap array cannot grow (out of memory). Pushing an armed timer later is
+ * O(1): only its deadline changes, and when its old heap key comes due it
+ * is re-queued at the deadline instead of firing (connections push their
+ * timeouts on every read and write; compare nginx's lazy timer updates,
+ * but exact: a callback never runs before its deadline). */
 int gh_timer_set(struct gh_timer_heap *h, struct gh_timer *t, gh_msec_t when);
 /* Disarm t; harmless when not armed. */
 void gh_timer_cancel(struct gh_timer_heap *h, struct gh_timer *t);

@@ -16,15 +16,36 @@ static void no_exit(struct gh_upstream_rt *up)
     GH_UNUSED(up);
 }
 
+/* With equal weights, smooth weighted round robin is plain round robin:
+ * a cursor makes the pick O(1) instead of a pass over every server. */
+static int rr_init(struct gh_upstream_rt *up)
+{
+    up->rr_equal = up->conf->slow_start <= 0;
+    for (size_t i = 1; i < up->nservers; i++)
+        if (up->servers[i].conf->weight != up->servers[0].conf->weight)
+            up->rr_equal = false;
+    up->rr_next = 0;
+    return 0;
+}
+
 static struct gh_server_rt *rr_pick(struct gh_upstream_rt *up, uint64_t tried,
                                     struct gh_req *r, bool backup)
 {
     GH_UNUSED(r);
-    return gh_balance_swrr(up, tried, backup, NULL);
+    if (!up->rr_equal)
+        return gh_balance_swrr(up, tried, backup, NULL);
+    size_t n = up->nservers;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = up->rr_next;
+        up->rr_next = i + 1 == n ? 0 : i + 1;
+        if (gh_balance_candidate(up, &up->servers[i], tried, backup))
+            return &up->servers[i];
+    }
+    return NULL;
 }
 
 const struct gh_balance_ops gh_balance_round_robin = {
-    .name = "round_robin", .init = no_init, .exit = no_exit, .pick = rr_pick,
+    .name = "round_robin", .init = rr_init, .exit = no_exit, .pick = rr_pick,
 };
 
 /* a->active / a->weight < b->active / b->weight, without division. */

@@ -243,6 +243,11 @@ struct route_vs {
     uint32_t by2[257];                  /* [c, c + 1): the prefixes starting "/c" */
     struct route_regex *regexes;        /* file order */
     size_t nregexes;
+    /* Of the first 64 regexes, those that can match a path whose second
+     * byte (by2nd) or last byte (bylast) is c: one AND skips most regexes
+     * before their own prefilters run. Built from the literal prefix and
+     * suffix; NULL when there are no regexes. */
+    uint64_t *rx_by2nd, *rx_bylast;
 };
 
 struct gh_router {
@@ -768,6 +773,32 @@ static int route_compile(const struct gh_conf *conf, const struct gh_conf_route 
     return 0;
 }
 
+static bool route_byte_is(const struct route_lit *l, size_t i, int c)
+{
+    char want = l->s[i];
+    return l->fold ? gh_lower((char)c) == gh_lower(want) : (char)c == want;
+}
+
+static int route_build_rx_masks(struct route_vs *v)
+{
+    v->rx_by2nd = calloc(256, sizeof(uint64_t));
+    v->rx_bylast = calloc(256, sizeof(uint64_t));
+    if (v->rx_by2nd == NULL || v->rx_bylast == NULL)
+        return -1;
+    for (size_t i = 0; i < v->nregexes && i < 64; i++) {
+        const struct route_lits *ls = &v->regexes[i].lits;
+        uint64_t bit = UINT64_C(1) << i;
+        for (int c = 0; c < 256; c++) {
+            if (ls->pre.len < 2 || route_byte_is(&ls->pre, 1, c))
+                v->rx_by2nd[c] |= bit;
+            /* '$' also matches before a final newline. */
+            if (ls->suf.len < 1 || c == '\n' || route_byte_is(&ls->suf, ls->suf.len - 1, c))
+                v->rx_bylast[c] |= bit;
+        }
+    }
+    return 0;
+}
+
 static int route_build_vs(const struct gh_conf *conf, const struct gh_conf_vserver *cv,
                           struct route_vs *v, FILE *errs)
 {
@@ -819,6 +850,8 @@ static int route_build_vs(const struct gh_conf *conf, const struct gh_conf_vserv
     }
     if (route_link_prefixes(conf, v, errs) == -1)
         err = -1;
+    if (err == 0 && v->nregexes > 0 && route_build_rx_masks(v) == -1)
+        return -1;
     return err;
 }
 
@@ -946,6 +979,8 @@ void gh_router_free(struct gh_router *r)
         for (size_t k = 0; k < v->nregexes; k++)
             pcre2_code_free(v->regexes[k].code);
         free(v->regexes);
+        free(v->rx_by2nd);
+        free(v->rx_bylast);
         free(v->prefixes);
         free(v->exact.ents);
     }
@@ -1106,7 +1141,22 @@ int gh_router_match(const struct gh_router *r, struct gh_str host, struct gh_str
     if (k >= 0 && v->prefixes[k].route->kind == GH_ROUTE_PREFIX_STOP)
         goto prefix;
     uint64_t pt = v->nregexes > 0 ? route_tail(norm_path.p, norm_path.len) : 0;
+    uint64_t cand = ~UINT64_C(0);
+    if (v->rx_by2nd != NULL && norm_path.len >= 2)
+        cand = v->rx_by2nd[(unsigned char)norm_path.p[1]]
+               & v->rx_bylast[(unsigned char)norm_path.p[norm_path.len - 1]];
     for (size_t i = 0; i < v->nregexes; i++) {
+        if (i < 64) {
+            /* Jump to the next candidate among the first 64 (file order). */
+            uint64_t rest = cand & (~UINT64_C(0) << i);
+            if (rest == 0) {
+                i = 63;
+                continue;
+            }
+            i = (size_t)__builtin_ctzll(rest);
+            if (i >= v->nregexes)
+                break;
+        }
         const struct route_regex *rx = &v->regexes[i];
         if (!route_rx_may_match(rx, norm_path.p, norm_path.len, ph, pt))
             continue;

@@ -17,7 +17,7 @@
 #include "server/reqid.h"
 
 #define MAX_FREE_REQS 1024
-#define REQ_POOL_SIZE 4096
+#define REQ_POOL_SIZE 16384          /* a typical request (two header arrays, heads) fits: no malloc per request */
 #define LINGER_MS 2000
 
 /* The router is per worker (regex match data is not shared). */

@@ -37,6 +37,8 @@ struct gh_upstream_rt {
     void *bal_data;                     /* the balancer's tables (hash ring) */
     void *priv;                         /* private state of servers without a shared slot */
     uint64_t rng;                       /* xorshift state (random2) */
+    size_t rr_next;                     /* round_robin with equal weights: the cursor */
+    bool rr_equal;                      /* every server has the same weight, no slow_start */
     struct gh_link idle;                /* idle connections, newest first */
     int nidle;
 };
