@@ -818,6 +818,7 @@ static int relay_response(struct gh_proxy *p)
 static void proxy_done(struct gh_proxy *p)
 {
     struct gh_req *r = p->r;
+    r->body_done = p->req_body_read;
     if (!p->req_body_read)
         r->keepalive = false;           /* unread body bytes still on the wire */
     proxy_free(p);
