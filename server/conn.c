@@ -13,7 +13,7 @@
 #include "server/conn.h"
 #include "server/http1.h"
 
-#define ACCEPT_BATCH 64
+#define ACCEPT_BATCH 1                  /* like nginx's multi_accept off: the listener is level-triggered, so a queue left over comes back in the next epoll_wait batch, and an empty one costs no EAGAIN accept4 */
 #define MAX_FREE_CONNS 4096
 #define LINGER_MS 2000                  /* wait this long for the FIN after a half-close */
 
