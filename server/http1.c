@@ -167,7 +167,6 @@ static void linger_read(struct gh_conn *c)
     }
 }
 
-void gh_http1_log_request(struct gh_req *r);
 
 void gh_http1_finish(struct gh_req *r)
 {
