@@ -72,13 +72,19 @@ def wait_for(pred, timeout=5.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+_held_ports = []
+
+
 def free_port(host="127.0.0.1"):
-    """A TCP port that was free a moment ago (bound then closed); use it only where a
-    closed port is wanted (e.g. a backend that refuses), never to listen on."""
+    """A TCP port that refuses connections: bound, never listening, and kept bound for
+    the rest of the run, so that no other socket (a backend, gatehouse's admin port on
+    port 0) can be given it later and answer. Use it only where a closed port is wanted
+    (e.g. a backend that refuses), never to listen on."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    _held_ports.append(s)
+    return s.getsockname()[1]
 
 
 def listening_socket(host="127.0.0.1"):
