@@ -12,6 +12,7 @@
 #include "common/time.h"
 #include "server/conn.h"
 #include "server/http1.h"
+#include "modules/edge.h"
 
 #define ACCEPT_BATCH 64
 #define MAX_FREE_CONNS 4096
@@ -79,6 +80,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         if (w->nconns >= (size_t)w->conf->limits.max_connections) {
             /* Make room by dropping the oldest idle keep-alive client. */
             if (gh_list_empty(&w->idle)) {
+                gh_edge_count_connlimit(w);
                 close(fd);
                 continue;
             }
@@ -95,11 +97,17 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         c->listener = a->listener;
         c->peer = peer;
         gh_sockaddr_host(&peer, c->peer_text, sizeof(c->peer_text));
+        if (!gh_edge_accept(c)) {
+            close(fd);                  /* refused at accept: not a byte */
+            conn_release(c);
+            continue;
+        }
         gh_io_init(&c->io, gh_http1_on_event, c);
         gh_timer_init(&c->timer, conn_timeout, c);
         gh_list_init(&c->link);
         if (gh_io_start(&w->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
             gh_log(GH_LOG_ERROR, errno, "epoll_ctl() on a new connection failed");
+            gh_edge_conn_close(c);
             close(fd);
             conn_release(c);
             continue;
@@ -121,6 +129,7 @@ void gh_conn_close(struct gh_conn *c)
         return;
     c->freed = true;
     gh_http1_abort(c);
+    gh_edge_conn_close(c);
     gh_loop_timer_cancel(&w->loop, &c->timer);
     gh_list_remove(&c->link);
     int fd = c->io.fd;

@@ -15,6 +15,7 @@
 #include "server/http1.h"
 #include "server/proxy.h"
 #include "server/reqid.h"
+#include "modules/edge.h"
 
 #define MAX_FREE_REQS 1024
 #define REQ_POOL_SIZE 16384          /* a typical request (two header arrays, heads) fits: no malloc per request */
@@ -358,6 +359,11 @@ static void handle_request(struct gh_req *r)
         r->keepalive = !h->framing.conn_close;
     gh_reqid_assign(r);
 
+    int denied = gh_edge_access(r);
+    if (denied != 0) {
+        gh_http1_error(r, denied, true);
+        return;
+    }
     if (h->method_id == GH_M_CONNECT || h->method_id == GH_M_TRACE) {
         gh_http1_error(r, 405, r->has_body);
         return;
