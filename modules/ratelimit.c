@@ -335,7 +335,7 @@ static int rl_attach(struct gh_shm *shm, struct gh_rl_region *r, const struct gh
 int gh_ratelimit_shm_setup(struct gh_shm *shm, const struct gh_conf *conf)
 {
     struct gh_rl_region *old = rl_find_region(shm), *r;
-    uint32_t n = old != NULL ? old->nentries : rl_entries_for(conf->shm_size);
+    uint32_t n = old != NULL ? old->nentries : rl_entries_for(shm->size);
     bool fresh;
 
     r = gh_shm_region(shm, GH_RL_REGION, GH_RL_LAYOUT, rl_size(n), &fresh);

@@ -26,8 +26,8 @@
  *   - per-process rejection counters (one block per segment process slot,
  *     summed on read, never reset: they never go backwards).
  *
- * The table is bounded (sized from shm_size at first start: 1/8 of the
- * segment, 1,024 to 65,536 entries of 128 bytes; a reload keeps the size).
+ * The table is bounded (sized from the segment, i.e. shm_size, when the
+ * region is created: 1/8 of it, 1,024 to 65,536 entries of 128 bytes; a reload keeps the size).
  * Keys are hashed with SipHash-2-4 under a random per-region secret; keys up
  * to GH_RL_KEY_MAX bytes are stored and compared, longer ones are identified
  * by that 64-bit hash alone. A key lives in one bucket of 8 entries (the
