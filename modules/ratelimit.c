@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
@@ -99,6 +100,7 @@ static struct {
     _Atomic uint64_t *mine;                      /* this process's block */
     struct gh_rl_param *params;
     size_t nparams;
+    bool test_die;                               /* gh_ratelimit_test_die_in_insert */
 } g;
 
 /* ---------------------------------------------------------------------- */
@@ -529,6 +531,11 @@ static struct gh_rl_entry *rl_victim(struct gh_rl_entry *b, int64_t t_us, uint64
     return best;
 }
 
+static void rl_log_recovered(void)
+{
+    gh_log_warn("rate limits: a process died holding a bucket stripe lock; recovered");
+}
+
 /* The locked path: k has no entry (or it was in flux). Takes the stripe,
  * looks again, and inserts k charged with this request when still absent.
  * Returns like rl_charge, or RL_ADMIT after an insert. */
@@ -554,6 +561,8 @@ static int rl_insert(const struct rl_key *k, const struct gh_rl_param *p, int64_
     e = rl_lookup(k, &w);                        /* inserted meanwhile? */
     if (e != NULL) {
         gh_mutex_unlock(m);
+        if (rc == GH_LOCK_RECOVERED)
+            rl_log_recovered();
         rl_touch(e, now_ms);
         return rl_charge(e, w, p, t_us);
     }
@@ -572,9 +581,12 @@ static int rl_insert(const struct rl_key *k, const struct gh_rl_param *p, int64_
         atomic_store_explicit(&e->hash, k->hash, memory_order_relaxed);
         atomic_store_explicit(&e->limit_id, k->limit_id, memory_order_relaxed);
         atomic_store_explicit(&e->key_len, k->len, memory_order_relaxed);
-        for (uint32_t j = 0; j < RL_KEY_WORDS; j++)
+        for (uint32_t j = 0; j < RL_KEY_WORDS; j++) {
+            if (GH_UNLIKELY(g.test_die) && j == RL_KEY_WORDS / 2)
+                raise(SIGKILL);
             atomic_store_explicit(&e->key[j], j < k->nwords ? k->words[j] : 0,
                                   memory_order_relaxed);
+        }
         atomic_store_explicit(&e->last_ms, now_ms, memory_order_relaxed);
         /* A fresh bucket always admits its first request: TAT = t + T. */
         atomic_store_explicit(&e->word, w_make(w_gen(w) + 1, t_us + p->t_us),
@@ -590,7 +602,7 @@ static int rl_insert(const struct rl_key *k, const struct gh_rl_param *p, int64_
         ret = RL_ADMIT;
     }
     if (rc == GH_LOCK_RECOVERED)
-        gh_log_warn("rate limits: a process died holding a bucket stripe lock; recovered");
+        rl_log_recovered();
     return ret;
 }
 
@@ -661,4 +673,9 @@ pthread_mutex_t *gh_ratelimit_test_stripe(int idx, const void *key, size_t len)
         return NULL;
     rl_key_make(&k, &g.params[idx], key, len);
     return rl_stripe(k.hash);
+}
+
+void gh_ratelimit_test_die_in_insert(bool on)
+{
+    g.test_die = on;
 }

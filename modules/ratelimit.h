@@ -97,5 +97,8 @@ uint64_t gh_ratelimit_recovered(void);
 
 /* Tests only: the stripe mutex that guards inserting (idx, key). */
 pthread_mutex_t *gh_ratelimit_test_stripe(int idx, const void *key, size_t len);
+/* Tests only: when on, this process SIGKILLs itself in the middle of its
+ * next insert (stripe held, entry taken, half of the key written). */
+void gh_ratelimit_test_die_in_insert(bool on);
 
 #endif

@@ -204,7 +204,8 @@ START_TEST(test_exact_across_processes)
         admitted += counts[p];
     }
     bound = 1 + 50 + 100 * SPAN_MS / 1000;      /* 1 + b + r*S = 251 */
-    fprintf(stderr, "exactness: %llu admitted of %d, bound %llu (per process %llu %llu %llu %llu)\n",
+    fprintf(stderr, "exactness: %llu admitted of %d, bound %llu (per process %llu %llu %llu "
+            "%llu)\n",
             (unsigned long long)admitted, NPROC * ITER + 1, (unsigned long long)bound,
             (unsigned long long)counts[0], (unsigned long long)counts[1],
             (unsigned long long)counts[2], (unsigned long long)counts[3]);
@@ -373,6 +374,34 @@ START_TEST(test_killed_holder_blocks_nobody)
 }
 END_TEST
 
+/* A child dies in the middle of inserting a key (stripe held, entry taken,
+ * half the key written): the entry is left empty, the stripe is recovered,
+ * and the key's next request starts its bucket cleanly, exactly once. */
+START_TEST(test_killed_mid_insert)
+{
+    pid_t pid;
+    int status;
+
+    ck_assert_int_eq(check(1, "before", T0), 0);
+    pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        gh_ratelimit_test_die_in_insert(true);
+        check(1, "a-key-long-enough-to-span-several-words-of-the-entry", T0);
+        _exit(0);                                /* not reached */
+    }
+    status = reap(pid);
+    ck_assert(WIFSIGNALED(status));
+    ck_assert_int_eq(WTERMSIG(status), SIGKILL);
+
+    ck_assert_int_eq(check(1, "a-key-long-enough-to-span-several-words-of-the-entry", T0), 0);
+    ck_assert_int_eq(check(1, "a-key-long-enough-to-span-several-words-of-the-entry", T0), 1);
+    ck_assert_int_eq(check(1, "before", T0), 1);              /* untouched */
+    ck_assert_uint_eq(gh_ratelimit_recovered(), 1);          /* same key, same stripe */
+    ck_assert_uint_eq(gh_ratelimit_table_full(), 0);
+}
+END_TEST
+
 START_TEST(test_bad_index_admits)
 {
     ck_assert_uint_eq(gh_ratelimit_rejected(-1), 0);
@@ -397,6 +426,7 @@ static Suite *ratelimit_suite(void)
     tcase_add_test(tc, test_worker_init);
     tcase_add_test(tc, test_table_full_evicts_idle);
     tcase_add_test(tc, test_killed_holder_blocks_nobody);
+    tcase_add_test(tc, test_killed_mid_insert);
     tcase_add_test(tc, test_bad_index_admits);
     suite_add_tcase(s, tc);
     return s;
