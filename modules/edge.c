@@ -6,6 +6,8 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "modules/acl.h"
+#include "modules/balance.h"
+#include "modules/ratelimit.h"
 #include "modules/blacklist.h"
 #include "modules/connlimit.h"
 #include "modules/edge.h"
@@ -18,12 +20,17 @@ static struct {
     struct gh_bl_region *blr;
     struct gh_cl_region *clr;
     int proc;
+    bool rl_ok;
+    gh_msec_t rl_full_checked;
+    uint64_t rl_full_seen;
 } E = { .proc = -1 };
 
-void gh_edge_reserve(struct gh_shm *shm)
+void gh_edge_reserve(struct gh_shm *shm, const struct gh_conf *conf)
 {
     (void)gh_bl_reserve(shm);
     (void)gh_cl_reserve(shm);
+    if (conf->nrate_limits > 0 && gh_ratelimit_shm_setup(shm, conf) == -1)
+        gh_log_error("rate limits are not enforced: no shared state for them");
 }
 
 void gh_edge_proc_exit(struct gh_shm *shm, pid_t pid)
@@ -47,6 +54,9 @@ int gh_edge_worker_init(struct gh_worker *w)
     E.blr = gh_bl_region();
     E.clr = gh_cl_region();
     E.proc = gh_shm_proc_claim(w->shm, w->pid, w->generation, w->slot);
+    E.rl_ok = conf->nrate_limits > 0 && gh_ratelimit_worker_init(w->shm, conf) == 0;
+    E.rl_full_seen = E.rl_ok ? gh_ratelimit_table_full() : 0;
+    E.rl_full_checked = gh_now_ms;
     return 0;
 }
 
@@ -101,6 +111,31 @@ void gh_edge_conn_close(struct gh_conn *c)
         c->cl_held = false;
         gh_cl_release(E.clr, E.proc, c->client_key);
     }
+}
+
+int gh_edge_rate_limit(struct gh_req *r, int idx)
+{
+    struct gh_conn *c = r->conn;
+    const struct gh_conf *conf = c->w->conf;
+    if (!E.rl_ok || idx < 0 || (size_t)idx >= conf->nrate_limits)
+        return 0;
+    char key[1024];
+    size_t len = gh_balance_key(r, conf->rate_limits[idx].key, key, sizeof(key));
+    if (len == 0)
+        return 0;
+    int wait = gh_ratelimit_check(idx, key, len, gh_now_ms);
+    if (gh_now_ms - E.rl_full_checked >= 60000) {
+        E.rl_full_checked = gh_now_ms;
+        uint64_t full = gh_ratelimit_table_full();
+        if (full != E.rl_full_seen)
+            gh_log_warn("the rate limit table is full: %llu buckets forgotten",
+                        (unsigned long long)(full - E.rl_full_seen));
+        E.rl_full_seen = full;
+    }
+    if (wait > 0 && conf->access.ban_violations > 0 && c->has_key
+        && gh_bl_violation(E.blr, conf, c->client_key))
+        gh_edge_count(E.blr, E.proc, GH_EDGE_AUTO_BANS);
+    return wait;
 }
 
 int gh_edge_access(struct gh_req *r)

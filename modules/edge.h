@@ -13,7 +13,7 @@ struct gh_req;
 /* Master, at start and on every reload, before forking: the shared tables
  * (blacklist and counters, per-client connection counts). Failures are
  * logged; the features then stay off. */
-void gh_edge_reserve(struct gh_shm *shm);
+void gh_edge_reserve(struct gh_shm *shm, const struct gh_conf *conf);
 /* Master, when it reaps a child: fold its counters, release its counts. */
 void gh_edge_proc_exit(struct gh_shm *shm, pid_t pid);
 
@@ -30,5 +30,10 @@ void gh_edge_conn_close(struct gh_conn *c);
 /* Every request, before routing: 0, or 403 when the client is denied
  * (access lists or blacklist). */
 int gh_edge_access(struct gh_req *r);
+/* A route with rate_limit = idx: 0 admitted, or the Retry-After seconds
+ * (>= 1) of a refusal (counted; with auto_ban, may ban the client). The key
+ * is the limit's template ($remote_addr, $header_NAME, $cookie_NAME); a
+ * request whose key is empty (no such header or cookie) is not limited. */
+int gh_edge_rate_limit(struct gh_req *r, int idx);
 
 #endif

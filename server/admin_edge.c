@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "modules/blacklist.h"
+#include "modules/ratelimit.h"
 #include "server/admin_edge.h"
 
 bool gh_admin_blacklist_path(struct gh_str path)
@@ -197,10 +198,28 @@ int gh_admin_blacklist(struct gh_str method, struct gh_str path, struct gh_str b
     return 200;
 }
 
+static void json_name(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', f);
+        if ((unsigned char)*s >= 0x20)
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 void gh_admin_edge_json(FILE *f, const struct gh_conf *conf)
 {
-    GH_UNUSED(conf);
     struct gh_bl_region *reg = gh_bl_region();
+    fputs(",\"rate_limits\":[", f);
+    for (size_t i = 0; i < conf->nrate_limits; i++) {
+        fprintf(f, "%s{\"name\":", i ? "," : "");
+        json_name(f, conf->rate_limits[i].name);
+        fprintf(f, ",\"rejected\":%llu}", (unsigned long long)gh_ratelimit_rejected((int)i));
+    }
+    fputs("]", f);
     fprintf(f, ",\"edge\":{\"blacklist_rejected\":%llu,\"connlimit_rejected\":%llu,"
                "\"auto_bans\":%llu}",
             (unsigned long long)gh_edge_read(reg, GH_EDGE_BLACKLIST_REJECTED),
@@ -210,8 +229,17 @@ void gh_admin_edge_json(FILE *f, const struct gh_conf *conf)
 
 void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
 {
-    GH_UNUSED(conf);
     struct gh_bl_region *reg = gh_bl_region();
+    fputs("# TYPE gatehouse_ratelimit_rejected_total counter\n", f);
+    for (size_t i = 0; i < conf->nrate_limits; i++) {
+        fputs("gatehouse_ratelimit_rejected_total{limit=\"", f);
+        for (const char *s = conf->rate_limits[i].name; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                fputc('\\', f);
+            fputc(*s == '\n' ? ' ' : *s, f);
+        }
+        fprintf(f, "\"} %llu\n", (unsigned long long)gh_ratelimit_rejected((int)i));
+    }
     fprintf(f, "# TYPE gatehouse_blacklist_rejected_total counter\n"
                "gatehouse_blacklist_rejected_total %llu\n"
                "# TYPE gatehouse_connlimit_rejected_total counter\n"

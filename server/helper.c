@@ -220,7 +220,7 @@ int gh_helper_setup(struct gh_shm *shm, const struct gh_conf *conf, char *const 
     H.master = getpid();
     if (gh_us_reserve(shm, conf, generation) == -1)
         gh_log_warn("upstream state is kept per worker");
-    gh_edge_reserve(shm);
+    gh_edge_reserve(shm, conf);
     if (conf->admin.enabled) {
         H.admin_fd = bind_admin(conf);
         if (H.admin_fd == -1)
@@ -268,7 +268,7 @@ void gh_helper_reload(const struct gh_conf *conf, uint32_t generation)
         return;
     if (gh_us_reserve(H.shm, conf, generation) == -1)
         gh_log_warn("upstream state is kept per worker");
-    gh_edge_reserve(H.shm);
+    gh_edge_reserve(H.shm, conf);
     const char *want = conf->admin.enabled ? conf->admin.addr.text : NULL;
     if (want == NULL || H.admin_text == NULL || strcmp(want, H.admin_text) != 0) {
         int fd = want ? bind_admin(conf) : -1;

@@ -278,7 +278,7 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
     /* Bound the head first; nothing configured can overflow it. */
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
-    size_t bound = 256 + r->request_id.len + (location ? strlen(location) : 0)
+    size_t bound = 288 + r->request_id.len + (location ? strlen(location) : 0)
                    + (vs ? headers_size(&vs->response_headers) : 0)
                    + (rt ? headers_size(&rt->response_headers) : 0);
     r->out = gh_palloc(r->pool, bound);
@@ -306,6 +306,11 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
     if (location != NULL) {
         PUTS("Location: ");
         PUTN(location, strlen(location));
+        PUTS("\r\n");
+    }
+    if (r->retry_after > 0) {
+        PUTS("Retry-After: ");
+        PUTN(num, (size_t)snprintf(num, sizeof(num), "%d", r->retry_after));
         PUTS("\r\n");
     }
     if (r->request_id.len > 0) {
@@ -397,6 +402,14 @@ static void handle_request(struct gh_req *r)
     if (r->match.vserver == NULL || rt == NULL) {
         gh_http1_error(r, 404, r->has_body);
         return;
+    }
+    if (rt->rate_limit_idx >= 0) {
+        /* Before any 100 Continue: a refused request never gets one. */
+        r->retry_after = gh_edge_rate_limit(r, rt->rate_limit_idx);
+        if (r->retry_after > 0) {
+            gh_http1_error(r, 429, r->has_body);
+            return;
+        }
     }
     if (rt->has_return) {
         const char *body = rt->ret.body;

@@ -26,6 +26,14 @@ def get_from(port, src, target="/ping"):
         return c.request("GET", target)
 
 
+def ok_from(port, src, target="/ping"):
+    """True when a fresh connection from src gets a 200 (False when refused)."""
+    try:
+        return get_from(port, src, target).status == 200
+    except (OSError, ghtest.ConnectionClosed):
+        return False
+
+
 def closed_without_a_byte(port, src):
     """True when the server closes the connection without sending anything."""
     s = socket.create_connection(("127.0.0.1", port), timeout=ghtest.scaled(3),
@@ -143,7 +151,7 @@ def test_max_conns_per_ip_across_workers(gh_factory):
     # Another client is not affected.
     assert get_from(gh.port, "127.0.0.2").status == 200
     held.pop().close()
-    wait_for(lambda: get_from(gh.port, "127.0.0.1").status == 200, timeout=5,
+    wait_for(lambda: ok_from(gh.port, "127.0.0.1"), timeout=5,
              what="a released count")
     assert edge_status(gh)["connlimit_rejected"] >= 1
 
@@ -170,3 +178,33 @@ def test_max_conns_per_ip_released_when_worker_dies(gh_factory):
         held.append(c)
     for c in held:
         c.close()
+
+
+def test_max_connections_per_worker_counted(gh_factory):
+    gh = gh_factory(conf('limits = { max_connections = 2; };', workers=1))
+    busy = []
+    for _ in range(2):
+        s = socket.create_connection(("127.0.0.1", gh.port), timeout=ghtest.scaled(3))
+        s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n")     # a head in progress: not idle
+        busy.append(s)
+    time.sleep(0.2)
+    assert closed_without_a_byte(gh.port, "127.0.0.1")
+    for s in busy:
+        s.close()
+    wait_for(lambda: ok_from(gh.port, "127.0.0.1"), timeout=5,
+             what="room again")
+    assert edge_status(gh)["connlimit_rejected"] >= 1
+
+
+def test_blacklist_survives_reload_and_new_lists_apply(gh_factory):
+    gh = gh_factory(conf(""))
+    assert admin(gh, "POST", "/blacklist", {"cidr": "127.0.0.2", "ttl": "0"}).status == 200
+    assert admin(gh, "GET", "/blacklist").json()[0]["expires_in"] is None
+    old = gh.worker_pids()
+    gh.write_config(conf('access = { deny = ["127.0.0.3"]; };'))
+    gh.reload()
+    gh.wait_workers(2, exclude=old)
+    wait_for(lambda: get_from(gh.port, "127.0.0.3").status == 403, timeout=5,
+             what="the new deny list")
+    assert get_from(gh.port, "127.0.0.2").status == 403
+    assert get_from(gh.port, "127.0.0.1").status == 200
