@@ -77,14 +77,17 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
             gh_log(GH_LOG_ERROR, errno, "accept() failed");
             return;
         }
-        if (w->nconns >= (size_t)w->conf->limits.max_connections) {
-            /* Make room by dropping the oldest idle keep-alive client. */
-            if (gh_list_empty(&w->idle)) {
+        size_t max = (size_t)w->conf->limits.max_connections;
+        if (w->nconns >= max - GH_MAX(max / 10, 1)) {
+            /* Near the limit (the last tenth): idle keep-alive clients go
+             * first, oldest first, so new and active ones keep room. */
+            if (!gh_list_empty(&w->idle)) {
+                gh_conn_close(GH_CONTAINER_OF(w->idle.next, struct gh_conn, link));
+            } else if (w->nconns >= max) {
                 gh_edge_count_connlimit(w);
                 close(fd);
                 continue;
             }
-            gh_conn_close(GH_CONTAINER_OF(w->idle.next, struct gh_conn, link));
         }
         struct gh_conn *c = conn_alloc(w);
         if (c == NULL) {

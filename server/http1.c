@@ -366,6 +366,10 @@ static void handle_request(struct gh_req *r)
 
     int denied = gh_edge_access(r);
     if (denied != 0) {
+        if (conf->access.deny_close) {
+            gh_conn_close(c);           /* deny_action = "close": not a byte */
+            return;
+        }
         gh_http1_error(r, denied, true);
         return;
     }

@@ -208,3 +208,45 @@ def test_blacklist_survives_reload_and_new_lists_apply(gh_factory):
              what="the new deny list")
     assert get_from(gh.port, "127.0.0.2").status == 403
     assert get_from(gh.port, "127.0.0.1").status == 200
+
+
+def test_idle_closed_first_near_max_connections(gh_factory):
+    gh = gh_factory(conf('limits = { max_connections = 10; };', workers=1))
+    idle = []
+    for _ in range(5):
+        c = conn_from(gh.port, "127.0.0.1")
+        assert c.request("GET", "/ping").status == 200
+        idle.append(c)
+    busy = []
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", gh.port), timeout=ghtest.scaled(3))
+        s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
+        busy.append(s)
+    time.sleep(0.2)
+    # 9 of 10: the next client is served and the oldest idle one is closed.
+    assert get_from(gh.port, "127.0.0.1").status == 200
+    idle[0].sock.settimeout(ghtest.scaled(2))
+    assert idle[0].sock.recv(10) == b""
+    # The busy ones keep going.
+    busy[0].sendall(b"\r\n")
+    assert busy[0].recv(12) == b"HTTP/1.1 200"
+    for s in busy:
+        s.close()
+    for c in idle:
+        c.close()
+
+
+def test_ban_with_close_action_on_keepalive(gh_factory):
+    gh = gh_factory(conf('access = { deny_action = "close"; };'))
+    keep = conn_from(gh.port, "127.0.0.2")
+    assert keep.request("GET", "/ping").status == 200
+    assert admin(gh, "POST", "/blacklist", {"cidr": "127.0.0.2"}).status == 200
+    keep.send(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+    keep.sock.settimeout(ghtest.scaled(2))
+    try:
+        data = keep.sock.recv(100)
+    except ConnectionResetError:
+        data = b""
+    assert data == b""
+    keep.close()
+    assert closed_without_a_byte(gh.port, "127.0.0.2")
