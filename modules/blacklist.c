@@ -279,6 +279,11 @@ uint64_t gh_edge_read(struct gh_bl_region *reg, enum gh_edge_counter which)
     return sum;
 }
 
+pthread_mutex_t *gh_bl_test_lock(struct gh_bl_region *reg)
+{
+    return &reg->lock;
+}
+
 void gh_bl_proc_exit(struct gh_shm *shm, pid_t pid)
 {
     struct gh_shm_proc *p = gh_shm_proc_find(shm, pid);

@@ -78,5 +78,7 @@ bool gh_bl_banned(struct gh_bl_cache *c, struct gh_bl_region *reg, const uint8_t
 void gh_edge_count(struct gh_bl_region *reg, int proc, enum gh_edge_counter which);
 uint64_t gh_edge_read(struct gh_bl_region *reg, enum gh_edge_counter which);
 void gh_bl_proc_exit(struct gh_shm *shm, pid_t pid);
+/* Tests only: the table lock. */
+pthread_mutex_t *gh_bl_test_lock(struct gh_bl_region *reg);
 
 #endif

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/shm.h"
@@ -192,6 +193,37 @@ START_TEST(test_blacklist_cache_and_full)
 }
 END_TEST
 
+START_TEST(test_blacklist_lock_holder_killed)
+{
+    struct gh_bl_region *reg = gh_bl_region();
+    uint8_t a[16];
+    key_of("127.0.0.2", a);
+    ck_assert_int_eq(gh_bl_add(reg, a, 128, 60000), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pthread_mutex_lock(gh_bl_test_lock(reg));
+        raise(SIGKILL);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert(WIFSIGNALED(st));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint8_t b[16];
+    key_of("127.0.0.3", b);
+    ck_assert_int_eq(gh_bl_add(reg, b, 128, 60000), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_int_lt((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 100);
+    struct gh_bl_entry e[4];
+    ck_assert_uint_eq(gh_bl_snapshot(reg, e, 4), 2);
+    struct gh_bl_cache cache;
+    ck_assert_int_eq(gh_bl_cache_init(&cache), 0);
+    ck_assert(gh_bl_banned(&cache, reg, a));
+    ck_assert(gh_bl_banned(&cache, reg, b));
+    gh_bl_cache_free(&cache);
+}
+END_TEST
+
 START_TEST(test_auto_ban)
 {
     struct gh_bl_region *reg = gh_bl_region();
@@ -251,6 +283,7 @@ static Suite *acl_suite(void)
     TCase *ts = tcase_create("shared");
     tcase_add_checked_fixture(ts, seg_setup, seg_teardown);
     tcase_add_test(ts, test_blacklist_cache_and_full);
+    tcase_add_test(ts, test_blacklist_lock_holder_killed);
     tcase_add_test(ts, test_auto_ban);
     tcase_add_test(ts, test_connlimit_and_dead_worker);
     suite_add_tcase(s, ts);
