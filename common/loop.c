@@ -90,6 +90,13 @@ void gh_io_stop(struct gh_loop *loop, struct gh_io *io)
         return;
     /* ENOENT/EBADF mean it is already gone: nothing to undo. */
     (void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    gh_io_forget(loop, io);
+}
+
+void gh_io_forget(struct gh_loop *loop, struct gh_io *io)
+{
+    if (io->fd == -1)
+        return;
     io->fd = -1;
     io->events = 0;
     /* Forget its events still pending in this batch. */

@@ -84,6 +84,10 @@ int gh_io_modify(struct gh_loop *loop, struct gh_io *io, uint32_t events);
  * events of io still pending in the current batch. Sets io->fd = -1.
  * Harmless when io->fd == -1. */
 void gh_io_stop(struct gh_loop *loop, struct gh_io *io);
+/* Like gh_io_stop without the epoll_ctl(2), for an fd that is about to be
+ * closed and was never duplicated: close(2) takes it out of the epoll set
+ * (one syscall less per connection). */
+void gh_io_forget(struct gh_loop *loop, struct gh_io *io);
 
 /* Timers on the loop's heap. gh_loop_timer_set arms t (or moves it) to fire
  * delay_ms after the cached clock; 0, or -1 when out of memory. */

@@ -14,7 +14,7 @@
 #include "server/http1.h"
 #include "modules/edge.h"
 
-#define ACCEPT_BATCH 64
+#define ACCEPT_BATCH 1                  /* like nginx's multi_accept off: the listener is level-triggered, so a queue left over comes back in the next epoll_wait batch, and an empty one costs no EAGAIN accept4 */
 #define MAX_FREE_CONNS 4096
 #define LINGER_MS 2000                  /* wait this long for the FIN after a half-close */
 
@@ -94,8 +94,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
             close(fd);
             continue;
         }
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* TCP_NODELAY is inherited from the listening socket (listen.c). */
         c->w = w;
         c->listener = a->listener;
         c->peer = peer;
@@ -136,7 +135,7 @@ void gh_conn_close(struct gh_conn *c)
     gh_loop_timer_cancel(&w->loop, &c->timer);
     gh_list_remove(&c->link);
     int fd = c->io.fd;
-    gh_io_stop(&w->loop, &c->io);
+    gh_io_forget(&w->loop, &c->io);     /* close(2) leaves the epoll set by itself */
     if (fd != -1)
         close(fd);
     gh_buf_put(&w->bufs, c->in);

@@ -168,7 +168,6 @@ static void linger_read(struct gh_conn *c)
     }
 }
 
-void gh_http1_log_request(struct gh_req *r);
 
 void gh_http1_finish(struct gh_req *r)
 {
@@ -181,11 +180,20 @@ void gh_http1_finish(struct gh_req *r)
     gh_http1_log_request(r);
     if (c->in != NULL && r->head.head_len > 0)
         c->in->pos += r->head.head_len;
+    /* Linger only when the client may still be sending (a body we did not
+     * read, pipelined bytes, an unread socket): closing with unread data
+     * sends a RST that can destroy the answer in flight. Otherwise close
+     * at once, as nginx does. */
+    bool unread = (c->in != NULL && !gh_buf_empty(c->in)) || c->rd_more
+                  || (r->has_body && !r->body_done);
     c->req = NULL;
     req_release(r);
     c->nrequests++;
     if (!keep) {
-        linger(c);
+        if (unread)
+            linger(c);
+        else
+            gh_conn_close(c);
         return;
     }
     if (c->in_process)

@@ -96,6 +96,10 @@ static int bind_one(const char *text, struct sockaddr_storage *sa, socklen_t sal
         gh_log(GH_LOG_ERROR, errno, "setsockopt(IPV6_V6ONLY) for %s failed", text);
         goto fail;
     }
+    /* Accepted sockets inherit TCP_NODELAY: no setsockopt per connection. */
+    if (sa->ss_family != AF_UNIX
+        && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+        gh_log(GH_LOG_WARN, errno, "setsockopt(TCP_NODELAY) for %s failed", text);
     /* Connections are handed over only once the request has arrived. */
     int defer = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));

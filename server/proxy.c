@@ -48,7 +48,8 @@ struct gh_proxy {
     bool ws;                            /* the client asked for a WebSocket upgrade */
     bool tunnel;                        /* after the 101: bytes both ways */
     bool t_client_eof, t_upstream_eof;  /* tunnel halves closed */
-    char *body_start;                   /* retryable body: its first byte in c->in */
+    char *hold;                         /* copy of a body up to retry_buffer, for retries */
+    size_t hold_len;                    /* bytes copied so far */
     uint64_t body_total;                /* request body bytes read so far */
 
     /* request -> upstream */
@@ -165,7 +166,11 @@ static void upstream_failed(struct gh_proxy *p, int status, bool may_retry)
         gh_upstream_done(p->up, uc->srv, 0, gh_now_ms - p->u_start);
     }
     drop_upstream(p, false);
-    if (may_retry && p->retryable && !p->got_any) {
+    /* A body is retried only when all of it is held (SPEC section 5), or
+     * when not one byte of it was taken from the client yet. */
+    bool body_held = p->hold == NULL || p->hold_len == 0
+                     || p->hold_len == (size_t)p->r->head.framing.content_length;
+    if (may_retry && p->retryable && body_held && !p->got_any) {
         /* A pooled connection the upstream had already closed is not a
          * real try: the request never reached it. */
         if (reused && uc != NULL) {
@@ -174,17 +179,19 @@ static void upstream_failed(struct gh_proxy *p, int status, bool may_retry)
                 p->tried &= ~(UINT64_C(1) << idx);
         }
         if (reused || p->tries_left-- > 0) {
+            if (p->req_span) {
+                /* That span is in the held copy: take it off the client buffer. */
+                p->c->in->pos = p->req_after;
+                p->req_span = false;
+            }
             p->uq = (struct gh_outq){ 0 };
             gh_outq_push(&p->uq, p->head, p->head_len);
             p->req_sent = false;
             p->req_term_queued = false;
-            p->req_span = false;
-            if (p->body_start != NULL) {
-                /* The whole body is still in c->in: send it again. */
-                p->c->in->pos = p->body_start;
-                p->req_left = (uint64_t)p->r->head.framing.content_length;
-                p->req_body_read = false;
-                p->body_total = 0;
+            if (p->hold != NULL && p->hold_len > 0) {
+                /* Send the held copy; the client's bytes were all read. */
+                gh_outq_push(&p->uq, p->hold, p->hold_len);
+                p->req_body_read = true;
             }
             gh_http1_parser_reset(&p->rparser);
             if (p->rbuf != NULL)
@@ -318,12 +325,12 @@ void gh_proxy_start(struct gh_req *r, int upstream)
     }
     c->in->pos += r->head.head_len;
     r->head.head_len = 0;               /* consumed here, not by gh_http1_finish */
-    if (idempotent && p->req_mode == BODY_LENGTH && p->req_left <= p->up->conf->retry_buffer
-        && p->req_left <= gh_buf_len(c->in)) {
-        /* A body that arrived whole with its head stays in c->in until the
-         * answer comes, so the request can be retried. */
-        p->body_start = c->in->pos;
-        p->retryable = true;
+    if (idempotent && p->req_mode == BODY_LENGTH && p->req_left <= p->up->conf->retry_buffer) {
+        /* Keep a copy of the body as it streams, so the request can be
+         * retried once all of it has been read (chunked bodies are not:
+         * their size is unknown until the end). */
+        p->hold = gh_palloc(r->pool, (size_t)p->req_left);
+        p->retryable = p->hold != NULL;
     }
     gh_loop_timer_cancel(&p->w->loop, &c->timer);
     gh_outq_push(&p->uq, p->head, p->head_len);
@@ -365,6 +372,10 @@ static int next_request_span(struct gh_proxy *p)
     size_t avail = gh_buf_len(in);
     if (p->req_mode == BODY_LENGTH) {
         size_t n = (size_t)GH_MIN((uint64_t)avail, p->req_left);
+        if (p->hold != NULL) {
+            memcpy(p->hold + p->hold_len, start, n);
+            p->hold_len += n;
+        }
         gh_outq_push(&p->uq, start, n);
         p->req_after = start + n;
         p->req_span = true;
@@ -818,6 +829,7 @@ static int relay_response(struct gh_proxy *p)
 static void proxy_done(struct gh_proxy *p)
 {
     struct gh_req *r = p->r;
+    r->body_done = p->req_body_read;
     if (!p->req_body_read)
         r->keepalive = false;           /* unread body bytes still on the wire */
     proxy_free(p);

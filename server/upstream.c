@@ -289,7 +289,7 @@ void gh_uconn_close(struct gh_uconn *uc)
         uc->up->nidle--;
     }
     int fd = uc->io.fd;
-    gh_io_stop(&uc->w->loop, &uc->io);
+    gh_io_forget(&uc->w->loop, &uc->io);
     if (fd != -1)
         close(fd);
     gh_loop_defer(&uc->w->loop, &uc->deferred, uconn_free, uc);

@@ -7,6 +7,8 @@ until the proxy's upstream_connect timer fires (checked to work here, also under
 """
 
 import socket
+import threading
+import re
 import time
 
 import pytest
@@ -171,3 +173,70 @@ def test_client_abort_releases_upstream(gh_factory, backend):
     assert get(gh.port, "/ping").status == 200
     assert get(gh.port, "/echo?after").status == 200
     assert gh.worker_pids() == [worker]
+
+
+def _swallow_and_close(sock, stop):
+    """A fake upstream: read a whole request (head + Content-Length body), then close
+    without answering; repeat until stop."""
+    sock.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            c, _ = sock.accept()
+        except OSError:
+            continue
+        c.settimeout(5)
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                data += c.recv(65536)
+            head, _, rest = data.partition(b"\r\n\r\n")
+            m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            need = int(m.group(1)) if m else 0
+            while len(rest) < need:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+        except OSError:
+            pass
+        c.close()
+
+
+def test_retry_put_with_body_up_to_retry_buffer(gh_factory, backend):
+    """A 40 KB PUT body (more than arrives with the head, less than retry_buffer = 64k)
+    is held while it streams: the first server reads it all and closes without a byte,
+    so the request is retried on the next one, which gets the whole body intact."""
+    lsock = ghtest.listening_socket()
+    stop = threading.Event()
+    t = threading.Thread(target=_swallow_and_close, args=(lsock, stop), daemon=True)
+    t.start()
+    try:
+        _retry_put_body(gh_factory, backend, lsock.getsockname()[1])
+    finally:
+        stop.set()
+        t.join(2)
+        lsock.close()
+
+
+def _retry_put_body(gh_factory, backend, dead):
+    gh = gh_factory(make_config(workers=1, upstreams=[upstream("app", [dead, backend.port],
+                                                               "retries = 1;")]))
+    body = bytes(range(256)) * 160          # 40,960 bytes
+    for i in range(3):
+        r = request(gh.port, "PUT", "/echo?big=%d" % i, body=body)
+        assert r.status == 200, "PUT #%d: %r" % (i, r)
+        doc = r.json()
+        assert doc["body_len"] == len(body)
+        assert doc["body_sha256"] == ghtest.sha256(body)
+
+
+def test_body_over_retry_buffer_not_retried_after_send(gh_factory, backends):
+    """retry_buffer = 16k and a 40 KB PUT to backends that reset without answering: the
+    body is not held, so the request is not retried (502, one backend saw it)."""
+    a, b = backends("a"), backends("b")
+    gh = gh_factory(make_config(workers=1, upstreams=[upstream(
+        "app", [a.port, b.port], 'retries = 1; retry_buffer = "16k";')]))
+    r = request(gh.port, "PUT", "/reset?once", body=b"z" * 40960)
+    assert r.status == 502, r
+    time.sleep(ghtest.scaled(0.2))
+    assert count([a, b], "/reset?once") == 1, "retried although the body was not held"
