@@ -7,12 +7,14 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/time.h"
 #include "server/admin.h"
+#include "server/admin_edge.h"
 #include "server/listen.h"
 
 #define ADMIN_HEAD_MAX 8192
@@ -181,7 +183,9 @@ char *gh_admin_status_json(const struct gh_conf *conf, struct gh_us_region *reg,
         }
         fputs("]}", f);
     }
-    fputs("]}\n", f);
+    fputs("]", f);
+    gh_admin_edge_json(f, conf);
+    fputs("}\n", f);
     return finish(f, &buf);
 }
 
@@ -222,6 +226,7 @@ char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, siz
             }
         }
     }
+    gh_admin_edge_metrics(f, conf);
     return finish(f, &buf);
 }
 
@@ -381,8 +386,38 @@ static char *server_action(const struct gh_conf *conf, struct gh_us_region *reg,
     return respond_text(404, "Not Found", NULL, len);
 }
 
+/* /blacklist calls: the body, when any, follows the head. */
+static char *blacklist_call(struct gh_str method, struct gh_str path, struct gh_str body,
+                            size_t *len)
+{
+    char *out = NULL;
+    size_t olen = 0;
+    const char *allow = NULL;
+    int st = gh_admin_blacklist(method, path, body, &out, &olen, &allow);
+    if (st == 405)
+        return respond_text(405, "Method Not Allowed", allow, len);
+    if (out == NULL) {
+        if (st == 404)
+            return respond_text(404, "Not Found", NULL, len);
+        if (st == 503)
+            return respond_text(503, "Service Unavailable", NULL, len);
+        return NULL;
+    }
+    char *resp = respond(st, st == 200 ? "OK" : "Bad Request", "application/json", NULL, out,
+                         olen, false, len);
+    free(out);
+    return resp;
+}
+
 char *gh_admin_handle(const struct gh_conf *conf, struct gh_us_region *reg, struct gh_str method,
                       struct gh_str target, const struct gh_str *auth, size_t *len)
+{
+    return gh_admin_handle_body(conf, reg, method, target, auth, gh_str_make("", 0), len);
+}
+
+char *gh_admin_handle_body(const struct gh_conf *conf, struct gh_us_region *reg,
+                           struct gh_str method, struct gh_str target, const struct gh_str *auth,
+                           struct gh_str body, size_t *len)
 {
     if (!auth_ok(conf, auth))
         return respond_text(401, "Unauthorized", "WWW-Authenticate: Bearer\r\n", len);
@@ -392,6 +427,8 @@ char *gh_admin_handle(const struct gh_conf *conf, struct gh_us_region *reg, stru
     bool post = gh_str_eq(method, GH_STR("POST"));
     if (path.len > 11 && memcmp(path.p, "/upstreams/", 11) == 0)
         return server_action(conf, reg, path, post, len);
+    if (gh_admin_blacklist_path(path))
+        return blacklist_call(method, path, body, len);
     char *(*render)(const struct gh_conf *, struct gh_us_region *, size_t *) = NULL;
     const char *ctype = NULL;
     if (gh_str_eq(path, GH_STR("/status.json"))) {
@@ -409,11 +446,11 @@ char *gh_admin_handle(const struct gh_conf *conf, struct gh_us_region *reg, stru
         return respond(200, "OK", "text/html; charset=utf-8", NULL, status_html,
                        sizeof(status_html) - 1, head, len);
     size_t blen = 0;
-    char *body = render(conf, reg, &blen);
-    if (body == NULL)
+    char *text = render(conf, reg, &blen);
+    if (text == NULL)
         return NULL;
-    char *resp = respond(200, "OK", ctype, NULL, body, blen, head, len);
-    free(body);
+    char *resp = respond(200, "OK", ctype, NULL, text, blen, head, len);
+    free(text);
     return resp;
 }
 
@@ -472,9 +509,41 @@ static void conn_write(struct admin_conn *c)
     conn_close(c);
 }
 
+/* The Content-Length of the head in c->in (0 when none, -1 when invalid). */
+static long content_length(const char *in, size_t head_len)
+{
+    for (const char *l = in; l < in + head_len;) {
+        const char *e = memchr(l, '\n', (size_t)(in + head_len - l));
+        if (e == NULL)
+            break;
+        if ((size_t)(e - l) > 15 && strncasecmp(l, "content-length:", 15) == 0) {
+            char *end;
+            long v = strtol(l + 15, &end, 10);
+            while (*end == ' ' || *end == '\t' || *end == '\r')
+                end++;
+            return v < 0 || end != e ? -1 : v;
+        }
+        l = e + 1;
+    }
+    return 0;
+}
+
+/* Bytes of the head in c->in, 0 when incomplete. */
+static size_t head_len(const struct admin_conn *c)
+{
+    const char *e = strstr(c->in, "\r\n\r\n");
+    if (e != NULL)
+        return (size_t)(e - c->in) + 4;
+    e = strstr(c->in, "\n\n");
+    return e != NULL ? (size_t)(e - c->in) + 2 : 0;
+}
+
 /* Parse the head in c->in[0..c->len) (complete) and queue the answer. */
 static void conn_request(struct admin_conn *c)
 {
+    size_t hl = head_len(c);
+    long cl = content_length(c->in, hl);
+    struct gh_str body = gh_str_make(c->in + hl, cl > 0 ? (size_t)cl : 0);
     char *end = memchr(c->in, '\n', c->len);
     char *sp1 = end ? memchr(c->in, ' ', (size_t)(end - c->in)) : NULL;
     char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
@@ -498,9 +567,10 @@ static void conn_request(struct admin_conn *c)
             }
             l = e + 1;
         }
-        c->out = gh_admin_handle(conf, c->a->reg, gh_str_make(c->in, (size_t)(sp1 - c->in)),
-                                 gh_str_make(sp1 + 1, (size_t)(sp2 - sp1 - 1)), auth,
-                                 &c->out_len);
+        c->out = gh_admin_handle_body(conf, c->a->reg,
+                                      gh_str_make(c->in, (size_t)(sp1 - c->in)),
+                                      gh_str_make(sp1 + 1, (size_t)(sp2 - sp1 - 1)), auth, body,
+                                      &c->out_len);
     }
     if (c->out == NULL) {
         conn_close(c);
@@ -527,9 +597,24 @@ static void conn_event(struct gh_io *io, uint32_t revents)
         }
         c->len += (size_t)r;
         c->in[c->len] = '\0';
-        if (strstr(c->in, "\r\n\r\n") != NULL || strstr(c->in, "\n\n") != NULL) {
-            conn_request(c);
-            return;
+        size_t hl = head_len(c);
+        if (hl > 0) {
+            long cl = content_length(c->in, hl);
+            if (cl < 0 || (size_t)cl > sizeof(c->in) - 1 - hl) {
+                c->out = respond_text(cl < 0 ? 400 : 413, cl < 0 ? "Bad Request"
+                                                                : "Content Too Large",
+                                      NULL, &c->out_len);
+                if (c->out == NULL)
+                    conn_close(c);
+                else
+                    conn_write(c);
+                return;
+            }
+            if (c->len >= hl + (size_t)cl) {
+                conn_request(c);
+                return;
+            }
+            continue;
         }
         if (c->len >= sizeof(c->in) - 1) {
             c->out = respond_text(431, "Request Header Fields Too Large", NULL, &c->out_len);

@@ -38,5 +38,9 @@ char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, siz
  * bytes) or NULL when out of memory. Exposed for unit tests. */
 char *gh_admin_handle(const struct gh_conf *conf, struct gh_us_region *reg, struct gh_str method,
                       struct gh_str target, const struct gh_str *auth, size_t *len);
+/* The same with the request body (POST /blacklist). */
+char *gh_admin_handle_body(const struct gh_conf *conf, struct gh_us_region *reg,
+                           struct gh_str method, struct gh_str target, const struct gh_str *auth,
+                           struct gh_str body, size_t *len);
 
 #endif

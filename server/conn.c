@@ -12,6 +12,7 @@
 #include "common/time.h"
 #include "server/conn.h"
 #include "server/http1.h"
+#include "modules/edge.h"
 
 #define ACCEPT_BATCH 1                  /* like nginx's multi_accept off: the listener is level-triggered, so a queue left over comes back in the next epoll_wait batch, and an empty one costs no EAGAIN accept4 */
 #define MAX_FREE_CONNS 4096
@@ -76,13 +77,17 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
             gh_log(GH_LOG_ERROR, errno, "accept() failed");
             return;
         }
-        if (w->nconns >= (size_t)w->conf->limits.max_connections) {
-            /* Make room by dropping the oldest idle keep-alive client. */
-            if (gh_list_empty(&w->idle)) {
+        size_t max = (size_t)w->conf->limits.max_connections;
+        if (w->nconns >= max - GH_MAX(max / 10, 1)) {
+            /* Near the limit (the last tenth): idle keep-alive clients go
+             * first, oldest first, so new and active ones keep room. */
+            if (!gh_list_empty(&w->idle)) {
+                gh_conn_close(GH_CONTAINER_OF(w->idle.next, struct gh_conn, link));
+            } else if (w->nconns >= max) {
+                gh_edge_count_connlimit(w);
                 close(fd);
                 continue;
             }
-            gh_conn_close(GH_CONTAINER_OF(w->idle.next, struct gh_conn, link));
         }
         struct gh_conn *c = conn_alloc(w);
         if (c == NULL) {
@@ -94,11 +99,17 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         c->listener = a->listener;
         c->peer = peer;
         gh_sockaddr_host(&peer, c->peer_text, sizeof(c->peer_text));
+        if (!gh_edge_accept(c)) {
+            close(fd);                  /* refused at accept: not a byte */
+            conn_release(c);
+            continue;
+        }
         gh_io_init(&c->io, gh_http1_on_event, c);
         gh_timer_init(&c->timer, conn_timeout, c);
         gh_list_init(&c->link);
         if (gh_io_start(&w->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
             gh_log(GH_LOG_ERROR, errno, "epoll_ctl() on a new connection failed");
+            gh_edge_conn_close(c);
             close(fd);
             conn_release(c);
             continue;
@@ -120,6 +131,7 @@ void gh_conn_close(struct gh_conn *c)
         return;
     c->freed = true;
     gh_http1_abort(c);
+    gh_edge_conn_close(c);
     gh_loop_timer_cancel(&w->loop, &c->timer);
     gh_list_remove(&c->link);
     int fd = c->io.fd;

@@ -117,6 +117,9 @@ struct gh_conn {
     bool rd_more;                       /* the socket may hold more unread bytes */
     bool half_closed;
     bool freed;
+    bool has_key;                       /* client_key is set (not a unix socket) */
+    bool cl_held;                       /* holds a max_conns_per_ip count (modules/edge.c) */
+    uint8_t client_key[16];             /* the client address as an ACL key (modules/acl.h) */
     struct sockaddr_storage peer;
     char peer_text[48];                 /* the client address for logs and headers */
 };

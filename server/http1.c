@@ -15,6 +15,7 @@
 #include "server/http1.h"
 #include "server/proxy.h"
 #include "server/reqid.h"
+#include "modules/edge.h"
 
 #define MAX_FREE_REQS 1024
 #define REQ_POOL_SIZE 16384          /* a typical request (two header arrays, heads) fits: no malloc per request */
@@ -285,7 +286,7 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
     /* Bound the head first; nothing configured can overflow it. */
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
-    size_t bound = 256 + r->request_id.len + (location ? strlen(location) : 0)
+    size_t bound = 288 + r->request_id.len + (location ? strlen(location) : 0)
                    + (vs ? headers_size(&vs->response_headers) : 0)
                    + (rt ? headers_size(&rt->response_headers) : 0);
     r->out = gh_palloc(r->pool, bound);
@@ -313,6 +314,11 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
     if (location != NULL) {
         PUTS("Location: ");
         PUTN(location, strlen(location));
+        PUTS("\r\n");
+    }
+    if (r->retry_after > 0) {
+        PUTS("Retry-After: ");
+        PUTN(num, (size_t)snprintf(num, sizeof(num), "%d", r->retry_after));
         PUTS("\r\n");
     }
     if (r->request_id.len > 0) {
@@ -366,6 +372,15 @@ static void handle_request(struct gh_req *r)
         r->keepalive = !h->framing.conn_close;
     gh_reqid_assign(r);
 
+    int denied = gh_edge_access(r);
+    if (denied != 0) {
+        if (conf->access.deny_close) {
+            gh_conn_close(c);           /* deny_action = "close": not a byte */
+            return;
+        }
+        gh_http1_error(r, denied, true);
+        return;
+    }
     if (h->method_id == GH_M_CONNECT || h->method_id == GH_M_TRACE) {
         gh_http1_error(r, 405, r->has_body);
         return;
@@ -399,6 +414,14 @@ static void handle_request(struct gh_req *r)
     if (r->match.vserver == NULL || rt == NULL) {
         gh_http1_error(r, 404, r->has_body);
         return;
+    }
+    if (rt->rate_limit_idx >= 0) {
+        /* Before any 100 Continue: a refused request never gets one. */
+        r->retry_after = gh_edge_rate_limit(r, rt->rate_limit_idx);
+        if (r->retry_after > 0) {
+            gh_http1_error(r, 429, r->has_body);
+            return;
+        }
     }
     if (rt->has_return) {
         const char *body = rt->ret.body;

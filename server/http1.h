@@ -38,6 +38,7 @@ struct gh_req {
     void *proxy;                        /* upstream side, when proxied (server/proxy.c) */
     char upstream_addr[64];             /* for the access log; "-" when none */
     int upstream_status;                /* 0 when none */
+    int retry_after;                    /* > 0: a Retry-After header on our own response */
     struct gh_str extra_resp_headers;   /* whole "Name: value\r\n" lines added to a proxied response */
 };
 

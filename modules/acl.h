@@ -1,0 +1,50 @@
+/*
+ * acl.h - client address prefix sets: a binary trie over 128-bit keys, IPv4
+ * stored as its v4-mapped IPv6 form (::ffff:a.b.c.d), so ::ffff:1.2.3.4 and
+ * 1.2.3.4 are the same client. Used for access.allow/deny (built once per
+ * worker from the configuration) and for the dynamic blacklist's per-worker
+ * cache (rebuilt when the shared table's generation changes).
+ *
+ * Semantics (nginx-like, documented in the README): a client in deny (static
+ * or dynamic) is refused even when it is also in allow; when allow is
+ * non-empty only the clients in it are admitted.
+ */
+#ifndef GH_ACL_H
+#define GH_ACL_H
+
+#include <sys/socket.h>
+#include "common/conf.h"
+#include "common/gh.h"
+
+struct gh_acl_node {
+    int32_t child[2];                   /* node index, 0 = none (0 is the root) */
+    int64_t expires_ms;                 /* a prefix ends here: 0 = none, INT64_MAX = never expires */
+};
+
+struct gh_acl {
+    struct gh_acl_node *nodes;          /* malloc'd; nodes[0] is the root */
+    size_t n, cap;
+    size_t nprefixes;
+};
+
+/* The 16-byte key of an address: IPv6 as is, IPv4 as ::ffff:a.b.c.d.
+ * 0, or -1 for another family (unix: no key). */
+int gh_acl_key(const struct sockaddr_storage *ss, uint8_t key[16]);
+/* Key and prefix length (0..128) of a parsed CIDR (v4 prefixes get +96). */
+void gh_acl_cidr_key(const struct gh_conf_cidr *c, uint8_t key[16], int *plen);
+/* Text of a key: IPv4 dotted when v4-mapped, otherwise IPv6. */
+void gh_acl_key_text(const uint8_t key[16], int plen, char *out, size_t size);
+
+void gh_acl_init(struct gh_acl *acl);
+void gh_acl_free(struct gh_acl *acl);
+/* Drop every prefix, keep the memory. */
+void gh_acl_clear(struct gh_acl *acl);
+/* Add key/plen (0..128) valid until expires_ms (INT64_MAX = forever; a
+ * prefix added twice keeps the later expiry). 0, or -1 out of memory. */
+int gh_acl_add(struct gh_acl *acl, const uint8_t key[16], int plen, int64_t expires_ms);
+/* Add a list of configured CIDRs, forever. 0 or -1. */
+int gh_acl_add_conf(struct gh_acl *acl, const struct gh_conf_cidr *cidrs, size_t n);
+/* Does a prefix still valid at now_ms cover key? O(128) at most. */
+bool gh_acl_match(const struct gh_acl *acl, const uint8_t key[16], int64_t now_ms);
+
+#endif

@@ -1,0 +1,148 @@
+/*
+ * edge.c - see edge.h.
+ */
+#include <string.h>
+
+#include "common/log.h"
+#include "common/time.h"
+#include "modules/acl.h"
+#include "modules/balance.h"
+#include "modules/ratelimit.h"
+#include "modules/blacklist.h"
+#include "modules/connlimit.h"
+#include "modules/edge.h"
+#include "server/http1.h"
+
+static struct {
+    struct gh_acl allow, deny;
+    bool has_allow;
+    struct gh_bl_cache bl;
+    struct gh_bl_region *blr;
+    struct gh_cl_region *clr;
+    int proc;
+    bool rl_ok;
+    gh_msec_t rl_full_checked;
+    uint64_t rl_full_seen;
+} E = { .proc = -1 };
+
+void gh_edge_reserve(struct gh_shm *shm, const struct gh_conf *conf)
+{
+    (void)gh_bl_reserve(shm);
+    (void)gh_cl_reserve(shm);
+    if (conf->nrate_limits > 0 && gh_ratelimit_shm_setup(shm, conf) == -1)
+        gh_log_error("rate limits are not enforced: no shared state for them");
+}
+
+void gh_edge_proc_exit(struct gh_shm *shm, pid_t pid)
+{
+    gh_bl_proc_exit(shm, pid);
+    gh_cl_proc_exit(shm, pid);
+}
+
+int gh_edge_worker_init(struct gh_worker *w)
+{
+    const struct gh_conf *conf = w->conf;
+    gh_acl_init(&E.allow);
+    gh_acl_init(&E.deny);
+    if (gh_acl_add_conf(&E.allow, conf->access.allow, conf->access.nallow) == -1
+        || gh_acl_add_conf(&E.deny, conf->access.deny, conf->access.ndeny) == -1
+        || gh_bl_cache_init(&E.bl) == -1) {
+        gh_log_error("out of memory building the access lists");
+        return -1;
+    }
+    E.has_allow = conf->access.nallow > 0;
+    E.blr = gh_bl_region();
+    E.clr = gh_cl_region();
+    E.proc = gh_shm_proc_claim(w->shm, w->pid, w->generation, w->slot);
+    E.rl_ok = conf->nrate_limits > 0 && gh_ratelimit_worker_init(w->shm, conf) == 0;
+    E.rl_full_seen = E.rl_ok ? gh_ratelimit_table_full() : 0;
+    E.rl_full_checked = gh_now_ms;
+    return 0;
+}
+
+void gh_edge_worker_exit(struct gh_worker *w)
+{
+    GH_UNUSED(w);
+    gh_acl_free(&E.allow);
+    gh_acl_free(&E.deny);
+    gh_bl_cache_free(&E.bl);
+}
+
+/* Denied by the static lists or the dynamic blacklist? */
+static bool denied(const uint8_t key[16])
+{
+    int64_t now = gh_now_ms;
+    if (E.has_allow && !gh_acl_match(&E.allow, key, now))
+        return true;
+    if (E.deny.n > 0 && gh_acl_match(&E.deny, key, now))
+        return true;
+    return gh_bl_banned(&E.bl, E.blr, key);
+}
+
+bool gh_edge_accept(struct gh_conn *c)
+{
+    const struct gh_conf *conf = c->w->conf;
+    if (gh_acl_key(&c->peer, c->client_key) == -1)
+        return true;                    /* unix socket: no address to judge */
+    c->has_key = true;
+    if (conf->access.deny_close && denied(c->client_key)) {
+        gh_edge_count(E.blr, E.proc, GH_EDGE_BLACKLIST_REJECTED);
+        return false;
+    }
+    if (conf->limits.max_conns_per_ip > 0 && E.clr != NULL) {
+        if (gh_cl_acquire(E.clr, E.proc, c->client_key, conf->limits.max_conns_per_ip) == -1) {
+            gh_edge_count(E.blr, E.proc, GH_EDGE_CONNLIMIT_REJECTED);
+            return false;
+        }
+        c->cl_held = true;
+    }
+    return true;
+}
+
+void gh_edge_count_connlimit(struct gh_worker *w)
+{
+    GH_UNUSED(w);
+    gh_edge_count(E.blr, E.proc, GH_EDGE_CONNLIMIT_REJECTED);
+}
+
+void gh_edge_conn_close(struct gh_conn *c)
+{
+    if (c->cl_held) {
+        c->cl_held = false;
+        gh_cl_release(E.clr, E.proc, c->client_key);
+    }
+}
+
+int gh_edge_rate_limit(struct gh_req *r, int idx)
+{
+    struct gh_conn *c = r->conn;
+    const struct gh_conf *conf = c->w->conf;
+    if (!E.rl_ok || idx < 0 || (size_t)idx >= conf->nrate_limits)
+        return 0;
+    char key[1024];
+    size_t len = gh_balance_key(r, conf->rate_limits[idx].key, key, sizeof(key));
+    if (len == 0)
+        return 0;
+    int wait = gh_ratelimit_check(idx, key, len, gh_now_ms);
+    if (gh_now_ms - E.rl_full_checked >= 60000) {
+        E.rl_full_checked = gh_now_ms;
+        uint64_t full = gh_ratelimit_table_full();
+        if (full != E.rl_full_seen)
+            gh_log_warn("the rate limit table is full: %llu buckets forgotten",
+                        (unsigned long long)(full - E.rl_full_seen));
+        E.rl_full_seen = full;
+    }
+    if (wait > 0 && conf->access.ban_violations > 0 && c->has_key
+        && gh_bl_violation(E.blr, conf, c->client_key))
+        gh_edge_count(E.blr, E.proc, GH_EDGE_AUTO_BANS);
+    return wait;
+}
+
+int gh_edge_access(struct gh_req *r)
+{
+    struct gh_conn *c = r->conn;
+    if (!c->has_key || !denied(c->client_key))
+        return 0;
+    gh_edge_count(E.blr, E.proc, GH_EDGE_BLACKLIST_REJECTED);
+    return 403;
+}
