@@ -80,3 +80,33 @@ size_t gh_snprintf(char *buf, size_t size, const char *fmt, ...)
         return size - 1;
     return (size_t)n;
 }
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = gh_lower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int gh_str_pct_decode(struct gh_str s, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.p[i];
+        if (c == '%') {
+            if (i + 2 >= s.len)
+                return -1;
+            int hi = hexval(s.p[i + 1]), lo = hexval(s.p[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (c == '\0' || o + 1 >= size)
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}

@@ -43,6 +43,10 @@ int64_t gh_str_to_u63(struct gh_str s);
  * case-insensitively? "keep-alive, Upgrade" contains "upgrade". */
 bool gh_str_list_has(struct gh_str list, const char *token);
 
+/* Percent-decode s into out (size bytes, NUL-terminated). 0, or -1 on a bad
+ * escape, a decoded NUL, or when it does not fit. */
+int gh_str_pct_decode(struct gh_str s, char *out, size_t size);
+
 /* snprintf that never overruns and returns the bytes actually written
  * (clamped to size - 1); size must be > 0. */
 size_t gh_snprintf(char *buf, size_t size, const char *fmt, ...)

@@ -271,37 +271,7 @@ static char *respond_text(int status, const char *reason, const char *extra, siz
     return respond(status, reason, "application/json", extra, body, (size_t)n, false, len);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = gh_lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
-/* Percent-decode s into out (size bytes); -1 on a bad escape, NUL or
- * overflow. */
-static int pct_decode(struct gh_str s, char *out, size_t size)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.p[i];
-        if (c == '%') {
-            if (i + 2 >= s.len)
-                return -1;
-            int hi = hexval(s.p[i + 1]), lo = hexval(s.p[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (c == '\0' || o + 1 >= size)
-            return -1;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return 0;
-}
 
 static bool auth_ok(const struct gh_conf *conf, const struct gh_str *auth)
 {
@@ -351,7 +321,8 @@ static char *server_action(const struct gh_conf *conf, struct gh_us_region *reg,
     if (!post)
         return respond_text(405, "Method Not Allowed", "Allow: POST\r\n", len);
     char nbuf[256], abuf[512];
-    if (pct_decode(name, nbuf, sizeof(nbuf)) == -1 || pct_decode(addr, abuf, sizeof(abuf)) == -1)
+    if (gh_str_pct_decode(name, nbuf, sizeof(nbuf)) == -1
+        || gh_str_pct_decode(addr, abuf, sizeof(abuf)) == -1)
         return respond_text(400, "Bad Request", NULL, len);
     for (size_t u = 0; u < conf->nupstreams; u++) {
         const struct gh_conf_upstream *up = &conf->upstreams[u];

@@ -16,35 +16,7 @@ bool gh_admin_blacklist_path(struct gh_str path)
            || (path.len > 11 && memcmp(path.p, "/blacklist/", 11) == 0);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = gh_lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
-static int pct_decode(struct gh_str s, char *out, size_t size)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.p[i];
-        if (c == '%') {
-            if (i + 2 >= s.len)
-                return -1;
-            int hi = hexval(s.p[i + 1]), lo = hexval(s.p[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (c == '\0' || o + 1 >= size)
-            return -1;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return 0;
-}
 
 /* The value of "name" in a flat JSON object: a string's contents (no
  * escapes allowed) or a bare number. 1 found, 0 absent, -1 malformed. */
@@ -182,7 +154,7 @@ int gh_admin_blacklist(struct gh_str method, struct gh_str path, struct gh_str b
         *allow = "Allow: DELETE\r\n";
         return 405;
     }
-    if (pct_decode(gh_str_make(path.p + 11, path.len - 11), cidr, sizeof(cidr)) == -1
+    if (gh_str_pct_decode(gh_str_make(path.p + 11, path.len - 11), cidr, sizeof(cidr)) == -1
         || parse_cidr(cidr, key, &plen) == -1)
         return error("invalid cidr", out, olen);
     if (gh_bl_remove(reg, key, plen) == -1)

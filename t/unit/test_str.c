@@ -67,6 +67,22 @@ START_TEST(test_list_has)
 }
 END_TEST
 
+START_TEST(test_pct_decode)
+{
+    char out[16];
+    ck_assert_int_eq(gh_str_pct_decode(GH_STR("10.0.0.0%2F8"), out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "10.0.0.0/8");
+    ck_assert_int_eq(gh_str_pct_decode(GH_STR("%5b%3A%3a1%5D"), out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "[::1]");
+    ck_assert_int_eq(gh_str_pct_decode(GH_STR("a%2"), out, sizeof(out)), -1);     /* short */
+    ck_assert_int_eq(gh_str_pct_decode(GH_STR("a%zz"), out, sizeof(out)), -1);    /* not hex */
+    ck_assert_int_eq(gh_str_pct_decode(GH_STR("a%00b"), out, sizeof(out)), -1);   /* NUL */
+    ck_assert_int_eq(gh_str_pct_decode(GH_STR("0123456789abcdef"), out, sizeof(out)), -1);
+    ck_assert_int_eq(gh_str_pct_decode(GH_STR(""), out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "");
+}
+END_TEST
+
 START_TEST(test_snprintf)
 {
     char buf[8];
@@ -91,6 +107,7 @@ static Suite *str_suite(void)
     tcase_add_test(tc, test_to_u63);
     tcase_add_test(tc, test_list_has);
     tcase_add_test(tc, test_snprintf);
+    tcase_add_test(tc, test_pct_decode);
     suite_add_tcase(s, tc);
     return s;
 }
