@@ -238,7 +238,11 @@ static int connect_next(struct gh_proxy *p)
         size_t idx = (size_t)(srv - p->up->servers);
         if (idx < 64)
             p->tried |= UINT64_C(1) << idx;
-        snprintf(r->upstream_addr, sizeof(r->upstream_addr), "%s", gh_server_name(srv));
+        /* A bounded copy without printf's machinery: this runs per request. */
+        const char *name = gh_server_name(srv);
+        size_t nlen = strnlen(name, sizeof(r->upstream_addr) - 1);
+        memcpy(r->upstream_addr, name, nlen);
+        r->upstream_addr[nlen] = '\0';
         p->uc = gh_uconn_get(p->w, p->up, srv, p, upstream_event);
         if (p->uc == NULL) {
             gh_log(GH_LOG_ERROR, errno, "connect() to upstream %s failed", gh_server_name(srv));

@@ -108,14 +108,21 @@ def can_connect(port, host="127.0.0.1", timeout=0.5):
 # processes
 
 
-def proc_stat(pid):
-    """(state, ppid, starttime, session) of pid from /proc, or None when it is gone."""
+def _stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (field 3 on), or None."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
             data = f.read().decode("latin-1")
     except OSError:
         return None
-    rest = data[data.rfind(")") + 2:].split()
+    return data[data.rfind(")") + 2:].split()
+
+
+def proc_stat(pid):
+    """(state, ppid, starttime, session) of pid from /proc, or None when it is gone."""
+    rest = _stat_fields(pid)
+    if rest is None:
+        return None
     # rest[0] = state (field 3), rest[1] = ppid (4), rest[3] = session (6),
     # rest[19] = starttime (22)
     return rest[0], int(rest[1]), int(rest[19]), int(rest[3])
@@ -1243,13 +1250,8 @@ def proc_status_field(pid, field):
 
 def proc_cpu_ticks(pid):
     """utime + stime of pid in clock ticks (fields 14 and 15 of /proc/PID/stat), or None."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read().decode("latin-1")
-    except OSError:
-        return None
-    rest = data[data.rfind(")") + 2:].split()
-    return int(rest[11]) + int(rest[12])
+    rest = _stat_fields(pid)
+    return None if rest is None else int(rest[11]) + int(rest[12])
 
 
 def proc_fd_targets(pid):
