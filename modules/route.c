@@ -150,6 +150,8 @@ struct route_regex {
     uint64_t pre_head, pre_mask;        /* pre as a route_head, the mask of its bytes */
     uint64_t suf_tail, suf_mask;        /* suf as a route_tail, the mask of its bytes */
     size_t minlen;                      /* PCRE2_INFO_MINLENGTH */
+    bool last_known;                    /* every match ends with a byte of last_set or '\n' */
+    uint8_t last_set[32];
     struct route_lits lits;
     const struct gh_conf_route *route;
 };
@@ -372,8 +374,9 @@ static int route_compile(const struct gh_conf *conf, const struct gh_conf_route 
         minlen = 0;
     rx->minlen = minlen;
     route_rx_literals(rt->pattern, opts & PCRE2_CASELESS, &rx->lits);
-    if (rx->lits.suf.len > 0 &&
-        (pcre2_pattern_info(rx->code, PCRE2_INFO_NEWLINE, &nl) != 0 || nl != PCRE2_NEWLINE_LF)) {
+    bool nl_lf = pcre2_pattern_info(rx->code, PCRE2_INFO_NEWLINE, &nl) == 0 && nl == PCRE2_NEWLINE_LF;
+    rx->last_known = nl_lf && route_rx_last_bytes(rt->pattern, opts & PCRE2_CASELESS, rx->last_set);
+    if (rx->lits.suf.len > 0 && !nl_lf) {
         /* '$' may match before other line endings: keep it as a substring */
         if (rx->lits.suf.len > rx->lits.has.len) {
             rx->lits.has = rx->lits.suf;
@@ -409,13 +412,17 @@ static int route_build_rx_masks(struct route_vs *v)
     if (v->rx_by2nd == NULL || v->rx_bylast == NULL)
         return -1;
     for (size_t i = 0; i < v->nregexes && i < 64; i++) {
-        const struct route_lits *ls = &v->regexes[i].lits;
+        const struct route_regex *rx = &v->regexes[i];
+        const struct route_lits *ls = &rx->lits;
         uint64_t bit = UINT64_C(1) << i;
         for (int c = 0; c < 256; c++) {
             if (ls->pre.len < 2 || route_byte_is(&ls->pre, 1, c))
                 v->rx_by2nd[c] |= bit;
             /* '$' also matches before a final newline. */
-            if (ls->suf.len < 1 || c == '\n' || route_byte_is(&ls->suf, ls->suf.len - 1, c))
+            bool last_ok = ls->suf.len > 0 ? route_byte_is(&ls->suf, ls->suf.len - 1, c)
+                           : rx->last_known ? (rx->last_set[c >> 3] >> (c & 7)) & 1
+                                            : true;
+            if (last_ok || c == '\n')
                 v->rx_bylast[c] |= bit;
         }
     }

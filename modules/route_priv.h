@@ -106,5 +106,12 @@ struct route_lits {
 int route_rx_literals(const char *pat, bool caseless, struct route_lits *out);
 /* Choose the byte of a "has" literal to look for first (the rarest). */
 void route_lit_set_anchor(struct route_lit *l);
+/* When every match of pat ends with one of a known set of bytes, or with
+ * '\n' ('$' matches before a final newline): set (a 256-bit set) holds
+ * those bytes but '\n', and true. Understands patterns that end with a
+ * group of alternatives each ending in an unquantified literal, such as
+ * "\.(png|jpe?g|gif)$" (a single literal before '$' is route_rx_literals'
+ * suffix). */
+bool route_rx_last_bytes(const char *pat, bool caseless, uint8_t set[32]);
 
 #endif

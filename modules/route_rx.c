@@ -294,3 +294,104 @@ int gh_route_regex_literals(const char *pattern, bool caseless, char *buf, size_
              ls.suf.s, ls.has.len, ls.has.s);
     return rc;
 }
+
+/* One atom of an alternative, for route_rx_last_bytes: i at its start;
+ * returns the index after it, or 0 to give up. *lit is its literal byte, or
+ * -1 when it is not a single literal byte. */
+static size_t route_rx_atom(const char *pat, size_t i, int *lit)
+{
+    unsigned char c = (unsigned char)pat[i];
+    *lit = -1;
+    switch (c) {
+    case '\\': {
+        unsigned char d = (unsigned char)pat[i + 1];
+        if (d == '\0' || d >= 0x80 || d == 'Q' || d == 'E' || d == 'c')
+            return 0;
+        if (!route_is_alnum(d))
+            *lit = d;                   /* escaped punctuation: itself */
+        else if (strchr("dDwWsSbBAzZGhHvVRKXtnrefa", (int)d) == NULL)
+            return 0;                   /* may take arguments */
+        return i + 2;
+    }
+    case '[':
+        return route_rx_skip_class(pat, i);
+    case '(':
+    case ')':
+    case '{':
+    case '\0':
+        return 0;
+    case '.':
+    case '^':
+    case '$':
+    case '*':
+    case '+':
+    case '?':
+    case '|':
+        return i + 1;
+    default:
+        if (c < 0x80)
+            *lit = c;
+        return i + 1;
+    }
+}
+
+bool route_rx_last_bytes(const char *pat, bool caseless, uint8_t set[32])
+{
+    size_t n = strlen(pat);
+    memset(set, 0, 32);
+    if (n < 4 || pat[n - 1] != '$' || pat[n - 2] != ')')
+        return false;
+    /* the group that ends at pat[n - 2]: where it opens, at the top level */
+    size_t open = 0, i = 0;
+    int depth = 0;
+    while (i < n - 2) {
+        char c = pat[i];
+        if (c == '\\') {
+            if (pat[i + 1] == 'Q' || pat[i + 1] == '\0')
+                return false;
+            i += 2;
+        } else if (c == '[') {
+            if ((i = route_rx_skip_class(pat, i)) == 0)
+                return false;
+        } else {
+            if (c == '(') {
+                if (pat[i + 1] == '*' || (pat[i + 1] == '?' && pat[i + 2] != ':'))
+                    return false;       /* verbs, options, lookarounds, names */
+                if (depth++ == 0)
+                    open = i;
+            } else if ((c == ')' && --depth < 0) || (c == '|' && depth == 0)) {
+                return false;           /* unbalanced, or a top-level alternative */
+            }
+            i++;
+        }
+    }
+    if (depth != 1 || i != n - 2)
+        return false;
+    /* its alternatives: plain sequences of atoms, each ending with a literal
+     * byte that is not quantified */
+    i = open + 1 + (pat[open + 1] == '?' ? 2 : 0);
+    for (;;) {
+        int lit = -1;
+        size_t start = i;
+        while (i < n - 2 && pat[i] != '|') {
+            int a;
+            size_t next = route_rx_atom(pat, i, &a);
+            if (next == 0)
+                return false;
+            if (pat[i] == '*' || pat[i] == '+' || pat[i] == '?')
+                a = -1;                 /* the atom before is optional */
+            lit = a;
+            i = next;
+        }
+        if (i == start || lit < 0)
+            return false;
+        set[lit >> 3] |= (uint8_t)(1u << (lit & 7));
+        if (caseless && route_is_alpha((unsigned char)lit)) {
+            int other = lit ^ 0x20;
+            set[other >> 3] |= (uint8_t)(1u << (other & 7));
+        }
+        if (i == n - 2)
+            return true;
+        i++;                            /* past '|' */
+    }
+}

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "modules/route.h"
+#include "modules/route_priv.h"
 
 /* ---------------------------------------------------------------------- */
 /* Building a configuration by hand */
@@ -659,6 +660,56 @@ START_TEST(regex_literals)
 }
 END_TEST
 
+START_TEST(regex_last_bytes)
+{
+    static const struct {
+        const char *pat;
+        bool caseless;
+        const char *want;               /* the set, in byte order; NULL: unknown */
+    } cases[] = {
+        { "\\.(png|jpe?g|gif|webp)$", true, "FGPfgp" },
+        { "\\.(png|jpe?g|gif|webp)$", false, "fgp" },
+        { "(?:ab|c)$", false, "bc" },
+        { "(a\\|b)$", false, "b" },
+        { "[(](a|b)$", false, "ab" },
+        { "\\((a|\\.)$", false, ".a" },
+        { "^/x/(a1|b2)$", false, "12" },
+        { "\\.php$", false, NULL },                  /* the suffix literal does it */
+        { "x|(a|b)$", false, NULL },
+        { "(a|b+)$", false, NULL },
+        { "(a|[bc])$", false, NULL },
+        { "(a$|b)$", false, NULL },
+        { "(a|)$", false, NULL },
+        { "((a|b)c|x)$", false, NULL },
+        { "(?=a)(b|c)$", false, NULL },
+        { "(?i)(a|b)$", false, NULL },
+        { "(a|b){2}$", false, NULL },
+        { "(a|\\d)$", false, NULL },
+        { "(a|\\x41)$", false, NULL },
+        { "(a|é)$", false, NULL },
+        { "a)$", false, NULL },
+        { "(a|b)", false, NULL },
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t set[32];
+        char got[257];
+        size_t n = 0;
+        bool known = route_rx_last_bytes(cases[i].pat, cases[i].caseless, set);
+        for (int c = 0; c < 256 && known; c++)
+            if (set[c >> 3] >> (c & 7) & 1)
+                got[n++] = (char)c;
+        got[n] = '\0';
+        if (known != (cases[i].want != NULL) || (known && strcmp(got, cases[i].want) != 0)) {
+            fprintf(stderr, "%s: got %s \"%s\", want %s\n", cases[i].pat,
+                    known ? "known" : "unknown", got, cases[i].want ? cases[i].want : "unknown");
+            bad++;
+        }
+    }
+    ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
 /* For each pattern, a router with "/" and the pattern must pick the pattern
  * exactly when pcre2 itself matches (the prefilters never change a result). */
 static const char *const diff_patterns[] = {
@@ -669,12 +720,15 @@ static const char *const diff_patterns[] = {
     "^/(?:a|b)/c", "^/a(?:b)?c", "x*$", "\\/a\\/", "a.b", "^.a", "^/a/b/c/d/e/f/g/h/i/",
     "/a/b/c/d/e/f/g/h/i$", "a\\nb", "php\\n$", "^/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     "ab|", "(a)(b)\\1", "[[:digit:]]+$", "\\d{3}$", "^/[a-z]+\\.html$", "A", "/A.B",
+    "(a|b)$", "(?:ab|c)$", "\\.(PNG|jpe?g)$", "x|(a|b)$", "(a|b+)$", "(a|[bc])$",
+    "(a\\|b)$", "[(](a|b)$", "(a|\\.)$", "(a$|b)$", "(a|)$", "((a|b)c|x)$", "(?=a)(b|c)$",
+    "(a|b)(c|1)$", "(a|b)\\n$", "(a|b){2}$",
 };
 
 static const char *const diff_parts[] = {
     "/", "a", "b", "A", "B", ".", "php", "PHP", ".php", ".png", ".JPG", "v1", "v", "1", "x",
     "X", "user/", "12", "/profile", "wp-", "admin", "\n", "c", "html", "h", "/a", "/b", "ab",
-    "aaaaaaaaaaaa", "é", "-", "i/",
+    "aaaaaaaaaaaa", "é", "-", "i/", "PNG", "jpeg", "jpg", "C",
 };
 
 START_TEST(regex_prefilter_differential)
@@ -877,6 +931,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, normalize_random);
     tcase_add_test(tc, route_big_set);
     tcase_add_test(tc, regex_literals);
+    tcase_add_test(tc, regex_last_bytes);
     tcase_add_test(tc, regex_prefilter_differential);
     tcase_add_test(tc, route_bench_set);
     tcase_add_test(tc, split_weights);
