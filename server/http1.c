@@ -15,6 +15,7 @@
 #include "server/http1.h"
 #include "server/proxy.h"
 #include "server/reqid.h"
+#include "modules/balance.h"
 #include "modules/edge.h"
 
 #define MAX_FREE_REQS 1024
@@ -356,6 +357,44 @@ void gh_http1_error(struct gh_req *r, int status, bool close)
     gh_http1_respond(r, status, b, strlen(b), NULL, close);
 }
 
+/* redirect_https: 301 (GET, HEAD) or 308 (other methods keep their body)
+ * to the same host, without its port, and the same path and query. A Host
+ * that is not a plain name or address literal gets a 400 rather than being
+ * echoed into a Location. */
+static void redirect_https(struct gh_req *r, struct gh_str host)
+{
+    const struct gh_http1_request *h = &r->head;
+    size_t n = host.len;
+    if (n > 0 && host.p[0] == '[') {
+        const char *end = memchr(host.p, ']', n);
+        n = end != NULL ? (size_t)(end - host.p) + 1 : 0;
+    } else {
+        const char *colon = memchr(host.p, ':', n);
+        if (colon != NULL)
+            n = (size_t)(colon - host.p);
+    }
+    bool ok = n > 0;
+    for (size_t i = 0; i < n && ok; i++) {
+        unsigned char ch = (unsigned char)host.p[i];
+        ok = (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') || ch == '.' || ch == '-' || ch == '_'
+             || (host.p[0] == '[' && (ch == ':' || ch == '[' || ch == ']'));
+    }
+    size_t size = sizeof("https://") + n + h->path.len + 1 + h->query.len;
+    char *loc = ok ? gh_palloc(r->pool, size) : NULL;
+    if (loc == NULL) {
+        gh_http1_error(r, 400, true);
+        return;
+    }
+    int len = snprintf(loc, size, "https://%.*s%.*s%s%.*s", (int)n, host.p, (int)h->path.len,
+                       h->path.p, h->query.len > 0 ? "?" : "", (int)h->query.len, h->query.p);
+    if (len < 0 || (size_t)len >= size) {
+        gh_http1_error(r, 500, true);
+        return;
+    }
+    bool get = h->method_id == GH_M_GET || h->method_id == GH_M_HEAD;
+    gh_http1_respond(r, get ? 301 : 308, NULL, 0, loc, r->has_body);
+}
+
 /* Policy checks and routing of a complete head. Either answers, hands the
  * request to the proxy, or fails the connection. */
 static void handle_request(struct gh_req *r)
@@ -411,6 +450,10 @@ static void handle_request(struct gh_req *r)
         return;
     }
     const struct gh_conf_route *rt = r->match.route;
+    if (r->match.vserver != NULL && r->match.vserver->redirect_https && !c->listener->tls) {
+        redirect_https(r, host);
+        return;
+    }
     if (r->match.vserver == NULL || rt == NULL) {
         gh_http1_error(r, 404, r->has_body);
         return;
@@ -430,8 +473,14 @@ static void handle_request(struct gh_req *r)
         return;
     }
     int up = rt->upstream_idx;
-    if (rt->nsplits > 0)
-        up = gh_route_split(rt, false, 0, gh_reqid_random());
+    if (rt->nsplits > 0) {
+        /* split_by: the same client always on the same side (a request
+         * without the cookie is split per request) */
+        char key[256];
+        size_t klen = rt->split_by[0] != '\0' ? gh_balance_key(r, rt->split_by, key, sizeof(key)) : 0;
+        up = gh_route_split(rt, klen > 0, klen > 0 ? gh_balance_hash64(key, klen) : 0,
+                            gh_reqid_random());
+    }
     if (up < 0 || (size_t)up >= conf->nupstreams) {
         gh_http1_error(r, 500, true);
         return;
