@@ -87,6 +87,25 @@ def test_deny_wins_over_allow_and_close_action(gh_factory):
     assert get_from(gh.port, "127.0.0.3").status == 200
 
 
+def test_ipv6_client_denied_ipv4_allowed(gh_factory):
+    """The same lists hold IPv6 networks: ::1 denied over an IPv6 listener while
+    127.0.0.1 is served."""
+    gh = gh_factory(make_config(listen=("127.0.0.1:0", "[::1]:0"),
+                                routes=[route_return("= /ping", 200, "pong\n")],
+                                extra='access = { deny = ["::1/128"]; };'))
+    ports = {}
+    for line in gh.error_log().splitlines():
+        if "admin listening" in line:
+            continue
+        if "listening on 127.0.0.1:" in line:
+            ports["v4"] = int(line.rsplit(":", 1)[1])
+        elif "listening on [::1]:" in line:
+            ports["v6"] = int(line.rsplit(":", 1)[1])
+    assert ghtest.get(ports["v4"], "/ping").status == 200
+    r = ghtest.get(ports["v6"], "/ping", addr="::1")
+    assert r.status == 403 and r.wants_close(), r
+
+
 def test_dynamic_blacklist_add_list_remove(gh_factory):
     gh = gh_factory(conf(""))
     keep = conn_from(gh.port, "127.0.0.2")
