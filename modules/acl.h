@@ -16,8 +16,14 @@
 #include "common/conf.h"
 #include "common/gh.h"
 
+/* A path-compressed (PATRICIA) node: it stands for the first plen bits of
+ * key; a child differs from it only below plen, so a lookup visits one node
+ * per branching point (2 for a single address), not one per bit. */
 struct gh_acl_node {
-    int32_t child[2];                   /* node index, 0 = none (0 is the root) */
+    uint64_t key[2];                    /* the prefix, host order, bits past plen zero */
+    uint64_t mask[2];                   /* plen leading one bits */
+    int32_t child[2];                   /* by the bit at plen: node index, 0 = none (0 is the root) */
+    int32_t plen;                       /* 0..128; the root is 0 */
     int64_t expires_ms;                 /* a prefix ends here: 0 = none, INT64_MAX = never expires */
 };
 
@@ -44,7 +50,8 @@ void gh_acl_clear(struct gh_acl *acl);
 int gh_acl_add(struct gh_acl *acl, const uint8_t key[16], int plen, int64_t expires_ms);
 /* Add a list of configured CIDRs, forever. 0 or -1. */
 int gh_acl_add_conf(struct gh_acl *acl, const struct gh_conf_cidr *cidrs, size_t n);
-/* Does a prefix still valid at now_ms cover key? O(128) at most. */
+/* Does a prefix still valid at now_ms cover key? One step per branching
+ * point on the key's path (at most 129, 2 for a list of one address). */
 bool gh_acl_match(const struct gh_acl *acl, const uint8_t key[16], int64_t now_ms);
 
 #endif
