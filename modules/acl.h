@@ -12,6 +12,7 @@
 #ifndef GH_ACL_H
 #define GH_ACL_H
 
+#include <string.h>
 #include <sys/socket.h>
 #include "common/conf.h"
 #include "common/gh.h"
@@ -36,6 +37,12 @@ struct gh_acl {
 /* The 16-byte key of an address: IPv6 as is, IPv4 as ::ffff:a.b.c.d.
  * 0, or -1 for another family (unix: no key). */
 int gh_acl_key(const struct sockaddr_storage *ss, uint8_t key[16]);
+/* Is key an IPv4 address (::ffff:a.b.c.d, the address in key[12..15])? */
+static inline bool gh_acl_key_is_v4(const uint8_t key[16])
+{
+    static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    return memcmp(key, v4mapped, 12) == 0;
+}
 /* Key and prefix length (0..128) of a parsed CIDR (v4 prefixes get +96). */
 void gh_acl_cidr_key(const struct gh_conf_cidr *c, uint8_t key[16], int *plen);
 /* Text of a key: IPv4 dotted when v4-mapped, otherwise IPv6. */

@@ -340,6 +340,11 @@ int main(int argc, char **argv)
 			if (c->st == S_IDLE) {
 				continue; /* counted on SIGUSR1 */
 			}
+			if (c->st == S_CONNECTING && idle == 0 && n_sent >= n_target) {
+				close_conn(c);          /* reopened while the last requests were out */
+				inflight--;
+				continue;
+			}
 			if (c->st == S_CONNECTING) {
 				int err = 0;
 				socklen_t el = sizeof(err);
