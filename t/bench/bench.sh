@@ -80,11 +80,13 @@ cc -O2 -o "$W/nreq" "$here/nreq.c" || die "nreq.c does not build"
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# wait_ready PORT SECS [HOST [PATH]]: until one request through PORT gets a 200.
+# wait_ready PORT SECS [HOST [PATH [PID]]]: until one request through PORT gets a 200
+# (fails early when PID has exited).
 wait_ready() {
 	local i n=$(($2 * 5))
 	for ((i = 0; i < n; i++)); do
 		"$W/nreq" -p "$1" -n 1 -c 1 -H "${3:-localhost}" -u "${4:-/}" -t 5 >/dev/null 2>&1 && return 0
+		[ -z "${5-}" ] || kill -0 "$5" 2>/dev/null || return 1
 		sleep 0.2
 	done
 	return 1
@@ -387,15 +389,23 @@ fi
 # CG_NREQ: more arguments for nreq; CG_TAG: a name for the work directory.
 CG_NREQ=() CG_TAG=
 cg_run() {
-	local n=$1 d=$W/cg-$1-$2-${3%%.*}-$5${CG_TAG:+-$CG_TAG} port f v pid
+	local n=$1 d=$W/cg-$1-$2-${3%%.*}-$5${CG_TAG:+-$CG_TAG} port f v pid try ok=0
 	CG_TOTAL=0
-	port=$(free_port)
-	# valgrind keeps some descriptors for itself: nginx must not ask for the full limit
-	if [ "$n" = gh ]; then write_gh_conf "$d" "$port" "$2"; else RLIMIT_LINE= write_nginx_conf "$d" "$port" "$2"; fi
-	start_proxy "$n" "$d" "$port" valgrind --tool=callgrind --trace-children=yes --vgdb=no \
-		--callgrind-out-file="$d/callgrind.out.%p"
-	pid=$PROXY_PID
-	if ! wait_ready "$port" 60 "$3" "$4"; then
+	# a port from free_port can be taken before the proxy binds it (a shared machine): retry
+	for try in 1 2 3; do
+		port=$(free_port)
+		rm -f "$d"/callgrind.out.* "$d"/*.log
+		# valgrind keeps some descriptors for itself: nginx must not ask for the full limit
+		if [ "$n" = gh ]; then write_gh_conf "$d" "$port" "$2"; else RLIMIT_LINE= write_nginx_conf "$d" "$port" "$2"; fi
+		start_proxy "$n" "$d" "$port" valgrind --tool=callgrind --trace-children=yes --vgdb=no \
+			--callgrind-out-file="$d/callgrind.out.%p"
+		pid=$PROXY_PID
+		if wait_ready "$port" 60 "$3" "$4" "$pid"; then ok=1; break; fi
+		grep -qs "Address already in use" "$d"/*.log || break
+		log "$n: port $port was taken; again on another"
+		stop_pid "$pid" KILL 5
+	done
+	if [ "$ok" = 0 ]; then
 		log "$n under callgrind did not serve a 200 within 60 s"
 		tail -n 20 "$d"/*.log >&2
 		stop_pid "$pid" KILL 5
