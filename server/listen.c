@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "common/str.h"
 #include "server/listen.h"
 
 #define GH_LISTEN_BACKLOG 4096
@@ -54,7 +53,11 @@ const char *gh_sockaddr_host(const struct sockaddr_storage *ss, char *buf, size_
         const uint8_t *q = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
         size_t n = 0;
         for (int i = 0; i < 4; i++) {
-            n += gh_str_u64(buf + n, q[i]);
+            if (q[i] >= 100)
+                buf[n++] = (char)('0' + q[i] / 100);
+            if (q[i] >= 10)
+                buf[n++] = (char)('0' + q[i] / 10 % 10);
+            buf[n++] = (char)('0' + q[i] % 10);
             buf[n++] = i < 3 ? '.' : '\0';
         }
         return buf;
