@@ -63,6 +63,19 @@ bool gh_str_list_has(struct gh_str list, const char *token)
     return false;
 }
 
+size_t gh_str_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 size_t gh_snprintf(char *buf, size_t size, const char *fmt, ...)
 {
     va_list ap;

@@ -47,6 +47,10 @@ bool gh_str_list_has(struct gh_str list, const char *token);
  * escape, a decoded NUL, or when it does not fit. */
 int gh_str_pct_decode(struct gh_str s, char *out, size_t size);
 
+/* v in decimal at out, no NUL (at most 20 bytes); returns the length. For
+ * hot paths where snprintf costs hundreds of instructions. */
+size_t gh_str_u64(char *out, uint64_t v);
+
 /* snprintf that never overruns and returns the bytes actually written
  * (clamped to size - 1); size must be > 0. */
 size_t gh_snprintf(char *buf, size_t size, const char *fmt, ...)

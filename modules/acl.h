@@ -12,12 +12,19 @@
 #ifndef GH_ACL_H
 #define GH_ACL_H
 
+#include <string.h>
 #include <sys/socket.h>
 #include "common/conf.h"
 #include "common/gh.h"
 
+/* A path-compressed (PATRICIA) node: it stands for the first plen bits of
+ * key; a child differs from it only below plen, so a lookup visits one node
+ * per branching point (2 for a single address), not one per bit. */
 struct gh_acl_node {
-    int32_t child[2];                   /* node index, 0 = none (0 is the root) */
+    uint64_t key[2];                    /* the prefix, host order, bits past plen zero */
+    uint64_t mask[2];                   /* plen leading one bits */
+    int32_t child[2];                   /* by the bit at plen: node index, 0 = none (0 is the root) */
+    int32_t plen;                       /* 0..128; the root is 0 */
     int64_t expires_ms;                 /* a prefix ends here: 0 = none, INT64_MAX = never expires */
 };
 
@@ -30,6 +37,12 @@ struct gh_acl {
 /* The 16-byte key of an address: IPv6 as is, IPv4 as ::ffff:a.b.c.d.
  * 0, or -1 for another family (unix: no key). */
 int gh_acl_key(const struct sockaddr_storage *ss, uint8_t key[16]);
+/* Is key an IPv4 address (::ffff:a.b.c.d, the address in key[12..15])? */
+static inline bool gh_acl_key_is_v4(const uint8_t key[16])
+{
+    static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    return memcmp(key, v4mapped, 12) == 0;
+}
 /* Key and prefix length (0..128) of a parsed CIDR (v4 prefixes get +96). */
 void gh_acl_cidr_key(const struct gh_conf_cidr *c, uint8_t key[16], int *plen);
 /* Text of a key: IPv4 dotted when v4-mapped, otherwise IPv6. */
@@ -44,7 +57,8 @@ void gh_acl_clear(struct gh_acl *acl);
 int gh_acl_add(struct gh_acl *acl, const uint8_t key[16], int plen, int64_t expires_ms);
 /* Add a list of configured CIDRs, forever. 0 or -1. */
 int gh_acl_add_conf(struct gh_acl *acl, const struct gh_conf_cidr *cidrs, size_t n);
-/* Does a prefix still valid at now_ms cover key? O(128) at most. */
+/* Does a prefix still valid at now_ms cover key? One step per branching
+ * point on the key's path (at most 129, 2 for a list of one address). */
 bool gh_acl_match(const struct gh_acl *acl, const uint8_t key[16], int64_t now_ms);
 
 #endif

@@ -256,7 +256,7 @@ bool gh_bl_banned(struct gh_bl_cache *c, struct gh_bl_region *reg, const uint8_t
         /* Out of memory: retry at the next lookup (what was added still applies). */
         c->generation = ok ? gen : UINT64_MAX;
     }
-    return gh_acl_match(&c->acl, key, gh_time_monotonic_ms());
+    return c->acl.n > 0 && gh_acl_match(&c->acl, key, gh_time_monotonic_ms());
 }
 
 void gh_edge_count(struct gh_bl_region *reg, int proc, enum gh_edge_counter which)

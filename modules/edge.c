@@ -21,6 +21,7 @@ static struct {
     struct gh_cl_region *clr;
     int proc;
     bool rl_ok;
+    bool rl_by_addr[GH_RL_MAX_LIMITS];  /* the key is "$remote_addr" alone */
     gh_msec_t rl_full_checked;
     uint64_t rl_full_seen;
 } E = { .proc = -1 };
@@ -56,6 +57,8 @@ int gh_edge_worker_init(struct gh_worker *w)
     E.proc = gh_shm_proc_claim(w->shm, w->pid, w->generation, w->slot);
     E.rl_ok = conf->nrate_limits > 0 && gh_ratelimit_worker_init(w->shm, conf) == 0;
     E.rl_full_seen = E.rl_ok ? gh_ratelimit_table_full() : 0;
+    for (size_t i = 0; i < conf->nrate_limits && i < GH_RL_MAX_LIMITS; i++)
+        E.rl_by_addr[i] = strcmp(conf->rate_limits[i].key, "$remote_addr") == 0;
     E.rl_full_checked = gh_now_ms;
     return 0;
 }
@@ -119,11 +122,25 @@ int gh_edge_rate_limit(struct gh_req *r, int idx)
     const struct gh_conf *conf = c->w->conf;
     if (!E.rl_ok || idx < 0 || (size_t)idx >= conf->nrate_limits)
         return 0;
-    char key[1024];
-    size_t len = gh_balance_key(r, conf->rate_limits[idx].key, key, sizeof(key));
-    if (len == 0)
-        return 0;
-    int wait = gh_ratelimit_check(idx, key, len, gh_now_ms);
+    int wait;
+    if (idx < GH_RL_MAX_LIMITS && E.rl_by_addr[idx] && c->has_key) {
+        /* The address itself (4 bytes for IPv4), not its text, hashed once
+         * per connection: one client, one bucket. */
+        bool v4 = gh_acl_key_is_v4(c->client_key);
+        const uint8_t *k = v4 ? c->client_key + 12 : c->client_key;
+        size_t len = v4 ? 4 : 16;
+        if (c->rl_hash_idx != idx + 1) {
+            c->rl_hash = gh_ratelimit_hash(idx, k, len);
+            c->rl_hash_idx = (int16_t)(idx + 1);
+        }
+        wait = gh_ratelimit_check_hashed(idx, k, len, c->rl_hash, gh_now_ms);
+    } else {
+        char key[1024];
+        size_t len = gh_balance_key(r, conf->rate_limits[idx].key, key, sizeof(key));
+        if (len == 0)
+            return 0;
+        wait = gh_ratelimit_check(idx, key, len, gh_now_ms);
+    }
     if (gh_now_ms - E.rl_full_checked >= 60000) {
         E.rl_full_checked = gh_now_ms;
         uint64_t full = gh_ratelimit_table_full();

@@ -117,7 +117,9 @@ static struct {
         v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);    \
     } while (0)
 
-static uint64_t rl_siphash(uint64_t k0, uint64_t k1, const void *data, size_t len)
+/* padded: data is followed by zero bytes up to a multiple of 8, so the
+ * last partial word is read whole (the same value as byte by byte). */
+static uint64_t rl_siphash(uint64_t k0, uint64_t k1, const void *data, size_t len, bool padded)
 {
     const unsigned char *p = data;
     uint64_t v0 = k0 ^ UINT64_C(0x736f6d6570736575);
@@ -134,8 +136,13 @@ static uint64_t rl_siphash(uint64_t k0, uint64_t k1, const void *data, size_t le
         SIPROUND;
         v0 ^= m;
     }
-    for (size_t j = 0; j < (len & 7); j++)
-        b |= (uint64_t)p[n + j] << (8 * j);
+    if (padded && (len & 7) != 0) {
+        memcpy(&m, p + n, 8);
+        b |= m;
+    } else {
+        for (size_t j = 0; j < (len & 7); j++)
+            b |= (uint64_t)p[n + j] << (8 * j);
+    }
     v3 ^= b;
     SIPROUND;
     SIPROUND;
@@ -230,7 +237,7 @@ static int rl_init_region(struct gh_rl_region *r, uint32_t n)
 
 static uint64_t rl_name_hash(const struct gh_rl_region *r, const char *name)
 {
-    return rl_siphash(r->sipkey[0] ^ UINT64_C(0x6e616d65), r->sipkey[1], name, strlen(name))
+    return rl_siphash(r->sipkey[0] ^ UINT64_C(0x6e616d65), r->sipkey[1], name, strlen(name), false)
            | 1;                                  /* never 0 (free) */
 }
 
@@ -399,24 +406,40 @@ struct rl_key {
     uint64_t words[RL_KEY_WORDS];
 };
 
-static void rl_key_make(struct rl_key *k, const struct gh_rl_param *p, const void *key,
-                        size_t len)
+/* Everything but the hash. Only words[0..nwords) are ever read. */
+static inline void rl_key_fill(struct rl_key *k, const struct gh_rl_param *p, const void *key,
+                               size_t len)
 {
-    const struct gh_rl_region *r = g.reg;
-
     k->limit_id = p->limit_id;
-    k->hash = rl_siphash(r->sipkey[0] ^ ((uint64_t)p->limit_id * UINT64_C(0x9e3779b97f4a7c15)),
-                         r->sipkey[1], key, len);
     if (len <= GH_RL_KEY_MAX) {
         k->len = (uint32_t)len;
         k->nwords = (uint32_t)((len + 7) / 8);
-        memset(k->words, 0, sizeof(k->words));
-        if (len > 0)
+        if (len > 0) {
+            k->words[k->nwords - 1] = 0;         /* zero padding */
             memcpy(k->words, key, len);
+        }
     } else {
         k->len = RL_LONG_KEY;
         k->nwords = 0;
     }
+}
+
+/* The hash of a filled key (key and len as given to rl_key_fill). */
+static uint64_t rl_key_hash(const struct rl_key *k, const void *key, size_t len)
+{
+    const struct gh_rl_region *r = g.reg;
+    uint64_t k0 = r->sipkey[0] ^ ((uint64_t)k->limit_id * UINT64_C(0x9e3779b97f4a7c15));
+
+    if (k->len == RL_LONG_KEY)
+        return rl_siphash(k0, r->sipkey[1], key, len, false);
+    return rl_siphash(k0, r->sipkey[1], k->words, len, true);
+}
+
+static void rl_key_make(struct rl_key *k, const struct gh_rl_param *p, const void *key,
+                        size_t len)
+{
+    rl_key_fill(k, p, key, len);
+    k->hash = rl_key_hash(k, key, len);
 }
 
 static inline struct gh_rl_entry *rl_bucket(uint64_t hash)
@@ -606,7 +629,23 @@ static int rl_insert(const struct rl_key *k, const struct gh_rl_param *p, int64_
     return ret;
 }
 
+uint64_t gh_ratelimit_hash(int idx, const void *key, size_t len)
+{
+    struct rl_key k;
+
+    if (g.reg == NULL || idx < 0 || (size_t)idx >= g.nparams)
+        return 0;
+    rl_key_fill(&k, &g.params[idx], key, len);
+    return rl_key_hash(&k, key, len);
+}
+
 int gh_ratelimit_check(int idx, const void *key, size_t len, int64_t now_ms)
+{
+    return gh_ratelimit_check_hashed(idx, key, len, gh_ratelimit_hash(idx, key, len), now_ms);
+}
+
+int gh_ratelimit_check_hashed(int idx, const void *key, size_t len, uint64_t hash,
+                              int64_t now_ms)
 {
     const struct gh_rl_param *p;
     struct rl_key k;
@@ -616,7 +655,8 @@ int gh_ratelimit_check(int idx, const void *key, size_t len, int64_t now_ms)
     if (GH_UNLIKELY(g.reg == NULL || idx < 0 || (size_t)idx >= g.nparams))
         return 0;
     p = &g.params[idx];
-    rl_key_make(&k, p, key, len);
+    rl_key_fill(&k, p, key, len);
+    k.hash = hash;
     t_us = now_ms <= 0 ? 1 : now_ms >= RL_MAX_NOW_US / 1000 ? RL_MAX_NOW_US : now_ms * 1000;
 
     for (int n = 0; n < RL_LOOKUPS; n++) {

@@ -81,6 +81,13 @@ int gh_ratelimit_worker_init(struct gh_shm *shm, const struct gh_conf *conf);
  * retried a bounded number of times; past that the request is rejected
  * with Retry-After 1 (never an over-admission). */
 int gh_ratelimit_check(int idx, const void *key, size_t len, int64_t now_ms);
+/* The same in two steps, for a caller that checks one key many times (a
+ * keep-alive connection's address) and keeps its hash: gh_ratelimit_hash
+ * (idx, key, len) is fixed for the life of the process, and
+ * gh_ratelimit_check_hashed with it does what gh_ratelimit_check does. */
+uint64_t gh_ratelimit_hash(int idx, const void *key, size_t len);
+int gh_ratelimit_check_hashed(int idx, const void *key, size_t len, uint64_t hash,
+                              int64_t now_ms);
 
 /* Rejections of limit idx since the region was created (summed over every
  * process, dead ones included; never goes backwards). 0 for a bad idx. For

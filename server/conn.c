@@ -98,12 +98,12 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         c->w = w;
         c->listener = a->listener;
         c->peer = peer;
-        gh_sockaddr_host(&peer, c->peer_text, sizeof(c->peer_text));
         if (!gh_edge_accept(c)) {
             close(fd);                  /* refused at accept: not a byte */
             conn_release(c);
             continue;
         }
+        gh_sockaddr_host(&peer, c->peer_text, sizeof(c->peer_text));   /* after: a refusal skips it */
         gh_io_init(&c->io, gh_http1_on_event, c);
         gh_timer_init(&c->timer, conn_timeout, c);
         gh_list_init(&c->link);

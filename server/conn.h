@@ -120,6 +120,8 @@ struct gh_conn {
     bool has_key;                       /* client_key is set (not a unix socket) */
     bool cl_held;                       /* holds a max_conns_per_ip count (modules/edge.c) */
     uint8_t client_key[16];             /* the client address as an ACL key (modules/acl.h) */
+    int16_t rl_hash_idx;                /* rl_hash is for rate limit rl_hash_idx - 1 (0: none) */
+    uint64_t rl_hash;                   /* of client_key, for $remote_addr limits (modules/edge.c) */
     struct sockaddr_storage peer;
     char peer_text[48];                 /* the client address for logs and headers */
 };

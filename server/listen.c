@@ -48,6 +48,20 @@ const char *gh_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *buf
 
 const char *gh_sockaddr_host(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
+    if (ss->ss_family == AF_INET && size >= INET_ADDRSTRLEN) {
+        /* Dotted quad by hand: inet_ntop goes through sprintf (per connection). */
+        const uint8_t *q = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+        size_t n = 0;
+        for (int i = 0; i < 4; i++) {
+            if (q[i] >= 100)
+                buf[n++] = (char)('0' + q[i] / 100);
+            if (q[i] >= 10)
+                buf[n++] = (char)('0' + q[i] / 10 % 10);
+            buf[n++] = (char)('0' + q[i] % 10);
+            buf[n++] = i < 3 ? '.' : '\0';
+        }
+        return buf;
+    }
     const void *a = ss->ss_family == AF_INET6
                         ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
                         : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;

@@ -9,7 +9,7 @@
 #   -d SECS      duration of each wrk run (default 10)
 #   -c CONC      wrk connections (default 50; one wrk thread)
 #   -i IDLE      idle keep-alive connections for the memory figure (default 10000)
-#   -s SECTIONS  comma list of: http,cpu,syscalls,memory,routing (default: all)
+#   -s SECTIONS  comma list of: http,cpu,syscalls,memory,routing,edge (default: all)
 #   -g PATH      gatehouse binary (default: build/gatehouse under the repository)
 #   -n PATH      nginx binary (default /usr/sbin/nginx)
 #   -k           keep the work directory (raw wrk, strace and callgrind output)
@@ -20,7 +20,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-ROUNDS=5 DURATION=10 CONC=50 IDLE=10000 SECTIONS=http,cpu,syscalls,memory,routing
+ROUNDS=5 DURATION=10 CONC=50 IDLE=10000 SECTIONS=http,cpu,syscalls,memory,routing,edge
 GH=$repo/build/gatehouse NGINX=/usr/sbin/nginx KEEP=0 OUT=
 while getopts "r:d:c:i:s:g:n:ko:h" opt; do
 	case $opt in
@@ -33,7 +33,7 @@ PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 KEEPALIVE=256   # upstream idle connections per worker, both proxies (>= CONC)
 [ "$KEEPALIVE" -ge "$CONC" ] || KEEPALIVE=$CONC
-CG_N1=2000 CG_N2=12000   # callgrind request counts; the difference cancels start-up
+CG_N1=${CG_N1:-2000} CG_N2=${CG_N2:-12000}   # callgrind request counts; the difference cancels start-up
 STRACE_N=20000
 
 want() { case ",$SECTIONS," in *,$1,*) return 0 ;; esac; return 1; }
@@ -80,11 +80,13 @@ cc -O2 -o "$W/nreq" "$here/nreq.c" || die "nreq.c does not build"
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# wait_ready PORT SECS [HOST [PATH]]: until one request through PORT gets a 200.
+# wait_ready PORT SECS [HOST [PATH [PID]]]: until one request through PORT gets a 200
+# (fails early when PID has exited).
 wait_ready() {
 	local i n=$(($2 * 5))
 	for ((i = 0; i < n; i++)); do
 		"$W/nreq" -p "$1" -n 1 -c 1 -H "${3:-localhost}" -u "${4:-/}" -t 5 >/dev/null 2>&1 && return 0
+		[ -z "${5-}" ] || kill -0 "$5" 2>/dev/null || return 1
 		sleep 0.2
 	done
 	return 1
@@ -119,7 +121,8 @@ origin_stats() { curl -s --max-time 5 "http://127.0.0.1:$OPORT/__stats"; }
 log "origin on 127.0.0.1:$OPORT (pid $ORIGIN)"
 
 # ---------------------------------------------------------------- configurations
-# write_gh_conf DIR PORT ROUTING(one|many)
+# write_gh_conf DIR PORT ROUTING(one|many): GH_EXTRA (top-level settings) and, with one,
+# GH_ROUTE_EXTRA (settings of the route /) are added when set (the edge section).
 write_gh_conf() {
 	local d=$1 port=$2 admin
 	admin=$(free_port)
@@ -139,7 +142,7 @@ upstreams = ( { name = "o"; keepalive = $KEEPALIVE; keepalive_timeout = "4s"; ke
                 servers = ( { address = "127.0.0.1:$OPORT"; } ); } );
 EOF
 		if [ "$3" = one ]; then
-			echo 'servers = ( { names = ["default"]; routes = ( { path = "/"; upstream = "o"; } ); } );'
+			echo "servers = ( { names = [\"default\"]; routes = ( { path = \"/\"; upstream = \"o\";${GH_ROUTE_EXTRA:+ $GH_ROUTE_EXTRA} } ); } );"
 		else
 			echo 'servers = ('
 			local s
@@ -152,6 +155,7 @@ EOF
 			done
 			echo ');'
 		fi
+		[ -z "${GH_EXTRA-}" ] || echo "$GH_EXTRA"
 	} >"$d/gatehouse.conf"
 }
 
@@ -382,22 +386,32 @@ fi
 # ---------------------------------------------------------------- instructions per request
 # cg_run NAME ROUTING HOST PATH N: sets CG_TOTAL to the instructions of the whole proxy
 # process tree for start-up + N requests + shutdown (0 when it could not be measured).
+# CG_NREQ: more arguments for nreq; CG_TAG: a name for the work directory.
+CG_NREQ=() CG_TAG=
 cg_run() {
-	local n=$1 d=$W/cg-$1-$2-${3%%.*}-$5 port f v pid
+	local n=$1 d=$W/cg-$1-$2-${3%%.*}-$5${CG_TAG:+-$CG_TAG} port f v pid try ok=0
 	CG_TOTAL=0
-	port=$(free_port)
-	# valgrind keeps some descriptors for itself: nginx must not ask for the full limit
-	if [ "$n" = gh ]; then write_gh_conf "$d" "$port" "$2"; else RLIMIT_LINE= write_nginx_conf "$d" "$port" "$2"; fi
-	start_proxy "$n" "$d" "$port" valgrind --tool=callgrind --trace-children=yes --vgdb=no \
-		--callgrind-out-file="$d/callgrind.out.%p"
-	pid=$PROXY_PID
-	if ! wait_ready "$port" 60 "$3" "$4"; then
+	# a port from free_port can be taken before the proxy binds it (a shared machine): retry
+	for try in 1 2 3; do
+		port=$(free_port)
+		rm -f "$d"/callgrind.out.* "$d"/*.log
+		# valgrind keeps some descriptors for itself: nginx must not ask for the full limit
+		if [ "$n" = gh ]; then write_gh_conf "$d" "$port" "$2"; else RLIMIT_LINE= write_nginx_conf "$d" "$port" "$2"; fi
+		start_proxy "$n" "$d" "$port" valgrind --tool=callgrind --trace-children=yes --vgdb=no \
+			--callgrind-out-file="$d/callgrind.out.%p"
+		pid=$PROXY_PID
+		if wait_ready "$port" 60 "$3" "$4" "$pid"; then ok=1; break; fi
+		grep -qs "Address already in use" "$d"/*.log || break
+		log "$n: port $port was taken; again on another"
+		stop_pid "$pid" KILL 5
+	done
+	if [ "$ok" = 0 ]; then
 		log "$n under callgrind did not serve a 200 within 60 s"
 		tail -n 20 "$d"/*.log >&2
 		stop_pid "$pid" KILL 5
 		return
 	fi
-	if ! "$W/nreq" -p "$port" -n "$5" -c 10 -u "$4" -H "$3" -t 600 >"$d/nreq.out"; then
+	if ! "$W/nreq" -p "$port" -n "$5" -c 10 -u "$4" -H "$3" -t 600 "${CG_NREQ[@]}" >"$d/nreq.out"; then
 		log "$n under callgrind: $(cat "$d/nreq.out")"
 		stop_pid "$pid" KILL 5
 		return
@@ -414,10 +428,10 @@ cg_measure() {   # NAME ROUTING HOST PATH [LABEL] -> a results line
 	a=$CG_TOTAL
 	cg_run "$1" "$2" "$3" "$4" $CG_N2
 	b=$CG_TOTAL
-	log "callgrind $1 $2: $a instructions at $CG_N1 requests, $b at $CG_N2"
+	log "callgrind $1 ${5:-$2}: $a instructions at $CG_N1 requests, $b at $CG_N2"
 	echo -e "instr\t${5:-$2}\t$1\t$a\t$b\t$CG_N1\t$CG_N2" >>"$RES"
 }
-if want cpu || want routing; then
+if want cpu || want routing || want edge; then
 	command -v valgrind >/dev/null || die "valgrind not found"
 fi
 if want cpu; then
@@ -430,6 +444,35 @@ if want routing; then
 		cg_measure "$n" one "$ROUTE_HOST" "$ROUTE_PATH" onesame
 		cg_measure "$n" many "$ROUTE_HOST" "$ROUTE_PATH"
 	done
+fi
+
+# ---------------------------------------------------------------- edge protection cost
+# edge_measure LABEL GH_EXTRA GH_ROUTE_EXTRA [NREQ-ARGS...]: cg_measure of gatehouse with one
+# route and these settings added; nreq gets the arguments (the denied client is 127.0.0.2,
+# so the 200 that wait_ready needs comes from 127.0.0.1). Requests per run: CG_N1, CG_N2.
+edge_measure() {
+	local label=$1
+	GH_EXTRA=$2 GH_ROUTE_EXTRA=$3
+	shift 3
+	CG_NREQ=("$@") CG_TAG=$label
+	cg_measure gh one localhost / "edge-$label"
+	GH_EXTRA= GH_ROUTE_EXTRA= CG_NREQ=() CG_TAG=
+}
+if want edge && [ "$GH_OK" = 1 ]; then
+	deny='access = { deny = ["127.0.0.2"]; };'
+	# P, the proxied keep-alive request, is the cpu section's figure when it ran
+	want cpu || edge_measure P "" ""
+	# D1: deny_action = "close", a new connection per attempt, closed at accept (RST)
+	edge_measure D1 'access = { deny = ["127.0.0.2"]; deny_action = "close"; };' "" -b 127.0.0.2 -C -e 0
+	# D2: the default action, a new connection per attempt: head read, 403, close
+	edge_measure D2 "$deny" "" -b 127.0.0.2 -C -e 403
+	# R: the keep-alive request of P on a route whose limit never refuses ($remote_addr)
+	edge_measure R 'rate_limits = ( { name = "hi"; key = "$remote_addr"; rate = 1000000; burst = 1000000; } );' \
+		'rate_limit = "hi";'
+	# 429: a limit that admits 127.0.0.2's first request only (wait_ready's 127.0.0.1 has
+	# its own bucket), then refuses on keep-alive connections
+	edge_measure L 'rate_limits = ( { name = "lo"; key = "$remote_addr"; rate = 0.001; burst = 0; } );' \
+		'rate_limit = "lo";' -b 127.0.0.2 -e 429 -a 1
 fi
 
 # ---------------------------------------------------------------- report

@@ -166,6 +166,30 @@ def main():
         table.append(("  instr/req, 50 routes 10 servers", gm, nm, gm / nm if gm and nm else None, "-", "info"))
         table.append(("routing cost: many / one route", rg, rn, "-", "<= 1.03 (gatehouse)", verdict(rg, "<=", 1.03)))
 
+    # --- edge protection: per request (per connection for D1, D2) as a share of P
+    ep = instr.get(("edge-P", "gh")) or instr.get(("one", "gh"))
+    rows = (("edge-D1", "  D1 denied, deny_action close, per conn", "<= 5 % of P"),
+            ("edge-D2", "  D2 denied, 403 on a new conn each", "<= 5 % of P"),
+            ("edge-L", "  429, keep-alive (info)", "-"))
+    def edge_verdict(value, limit):
+        return "n/a" if value is None else "PASS" if value <= limit else "MISS"
+
+    if any(("edge-" + k, "gh") in instr for k in ("P", "D1", "D2", "R", "L")):
+        table.append(("edge: instr/req P, proxied keep-alive", ep, None, None, "-", "info"))
+        for key, label, target in rows:
+            v = instr.get((key, "gh"))
+            pct = 100.0 * v / ep if v is not None and ep else None
+            table.append((label, v, None, pct and "%.1f %%" % pct, target,
+                          edge_verdict(pct, 5.0) if target != "-" else "info"))
+        table.append(("  D3 banned, keep-alive", "= D2", None, "-", "-", "info (403 closes)"))
+        v = instr.get(("edge-R", "gh"))
+        table.append(("  R rate-limited route, keep-alive / P", v, None, v / ep if v and ep else None,
+                      "<= 1.03", edge_verdict(v / ep if v and ep else None, 1.03)))
+        notes.append("edge rows: user-space instructions of the proxy process tree (callgrind), "
+                     "the kernel's TCP work is not counted; D1 and D2 per connection, "
+                     "ratio column = share of P; a 403 always closes, so D3 (a ban on a "
+                     "keep-alive connection) is D2")
+
     # --- syscalls
     for l in lines:
         if l[0] != "syscalls":

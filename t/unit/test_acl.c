@@ -138,6 +138,60 @@ START_TEST(test_expiry)
 }
 END_TEST
 
+/* The compressed trie against a scan of the prefixes it was given: keys
+ * drawn from a few close addresses so that edges split at every depth. */
+static bool scan_match(const uint8_t (*keys)[16], const int *plens, const int64_t *exp, int n,
+                       const uint8_t key[16], int64_t now)
+{
+    for (int i = 0; i < n; i++) {
+        bool in = exp[i] > now;
+        for (int b = 0; in && b < plens[i]; b++)
+            in = ((keys[i][b >> 3] ^ key[b >> 3]) >> (7 - (b & 7)) & 1) == 0;
+        if (in)
+            return true;
+    }
+    return false;
+}
+
+START_TEST(test_random_against_scan)
+{
+    enum { N = 200, PROBES = 4000 };
+    static uint8_t keys[N][16];
+    int plens[N];
+    int64_t exp[N];
+    struct gh_acl acl;
+    gh_acl_init(&acl);
+    unsigned seed = 12345;
+    for (int round = 0; round < 20; round++) {
+        gh_acl_clear(&acl);
+        int n = 1 + (int)(rand_r(&seed) % N);
+        for (int i = 0; i < n; i++) {
+            memset(keys[i], 0, 16);
+            for (int k = 0; k < 16; k++)    /* few distinct bytes: long shared prefixes */
+                keys[i][k] = (uint8_t)(rand_r(&seed) % 4 == 0 ? rand_r(&seed) : 0x0f);
+            plens[i] = (int)(rand_r(&seed) % 129);
+            for (int b = plens[i]; b < 128; b++)
+                keys[i][b >> 3] &= (uint8_t)~(0x80 >> (b & 7));
+            exp[i] = 1 + (int64_t)(rand_r(&seed) % 100);
+            ck_assert_int_eq(gh_acl_add(&acl, keys[i], plens[i], exp[i]), 0);
+        }
+        for (int j = 0; j < PROBES; j++) {
+            uint8_t key[16];
+            memcpy(key, keys[rand_r(&seed) % (unsigned)n], 16);
+            int flips = (int)(rand_r(&seed) % 3);
+            for (int f = 0; f < flips; f++) {
+                int b = (int)(rand_r(&seed) % 128);
+                key[b >> 3] ^= (uint8_t)(0x80 >> (b & 7));
+            }
+            int64_t now = (int64_t)(rand_r(&seed) % 101);
+            /* a prefix added twice keeps the later expiry: so does the scan */
+            ck_assert_int_eq(gh_acl_match(&acl, key, now), scan_match(keys, plens, exp, n, key, now));
+        }
+    }
+    gh_acl_free(&acl);
+}
+END_TEST
+
 START_TEST(test_parse_errors)
 {
     struct gh_conf_cidr c;
@@ -279,6 +333,7 @@ static Suite *acl_suite(void)
     tcase_add_test(tc, test_overlap_and_boundaries);
     tcase_add_test(tc, test_expiry);
     tcase_add_test(tc, test_parse_errors);
+    tcase_add_test(tc, test_random_against_scan);
     suite_add_tcase(s, tc);
     TCase *ts = tcase_create("shared");
     tcase_add_checked_fixture(ts, seg_setup, seg_teardown);

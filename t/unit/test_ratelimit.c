@@ -157,6 +157,28 @@ START_TEST(test_keys_and_limits_independent)
 }
 END_TEST
 
+/* gh_ratelimit_hash + gh_ratelimit_check_hashed is gh_ratelimit_check: the
+ * same bucket for every key length (the hash reads padded words for keys
+ * that are stored, bytes for longer ones). */
+START_TEST(test_hashed_is_check)
+{
+    char k[GH_RL_KEY_MAX + 20];
+
+    memset(k, 'x', sizeof(k));
+    for (size_t len = 0; len <= sizeof(k); len++) {
+        k[0] = (char)('A' + len % 26);
+        k[len > 1 ? len - 1 : 0] = (char)('a' + len % 23);
+        uint64_t h = gh_ratelimit_hash(1, k, len);
+        ck_assert_uint_eq(h, gh_ratelimit_hash(1, k, len));
+        ck_assert_int_eq(gh_ratelimit_check(1, k, len, T0), 0);
+        ck_assert_int_eq(gh_ratelimit_check_hashed(1, k, len, h, T0), 1);
+        ck_assert_int_eq(gh_ratelimit_check(1, k, len, T0), 1);
+        ck_assert_int_eq(gh_ratelimit_check_hashed(0, k, len, gh_ratelimit_hash(0, k, len), T0), 0);
+    }
+    ck_assert_uint_eq(gh_ratelimit_table_full(), 0);
+}
+END_TEST
+
 /* 4 processes hammer one key over 2 simulated seconds. They start
  * together and draw the time from a shared tick counter, so their requests
  * interleave; each process's clock still lags the others' by the time
@@ -421,6 +443,7 @@ static Suite *ratelimit_suite(void)
     tcase_add_test(tc, test_refill_at_rate);
     tcase_add_test(tc, test_rejected_consume_nothing);
     tcase_add_test(tc, test_keys_and_limits_independent);
+    tcase_add_test(tc, test_hashed_is_check);
     tcase_add_test(tc, test_exact_across_processes);
     tcase_add_test(tc, test_reload_keeps_buckets);
     tcase_add_test(tc, test_worker_init);

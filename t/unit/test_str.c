@@ -2,6 +2,7 @@
  * test_str.c - string helpers (common/str.c).
  */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/str.h"
@@ -97,6 +98,20 @@ START_TEST(test_snprintf)
 }
 END_TEST
 
+START_TEST(test_u64)
+{
+    static const uint64_t v[] = { 0, 7, 10, 99, 403, 65535, 1000000007, UINT64_MAX };
+    char buf[24], want[24];
+
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        size_t n = gh_str_u64(buf, v[i]);
+        buf[n] = '\0';
+        ck_assert_uint_eq(n, (size_t)snprintf(want, sizeof(want), "%llu", (unsigned long long)v[i]));
+        ck_assert_str_eq(buf, want);
+    }
+}
+END_TEST
+
 static Suite *str_suite(void)
 {
     Suite *s = suite_create("str");
@@ -107,6 +122,7 @@ static Suite *str_suite(void)
     tcase_add_test(tc, test_to_u63);
     tcase_add_test(tc, test_list_has);
     tcase_add_test(tc, test_snprintf);
+    tcase_add_test(tc, test_u64);
     tcase_add_test(tc, test_pct_decode);
     suite_add_tcase(s, tc);
     return s;
