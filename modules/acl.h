@@ -16,6 +16,16 @@
 #include "common/conf.h"
 #include "common/gh.h"
 
+/* A client address as policy sees it: the ACL key (access lists, bans,
+ * connection counts) and its text (logs, forwarded headers, $remote_addr).
+ * A connection has one (its peer, or the PROXY protocol's source); a
+ * request points at it or at the address real_ip found (modules/realip.h). */
+struct gh_client {
+    bool has_key;                       /* key is set (not a unix socket) */
+    uint8_t key[16];
+    char text[48];                      /* IPv4 dotted, IPv6 without brackets, or "unix:" */
+};
+
 struct gh_acl_node {
     int32_t child[2];                   /* node index, 0 = none (0 is the root) */
     int64_t expires_ms;                 /* a prefix ends here: 0 = none, INT64_MAX = never expires */

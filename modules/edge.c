@@ -11,10 +11,12 @@
 #include "modules/blacklist.h"
 #include "modules/connlimit.h"
 #include "modules/edge.h"
+#include "modules/realip.h"
 #include "server/http1.h"
 
 static struct {
     struct gh_acl allow, deny;
+    struct gh_acl trusted;              /* real_ip.from */
     bool has_allow;
     struct gh_bl_cache bl;
     struct gh_bl_region *blr;
@@ -44,8 +46,10 @@ int gh_edge_worker_init(struct gh_worker *w)
     const struct gh_conf *conf = w->conf;
     gh_acl_init(&E.allow);
     gh_acl_init(&E.deny);
+    gh_acl_init(&E.trusted);
     if (gh_acl_add_conf(&E.allow, conf->access.allow, conf->access.nallow) == -1
         || gh_acl_add_conf(&E.deny, conf->access.deny, conf->access.ndeny) == -1
+        || gh_acl_add_conf(&E.trusted, conf->real_ip.from, conf->real_ip.nfrom) == -1
         || gh_bl_cache_init(&E.bl) == -1) {
         gh_log_error("out of memory building the access lists");
         return -1;
@@ -65,6 +69,7 @@ void gh_edge_worker_exit(struct gh_worker *w)
     GH_UNUSED(w);
     gh_acl_free(&E.allow);
     gh_acl_free(&E.deny);
+    gh_acl_free(&E.trusted);
     gh_bl_cache_free(&E.bl);
 }
 
@@ -82,15 +87,14 @@ static bool denied(const uint8_t key[16])
 bool gh_edge_accept(struct gh_conn *c)
 {
     const struct gh_conf *conf = c->w->conf;
-    if (gh_acl_key(&c->peer, c->client_key) == -1)
+    if (!c->addr.has_key)
         return true;                    /* unix socket: no address to judge */
-    c->has_key = true;
-    if (conf->access.deny_close && denied(c->client_key)) {
+    if (conf->access.deny_close && denied(c->addr.key)) {
         gh_edge_count(E.blr, E.proc, GH_EDGE_BLACKLIST_REJECTED);
         return false;
     }
     if (conf->limits.max_conns_per_ip > 0 && E.clr != NULL) {
-        if (gh_cl_acquire(E.clr, E.proc, c->client_key, conf->limits.max_conns_per_ip) == -1) {
+        if (gh_cl_acquire(E.clr, E.proc, c->addr.key, conf->limits.max_conns_per_ip) == -1) {
             gh_edge_count(E.blr, E.proc, GH_EDGE_CONNLIMIT_REJECTED);
             return false;
         }
@@ -109,7 +113,7 @@ void gh_edge_conn_close(struct gh_conn *c)
 {
     if (c->cl_held) {
         c->cl_held = false;
-        gh_cl_release(E.clr, E.proc, c->client_key);
+        gh_cl_release(E.clr, E.proc, c->addr.key);
     }
 }
 
@@ -132,17 +136,33 @@ int gh_edge_rate_limit(struct gh_req *r, int idx)
                         (unsigned long long)(full - E.rl_full_seen));
         E.rl_full_seen = full;
     }
-    if (wait > 0 && conf->access.ban_violations > 0 && c->has_key
-        && gh_bl_violation(E.blr, conf, c->client_key))
+    if (wait > 0 && conf->access.ban_violations > 0 && r->client->has_key
+        && gh_bl_violation(E.blr, conf, r->client->key))
         gh_edge_count(E.blr, E.proc, GH_EDGE_AUTO_BANS);
     return wait;
 }
 
 int gh_edge_access(struct gh_req *r)
 {
-    struct gh_conn *c = r->conn;
-    if (!c->has_key || !denied(c->client_key))
+    if (!r->client->has_key || !denied(r->client->key))
         return 0;
     gh_edge_count(E.blr, E.proc, GH_EDGE_BLACKLIST_REJECTED);
     return 403;
+}
+
+void gh_edge_real_ip(struct gh_req *r)
+{
+    const struct gh_client *conn = &r->conn->addr;
+    if (!conn->has_key || !gh_acl_match(&E.trusted, conn->key, 0))
+        return;                         /* not a trusted proxy: its headers mean nothing */
+    struct gh_client found;
+    const char *name = r->conn->w->conf->real_ip.header;
+    if (!gh_realip_walk(&E.trusted, r->head.headers, r->head.nheaders,
+                        gh_str_make(name, strlen(name)), &found))
+        return;
+    struct gh_client *cl = gh_palloc(r->pool, sizeof(*cl));
+    if (cl == NULL)
+        return;                         /* out of memory: the proxy's address, never a forged one */
+    *cl = found;
+    r->client = cl;
 }

@@ -14,7 +14,9 @@
 #include "common/time.h"
 #include "server/http1.h"
 #include "server/proxy.h"
+#include "server/proxy_proto.h"
 #include "server/reqid.h"
+#include "modules/balance.h"
 #include "modules/edge.h"
 
 #define MAX_FREE_REQS 1024
@@ -92,6 +94,7 @@ static struct gh_req *req_alloc(struct gh_conn *c)
     memset(r, 0, sizeof(*r));
     r->pool = pool;
     r->conn = c;
+    r->client = &c->addr;
     r->head.headers = gh_palloc(pool, sizeof(struct gh_http_header)
                                           * (size_t)w->conf->limits.max_headers);
     if (r->head.headers == NULL) {
@@ -372,6 +375,8 @@ static void handle_request(struct gh_req *r)
         r->keepalive = !h->framing.conn_close;
     gh_reqid_assign(r);
 
+    if (conf->real_ip.nfrom > 0)
+        gh_edge_real_ip(r);
     int denied = gh_edge_access(r);
     if (denied != 0) {
         if (conf->access.deny_close) {
@@ -430,8 +435,15 @@ static void handle_request(struct gh_req *r)
         return;
     }
     int up = rt->upstream_idx;
-    if (rt->nsplits > 0)
-        up = gh_route_split(rt, false, 0, gh_reqid_random());
+    if (rt->nsplits > 0) {
+        /* split_by: stable per client ($remote_addr is r->client's). */
+        char key[1024];
+        size_t klen = rt->split_by != NULL && rt->split_by[0] != '\0'
+                          ? gh_balance_key(r, rt->split_by, key, sizeof(key))
+                          : 0;
+        up = gh_route_split(rt, klen > 0, klen > 0 ? gh_balance_hash64(key, klen) : 0,
+                            gh_reqid_random());
+    }
     if (up < 0 || (size_t)up >= conf->nupstreams) {
         gh_http1_error(r, 500, true);
         return;
@@ -466,6 +478,62 @@ static int read_client(struct gh_conn *c)
     if (n == GH_AGAIN)
         return GH_AGAIN;
     return n == GH_DONE ? GH_DONE : GH_ERROR;
+}
+
+/* The PROXY header was read: its source (unless LOCAL or UNKNOWN) replaces
+ * the peer, the connection checks run on it, then HTTP starts with the
+ * bytes that followed the header in the same reads. */
+static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
+{
+    if (pp->family == AF_INET || pp->family == AF_INET6)
+        c->peer = pp->src;
+    gh_conn_set_addr(c);
+    if (!gh_edge_accept(c)) {
+        gh_conn_close(c);               /* refused: not a byte */
+        return;
+    }
+    if (gh_buf_empty(c->in)) {
+        gh_buf_put(&c->w->bufs, c->in);
+        c->in = NULL;
+    }
+    /* Still bounded by the client_header timer set at accept. */
+    c->state = GH_CONN_IDLE;
+    gh_list_remove(&c->link);
+    gh_list_insert_tail(&c->w->idle, &c->link);
+    gh_conn_process(c);
+}
+
+/* A proxy_protocol listener: read the PROXY header, before any HTTP byte.
+ * Malformed, EOF or error: close without a byte. */
+static void read_proxy_header(struct gh_conn *c)
+{
+    for (int i = 0; i < 64; i++) {
+        if (c->in != NULL && !gh_buf_empty(c->in)) {
+            struct gh_pp_result pp;
+            int rc = gh_pp_parse((const uint8_t *)c->in->pos, gh_buf_len(c->in), &pp);
+            if (rc == GH_PP_DONE) {
+                c->in->pos += pp.consumed;
+                proxy_header_done(c, &pp);
+                return;
+            }
+            if (rc == GH_PP_ERROR) {
+                char peer[48];
+                gh_log_info("malformed PROXY protocol header from %s; closing",
+                            gh_sockaddr_host(&c->peer, peer, sizeof(peer)));
+                gh_conn_close(c);
+                return;
+            }
+        }
+        if (!c->rd_more)
+            return;
+        int rc = read_client(c);
+        if (rc == GH_AGAIN)
+            return;
+        if (rc != GH_OK) {
+            gh_conn_close(c);           /* EOF or error before the header ended */
+            return;
+        }
+    }
 }
 
 /* Read and parse the head of the request in progress. Returns true when it
@@ -582,12 +650,23 @@ void gh_http1_on_event(struct gh_io *io, uint32_t revents)
     if (!(revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
         return;
     c->rd_more = true;
+    if (c->state == GH_CONN_PROXY) {
+        read_proxy_header(c);
+        return;
+    }
     gh_conn_process(c);
 }
 
 void gh_http1_timeout(struct gh_conn *c)
 {
     struct gh_req *r = c->req;
+    if (c->state == GH_CONN_PROXY) {
+        char peer[48];
+        gh_log_info("PROXY protocol header from %s timed out; closing",
+                    gh_sockaddr_host(&c->peer, peer, sizeof(peer)));
+        gh_conn_close(c);
+        return;
+    }
     if (r != NULL && r->proxy != NULL) {
         gh_proxy_client_timeout(r);
         return;
