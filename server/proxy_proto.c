@@ -83,7 +83,6 @@ static int v1_fields(const uint8_t *p, const uint8_t *end, struct gh_pp_result *
         || sport == -1 || v1_port(f[3], fl[3]) == -1)
         return GH_PP_ERROR;
 
-    memset(&res->src, 0, sizeof(res->src));
     res->family = af;
     if (af == AF_INET) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&res->src;
@@ -124,6 +123,7 @@ static int parse_v1(const uint8_t *p, size_t len, struct gh_pp_result *res)
     if (p[i + 1] != '\n')
         return GH_PP_ERROR;
     struct gh_pp_result r;
+    memset(&r, 0, sizeof(r));
     r.consumed = i + 2;
     r.version = 1;
     int rc = v1_fields(p + sizeof(sig) - 1, p + i, &r);
