@@ -527,8 +527,13 @@ static void read_proxy_header(struct gh_conn *c)
         if (!c->rd_more)
             return;
         int rc = read_client(c);
-        if (rc == GH_AGAIN)
+        if (rc == GH_AGAIN) {
+            if (gh_buf_empty(c->in)) {  /* nothing yet: hold no buffer while waiting */
+                gh_buf_put(&c->w->bufs, c->in);
+                c->in = NULL;
+            }
             return;
+        }
         if (rc != GH_OK) {
             gh_conn_close(c);           /* EOF or error before the header ended */
             return;
