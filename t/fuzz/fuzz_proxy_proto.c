@@ -13,14 +13,7 @@
 #include <string.h>
 
 #include "server/proxy_proto.h"
-
-#define CHECK(e) \
-    do { \
-        if (!(e)) { \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #e, __LINE__); \
-            abort(); \
-        } \
-    } while (0)
+#include "fuzz.h"
 
 static int parse(const uint8_t *data, size_t len, struct gh_pp_result *r)
 {

@@ -11,14 +11,7 @@
 #include <string.h>
 
 #include "modules/realip.h"
-
-#define CHECK(e) \
-    do { \
-        if (!(e)) { \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #e, __LINE__); \
-            abort(); \
-        } \
-    } while (0)
+#include "fuzz.h"
 
 #define MAX_LINES 16
 

@@ -6,7 +6,6 @@ client is always 127.0.0.1 (or ::1); the addresses it claims are from the
 documentation ranges."""
 
 import json
-import re
 import socket
 import struct
 import time
@@ -104,15 +103,6 @@ def closed_silently(port, data, shut=False, host="127.0.0.1", timeout=5.0):
 def access_line(gh, needle):
     return wait_for(lambda: next((l for l in gh.access_lines() if needle in l), None),
                     what="access log line with %r" % needle)
-
-
-def _has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 # --------------------------------------------------------------------------
@@ -280,7 +270,7 @@ def test_max_conns_per_ip_counts_the_proxy_address(gh_factory):
     wait_for(released, what="the count of 192.0.2.40 released")
 
 
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not ghtest.has_ipv6_loopback(), reason="no IPv6 loopback")
 def test_proxy_listener_on_ipv6(gh_factory, backend):
     text = make_config(workers=1, listen=("[::1]:0",), upstreams=[upstream("app", [backend.port])])
     gh = gh_factory(text.replace('{ address = "[::1]:0"; }',
