@@ -109,6 +109,12 @@ void gh_edge_count_connlimit(struct gh_worker *w)
     gh_edge_count(E.blr, E.proc, GH_EDGE_CONNLIMIT_REJECTED);
 }
 
+void gh_edge_count_proxy_rejected(struct gh_worker *w)
+{
+    GH_UNUSED(w);
+    gh_edge_count(E.blr, E.proc, GH_EDGE_PROXY_REJECTED);
+}
+
 void gh_edge_conn_close(struct gh_conn *c)
 {
     if (c->cl_held) {

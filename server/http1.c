@@ -520,6 +520,7 @@ static void read_proxy_header(struct gh_conn *c)
                 char peer[48];
                 gh_log_info("malformed PROXY protocol header from %s; closing",
                             gh_sockaddr_host(&c->peer, peer, sizeof(peer)));
+                gh_edge_count_proxy_rejected(c->w);
                 gh_conn_close(c);
                 return;
             }
@@ -535,7 +536,11 @@ static void read_proxy_header(struct gh_conn *c)
             return;
         }
         if (rc != GH_OK) {
-            gh_conn_close(c);           /* EOF or error before the header ended */
+            /* EOF or error: a balancer's TCP check sends nothing (not
+             * counted); a header cut short is counted. */
+            if (c->in != NULL && !gh_buf_empty(c->in))
+                gh_edge_count_proxy_rejected(c->w);
+            gh_conn_close(c);
             return;
         }
     }
@@ -669,6 +674,7 @@ void gh_http1_timeout(struct gh_conn *c)
         char peer[48];
         gh_log_info("PROXY protocol header from %s timed out; closing",
                     gh_sockaddr_host(&c->peer, peer, sizeof(peer)));
+        gh_edge_count_proxy_rejected(c->w);
         gh_conn_close(c);
         return;
     }

@@ -100,6 +100,12 @@ def closed_silently(port, data, shut=False, host="127.0.0.1", timeout=5.0):
         s.close()
 
 
+def proxy_rejected(gh):
+    """The count of malformed or late PROXY headers (admin /status.json)."""
+    r = ghtest.request(ghtest.admin_port(gh), "GET", "/status.json")
+    return r.json()["edge"]["proxy_protocol_rejected"]
+
+
 def access_line(gh, needle):
     return wait_for(lambda: next((l for l in gh.access_lines() if needle in l), None),
                     what="access log line with %r" % needle)
@@ -197,6 +203,7 @@ def test_malformed_header_closes_without_a_byte(gh_factory, name):
     assert closed_silently(gh.port, BAD[name]), name
     # The worker goes on serving good clients.
     assert pp_request(gh.port, v1("192.0.2.30"), "/ping").status == 200
+    assert proxy_rejected(gh) == 1
 
 
 @pytest.mark.parametrize("data", [v1("192.0.2.1")[:20], v2("192.0.2.1")[:14],
@@ -205,6 +212,8 @@ def test_truncated_then_eof_closes_without_a_byte(gh_factory, data):
     gh = gh_factory(pp_conf())
     assert closed_silently(gh.port, data, shut=True)
     assert pp_request(gh.port, v2("192.0.2.31"), "/ping").status == 200
+    # Counted when cut short; a balancer's TCP check (no byte) is not an error.
+    assert proxy_rejected(gh) == (1 if data else 0)
 
 
 def test_header_timeout(gh_factory):
@@ -213,6 +222,9 @@ def test_header_timeout(gh_factory):
     assert closed_silently(gh.port, b"PROXY TCP4 192.0.2.1 ", timeout=8)
     assert time.monotonic() - t0 < ghtest.scaled(6)
     gh.wait_log(r"PROXY protocol header from 127\.0\.0\.1 timed out")
+    assert proxy_rejected(gh) == 1
+    metrics = ghtest.request(ghtest.admin_port(gh), "GET", "/metrics").text
+    assert "gatehouse_proxy_protocol_rejected_total 1\n" in metrics
 
 
 def test_plain_listener_takes_proxy_line_as_a_bad_request(gh_factory):
