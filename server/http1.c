@@ -359,6 +359,20 @@ void gh_http1_error(struct gh_req *r, int status, bool close)
     gh_http1_respond(r, status, b, strlen(b), NULL, close);
 }
 
+/* The upstream of a split route: by weight, per request, or stably per
+ * client with split_by ($remote_addr is r->client's). Out of line: the
+ * key buffer stays off the common path's stack. */
+static __attribute__((noinline)) int split_upstream(struct gh_req *r,
+                                                    const struct gh_conf_route *rt)
+{
+    char key[1024];
+    size_t klen = rt->split_by != NULL && rt->split_by[0] != '\0'
+                      ? gh_balance_key(r, rt->split_by, key, sizeof(key))
+                      : 0;
+    return gh_route_split(rt, klen > 0, klen > 0 ? gh_balance_hash64(key, klen) : 0,
+                          gh_reqid_random());
+}
+
 /* Policy checks and routing of a complete head. Either answers, hands the
  * request to the proxy, or fails the connection. */
 static void handle_request(struct gh_req *r)
@@ -434,16 +448,7 @@ static void handle_request(struct gh_req *r)
                          r->has_body);
         return;
     }
-    int up = rt->upstream_idx;
-    if (rt->nsplits > 0) {
-        /* split_by: stable per client ($remote_addr is r->client's). */
-        char key[1024];
-        size_t klen = rt->split_by != NULL && rt->split_by[0] != '\0'
-                          ? gh_balance_key(r, rt->split_by, key, sizeof(key))
-                          : 0;
-        up = gh_route_split(rt, klen > 0, klen > 0 ? gh_balance_hash64(key, klen) : 0,
-                            gh_reqid_random());
-    }
+    int up = rt->nsplits > 0 ? split_upstream(r, rt) : rt->upstream_idx;
     if (up < 0 || (size_t)up >= conf->nupstreams) {
         gh_http1_error(r, 500, true);
         return;
@@ -505,7 +510,7 @@ static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
 
 /* A proxy_protocol listener: read the PROXY header, before any HTTP byte.
  * Malformed, EOF or error: close without a byte. */
-static void read_proxy_header(struct gh_conn *c)
+static __attribute__((noinline)) void read_proxy_header(struct gh_conn *c)
 {
     for (int i = 0; i < 64; i++) {
         if (c->in != NULL && !gh_buf_empty(c->in)) {
