@@ -93,7 +93,9 @@ bool gh_edge_accept(struct gh_conn *c)
         gh_edge_count(E.blr, E.proc, GH_EDGE_BLACKLIST_REJECTED);
         return false;
     }
-    if (conf->limits.max_conns_per_ip > 0 && E.clr != NULL) {
+    /* A trusted proxy (real_ip.from) carries many clients: not limited. */
+    if (conf->limits.max_conns_per_ip > 0 && E.clr != NULL
+        && (conf->real_ip.nfrom == 0 || !gh_acl_match(&E.trusted, c->addr.key, 0))) {
         if (gh_cl_acquire(E.clr, E.proc, c->addr.key, conf->limits.max_conns_per_ip) == -1) {
             gh_edge_count(E.blr, E.proc, GH_EDGE_CONNLIMIT_REJECTED);
             return false;

@@ -22,7 +22,7 @@ int gh_edge_worker_init(struct gh_worker *w);
 void gh_edge_worker_exit(struct gh_worker *w);
 /* A connection was accepted, or its PROXY header read (c->addr set):
  * false when it must be closed now, without a byte (deny_action = "close",
- * or over max_conns_per_ip). */
+ * or over max_conns_per_ip; a peer in real_ip.from is not counted). */
 bool gh_edge_accept(struct gh_conn *c);
 /* max_connections refused a connection: count it. */
 void gh_edge_count_connlimit(struct gh_worker *w);

@@ -321,6 +321,32 @@ def test_real_ip_from_trusted_peer(gh_factory, backend):
     assert xff(ghtest.get(gh.port, "/echo").json()) == "127.0.0.1"
 
 
+def test_real_ip_trusted_peer_not_limited_per_ip(gh_factory):
+    # 127.0.0.1 is a trusted proxy: its connections are not counted per IP
+    # (127.0.0.2 is an ordinary client and is).
+    gh = gh_factory(make_config(workers=1, extra='real_ip = { from = ["127.0.0.1"]; };\n'
+                                                 'limits = { max_conns_per_ip = 1; };'))
+    conns = [ghtest.HttpConn(gh.port) for _ in range(3)]
+    try:
+        for c in conns:
+            assert c.request("GET", "/ping", headers=[("X-Forwarded-For", "1.2.3.4")]).status == 200
+    finally:
+        for c in conns:
+            c.close()
+    c = ghtest.HttpConn(gh.port, connect=False)
+    c.sock = socket.create_connection(("127.0.0.1", gh.port), source_address=("127.0.0.2", 0))
+    with c:
+        assert c.request("GET", "/ping").status == 200
+        s = socket.create_connection(("127.0.0.1", gh.port), source_address=("127.0.0.2", 0))
+        s.settimeout(5)
+        s.sendall(req("/ping"))
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        s.close()
+
+
 def test_real_ip_json_log_and_other_header(gh_factory, backend):
     text = make_config(workers=1, upstreams=[upstream("app", [backend.port])],
                        access_format="json",
