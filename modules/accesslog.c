@@ -95,7 +95,7 @@ void gh_http1_log_request(struct gh_req *r)
         put_str(&l, "{\"time\":\"");
         put_str(&l, gh_time_log_date());
         put_str(&l, "\",\"remote_addr\":\"");
-        put_str(&l, r->conn->peer_text);
+        put_str(&l, r->client->text);
         put_str(&l, "\",\"method\":\"");
         put_escaped(&l, h->method, true);
         put_str(&l, "\",\"uri\":\"");
@@ -114,7 +114,7 @@ void gh_http1_log_request(struct gh_req *r)
         put_escaped(&l, r->request_id, true);
         put_str(&l, "\"}");
     } else {
-        put_str(&l, r->conn->peer_text);
+        put_str(&l, r->client->text);
         put_str(&l, " - - [");
         put_str(&l, gh_time_log_date());
         put_str(&l, "] \"");

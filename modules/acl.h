@@ -17,6 +17,16 @@
 #include "common/conf.h"
 #include "common/gh.h"
 
+/* A client address as policy sees it: the ACL key (access lists, bans,
+ * connection counts) and its text (logs, forwarded headers, $remote_addr).
+ * A connection has one (its peer, or the PROXY protocol's source); a
+ * request points at it or at the address real_ip found (modules/realip.h). */
+struct gh_client {
+    bool has_key;                       /* key is set (not a unix socket) */
+    uint8_t key[16];
+    char text[48];                      /* IPv4 dotted, IPv6 without brackets, or "unix:" */
+};
+
 /* A path-compressed (PATRICIA) node: it stands for the first plen bits of
  * key; a child differs from it only below plen, so a lookup visits one node
  * per branching point (2 for a single address), not one per bit. */

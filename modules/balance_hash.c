@@ -103,7 +103,7 @@ static struct gh_server_rt *pick_key(struct gh_upstream_rt *up, uint64_t tried, 
 static struct gh_server_rt *ip_pick(struct gh_upstream_rt *up, uint64_t tried,
                                     struct gh_req *r, bool backup)
 {
-    const char *key = r != NULL ? r->conn->peer_text : "";
+    const char *key = r != NULL ? r->client->text : "";
     return pick_key(up, tried, backup, key, strlen(key));
 }
 

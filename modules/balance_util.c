@@ -109,7 +109,7 @@ static struct gh_str var_value(const struct gh_req *r, const char *v, size_t n)
 {
     static const char cookie[] = "cookie_", header[] = "header_";
     if (n == 11 && memcmp(v, "remote_addr", 11) == 0)
-        return gh_str_make(r->conn->peer_text, strlen(r->conn->peer_text));
+        return gh_str_make(r->client->text, strlen(r->client->text));
     if (n == 3 && memcmp(v, "uri", 3) == 0)
         return r->norm_path ? gh_str_make(r->norm_path, r->norm_len) : r->head.path;
     if (n == 4 && memcmp(v, "host", 4) == 0)

@@ -30,6 +30,7 @@ enum gh_edge_counter {
     GH_EDGE_BLACKLIST_REJECTED = 0,     /* refused by access.allow/deny or the blacklist */
     GH_EDGE_CONNLIMIT_REJECTED,         /* refused by max_conns_per_ip or max_connections */
     GH_EDGE_AUTO_BANS,                  /* bans added by auto_ban */
+    GH_EDGE_PROXY_REJECTED,             /* PROXY protocol headers malformed, late or cut short */
     GH_EDGE_NCOUNTERS
 };
 

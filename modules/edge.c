@@ -11,10 +11,12 @@
 #include "modules/blacklist.h"
 #include "modules/connlimit.h"
 #include "modules/edge.h"
+#include "modules/realip.h"
 #include "server/http1.h"
 
 static struct {
     struct gh_acl allow, deny;
+    struct gh_acl trusted;              /* real_ip.from */
     bool has_allow;
     struct gh_bl_cache bl;
     struct gh_bl_region *blr;
@@ -45,8 +47,10 @@ int gh_edge_worker_init(struct gh_worker *w)
     const struct gh_conf *conf = w->conf;
     gh_acl_init(&E.allow);
     gh_acl_init(&E.deny);
+    gh_acl_init(&E.trusted);
     if (gh_acl_add_conf(&E.allow, conf->access.allow, conf->access.nallow) == -1
         || gh_acl_add_conf(&E.deny, conf->access.deny, conf->access.ndeny) == -1
+        || gh_acl_add_conf(&E.trusted, conf->real_ip.from, conf->real_ip.nfrom) == -1
         || gh_bl_cache_init(&E.bl) == -1) {
         gh_log_error("out of memory building the access lists");
         return -1;
@@ -68,6 +72,7 @@ void gh_edge_worker_exit(struct gh_worker *w)
     GH_UNUSED(w);
     gh_acl_free(&E.allow);
     gh_acl_free(&E.deny);
+    gh_acl_free(&E.trusted);
     gh_bl_cache_free(&E.bl);
 }
 
@@ -85,15 +90,16 @@ static bool denied(const uint8_t key[16])
 bool gh_edge_accept(struct gh_conn *c)
 {
     const struct gh_conf *conf = c->w->conf;
-    if (gh_acl_key(&c->peer, c->client_key) == -1)
+    if (!c->addr.has_key)
         return true;                    /* unix socket: no address to judge */
-    c->has_key = true;
-    if (conf->access.deny_close && denied(c->client_key)) {
+    if (conf->access.deny_close && denied(c->addr.key)) {
         gh_edge_count(E.blr, E.proc, GH_EDGE_BLACKLIST_REJECTED);
         return false;
     }
-    if (conf->limits.max_conns_per_ip > 0 && E.clr != NULL) {
-        if (gh_cl_acquire(E.clr, E.proc, c->client_key, conf->limits.max_conns_per_ip) == -1) {
+    /* A trusted proxy (real_ip.from) carries many clients: not limited. */
+    if (conf->limits.max_conns_per_ip > 0 && E.clr != NULL
+        && (conf->real_ip.nfrom == 0 || !gh_acl_match(&E.trusted, c->addr.key, 0))) {
+        if (gh_cl_acquire(E.clr, E.proc, c->addr.key, conf->limits.max_conns_per_ip) == -1) {
             gh_edge_count(E.blr, E.proc, GH_EDGE_CONNLIMIT_REJECTED);
             return false;
         }
@@ -108,11 +114,17 @@ void gh_edge_count_connlimit(struct gh_worker *w)
     gh_edge_count(E.blr, E.proc, GH_EDGE_CONNLIMIT_REJECTED);
 }
 
+void gh_edge_count_proxy_rejected(struct gh_worker *w)
+{
+    GH_UNUSED(w);
+    gh_edge_count(E.blr, E.proc, GH_EDGE_PROXY_REJECTED);
+}
+
 void gh_edge_conn_close(struct gh_conn *c)
 {
     if (c->cl_held) {
         c->cl_held = false;
-        gh_cl_release(E.clr, E.proc, c->client_key);
+        gh_cl_release(E.clr, E.proc, c->addr.key);
     }
 }
 
@@ -123,17 +135,25 @@ int gh_edge_rate_limit(struct gh_req *r, int idx)
     if (!E.rl_ok || idx < 0 || (size_t)idx >= conf->nrate_limits)
         return 0;
     int wait;
-    if (idx < GH_RL_MAX_LIMITS && E.rl_by_addr[idx] && c->has_key) {
+    const struct gh_client *cl = r->client;
+    if (idx < GH_RL_MAX_LIMITS && E.rl_by_addr[idx] && cl->has_key) {
         /* The address itself (4 bytes for IPv4), not its text, hashed once
-         * per connection: one client, one bucket. */
-        bool v4 = gh_acl_key_is_v4(c->client_key);
-        const uint8_t *k = v4 ? c->client_key + 12 : c->client_key;
+         * per connection (per request when real_ip found the client): one
+         * client, one bucket. */
+        bool v4 = gh_acl_key_is_v4(cl->key);
+        const uint8_t *k = v4 ? cl->key + 12 : cl->key;
         size_t len = v4 ? 4 : 16;
-        if (c->rl_hash_idx != idx + 1) {
-            c->rl_hash = gh_ratelimit_hash(idx, k, len);
-            c->rl_hash_idx = (int16_t)(idx + 1);
+        uint64_t h;
+        if (cl != &c->addr) {
+            h = gh_ratelimit_hash(idx, k, len);
+        } else {
+            if (c->rl_hash_idx != idx + 1) {
+                c->rl_hash = gh_ratelimit_hash(idx, k, len);
+                c->rl_hash_idx = (int16_t)(idx + 1);
+            }
+            h = c->rl_hash;
         }
-        wait = gh_ratelimit_check_hashed(idx, k, len, c->rl_hash, gh_now_ms);
+        wait = gh_ratelimit_check_hashed(idx, k, len, h, gh_now_ms);
     } else {
         char key[1024];
         size_t len = gh_balance_key(r, conf->rate_limits[idx].key, key, sizeof(key));
@@ -149,17 +169,33 @@ int gh_edge_rate_limit(struct gh_req *r, int idx)
                         (unsigned long long)(full - E.rl_full_seen));
         E.rl_full_seen = full;
     }
-    if (wait > 0 && conf->access.ban_violations > 0 && c->has_key
-        && gh_bl_violation(E.blr, conf, c->client_key))
+    if (wait > 0 && conf->access.ban_violations > 0 && r->client->has_key
+        && gh_bl_violation(E.blr, conf, r->client->key))
         gh_edge_count(E.blr, E.proc, GH_EDGE_AUTO_BANS);
     return wait;
 }
 
 int gh_edge_access(struct gh_req *r)
 {
-    struct gh_conn *c = r->conn;
-    if (!c->has_key || !denied(c->client_key))
+    if (!r->client->has_key || !denied(r->client->key))
         return 0;
     gh_edge_count(E.blr, E.proc, GH_EDGE_BLACKLIST_REJECTED);
     return 403;
+}
+
+void gh_edge_real_ip(struct gh_req *r)
+{
+    const struct gh_client *conn = &r->conn->addr;
+    if (!conn->has_key || !gh_acl_match(&E.trusted, conn->key, 0))
+        return;                         /* not a trusted proxy: its headers mean nothing */
+    struct gh_client found;
+    const char *name = r->conn->w->conf->real_ip.header;
+    if (!gh_realip_walk(&E.trusted, r->head.headers, r->head.nheaders,
+                        gh_str_make(name, strlen(name)), &found))
+        return;
+    struct gh_client *cl = gh_palloc(r->pool, sizeof(*cl));
+    if (cl == NULL)
+        return;                         /* out of memory: the proxy's address, never a forged one */
+    *cl = found;
+    r->client = cl;
 }

@@ -20,11 +20,14 @@ void gh_edge_proc_exit(struct gh_shm *shm, pid_t pid);
 /* Build this worker's access tries and attach the shared tables. 0 or -1. */
 int gh_edge_worker_init(struct gh_worker *w);
 void gh_edge_worker_exit(struct gh_worker *w);
-/* A connection was accepted (c->peer set): false when it must be closed
- * now, without a byte (deny_action = "close", or over max_conns_per_ip). */
+/* A connection was accepted, or its PROXY header read (c->addr set):
+ * false when it must be closed now, without a byte (deny_action = "close",
+ * or over max_conns_per_ip; a peer in real_ip.from is not counted). */
 bool gh_edge_accept(struct gh_conn *c);
 /* max_connections refused a connection: count it. */
 void gh_edge_count_connlimit(struct gh_worker *w);
+/* A PROXY protocol header was malformed, too late or cut short: count it. */
+void gh_edge_count_proxy_rejected(struct gh_worker *w);
 /* The connection is closing: give back what gh_edge_accept took. */
 void gh_edge_conn_close(struct gh_conn *c);
 /* Every request, before routing: 0, or 403 when the client is denied
@@ -35,5 +38,9 @@ int gh_edge_access(struct gh_req *r);
  * is the limit's template ($remote_addr, $header_NAME, $cookie_NAME); a
  * request whose key is empty (no such header or cookie) is not limited. */
 int gh_edge_rate_limit(struct gh_req *r, int idx);
+/* Every request when real_ip.from is set, before the access check: when
+ * the connection's address is trusted, point r->client at the address
+ * found in real_ip.header (modules/realip.h); otherwise leave it. */
+void gh_edge_real_ip(struct gh_req *r);
 
 #endif

@@ -193,10 +193,11 @@ void gh_admin_edge_json(FILE *f, const struct gh_conf *conf)
     }
     fputs("]", f);
     fprintf(f, ",\"edge\":{\"blacklist_rejected\":%llu,\"connlimit_rejected\":%llu,"
-               "\"auto_bans\":%llu}",
+               "\"auto_bans\":%llu,\"proxy_protocol_rejected\":%llu}",
             (unsigned long long)gh_edge_read(reg, GH_EDGE_BLACKLIST_REJECTED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_CONNLIMIT_REJECTED),
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_AUTO_BANS));
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_AUTO_BANS),
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_PROXY_REJECTED));
 }
 
 void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
@@ -217,8 +218,11 @@ void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
                "# TYPE gatehouse_connlimit_rejected_total counter\n"
                "gatehouse_connlimit_rejected_total %llu\n"
                "# TYPE gatehouse_auto_bans_total counter\n"
-               "gatehouse_auto_bans_total %llu\n",
+               "gatehouse_auto_bans_total %llu\n"
+               "# TYPE gatehouse_proxy_protocol_rejected_total counter\n"
+               "gatehouse_proxy_protocol_rejected_total %llu\n",
             (unsigned long long)gh_edge_read(reg, GH_EDGE_BLACKLIST_REJECTED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_CONNLIMIT_REJECTED),
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_AUTO_BANS));
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_AUTO_BANS),
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_PROXY_REJECTED));
 }

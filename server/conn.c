@@ -98,12 +98,18 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         c->w = w;
         c->listener = a->listener;
         c->peer = peer;
-        if (!gh_edge_accept(c)) {
-            close(fd);                  /* refused at accept: not a byte */
-            conn_release(c);
-            continue;
+        /* Behind a balancer the client is known after the PROXY header;
+         * the connection checks wait for it (gh_http1_on_event). */
+        bool pp = a->listener->proxy_protocol;
+        if (!pp) {
+            gh_conn_set_addr(c);
+            if (!gh_edge_accept(c)) {
+                close(fd);              /* refused at accept: not a byte */
+                conn_release(c);
+                continue;
+            }
+            gh_conn_set_addr_text(c);   /* after: a refusal skips it */
         }
-        gh_sockaddr_host(&peer, c->peer_text, sizeof(c->peer_text));   /* after: a refusal skips it */
         gh_io_init(&c->io, gh_http1_on_event, c);
         gh_timer_init(&c->timer, conn_timeout, c);
         gh_list_init(&c->link);
@@ -115,13 +121,24 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
             continue;
         }
         w->nconns++;
-        c->state = GH_CONN_IDLE;
+        c->state = pp ? GH_CONN_PROXY : GH_CONN_IDLE;
         c->idle_since = gh_now_ms;
-        gh_list_insert_tail(&w->idle, &c->link);
+        gh_list_insert_tail(pp ? &w->active : &w->idle, &c->link);
         gh_loop_timer_set(&w->loop, &c->timer, w->conf->timeouts.client_header);
         /* With TCP_DEFER_ACCEPT the request is usually here already. */
         gh_http1_on_event(&c->io, EPOLLIN);
     }
+}
+
+void gh_conn_set_addr(struct gh_conn *c)
+{
+    c->addr.has_key = gh_acl_key(&c->peer, c->addr.key) == 0;
+    c->addr.text[0] = '\0';
+}
+
+void gh_conn_set_addr_text(struct gh_conn *c)
+{
+    gh_sockaddr_host(&c->peer, c->addr.text, sizeof(c->addr.text));
 }
 
 void gh_conn_close(struct gh_conn *c)

@@ -18,6 +18,7 @@
 #include "server/http1_parse.h"
 #include "server/listen.h"
 #include "server/worker.h"
+#include "modules/acl.h"
 
 struct gh_conn;
 struct gh_req;
@@ -96,6 +97,7 @@ enum gh_conn_state {
     GH_CONN_READ_HEAD,                  /* a request head is arriving */
     GH_CONN_BUSY,                       /* a request is being served */
     GH_CONN_LINGER,                     /* half-closed, waiting for the client's FIN */
+    GH_CONN_PROXY,                      /* proxy_protocol listener: the PROXY header is arriving */
 };
 
 struct gh_conn {
@@ -117,17 +119,22 @@ struct gh_conn {
     bool rd_more;                       /* the socket may hold more unread bytes */
     bool half_closed;
     bool freed;
-    bool has_key;                       /* client_key is set (not a unix socket) */
     bool cl_held;                       /* holds a max_conns_per_ip count (modules/edge.c) */
-    uint8_t client_key[16];             /* the client address as an ACL key (modules/acl.h) */
+    struct sockaddr_storage peer;       /* the socket's peer, or the PROXY protocol's source */
+    /* The connection's client (from peer): key and text, set at accept or
+     * after the PROXY header. A request uses r->client, which is this or
+     * the address real_ip found (server/http1.h). */
+    struct gh_client addr;
     int16_t rl_hash_idx;                /* rl_hash is for rate limit rl_hash_idx - 1 (0: none) */
-    uint64_t rl_hash;                   /* of client_key, for $remote_addr limits (modules/edge.c) */
-    struct sockaddr_storage peer;
-    char peer_text[48];                 /* the client address for logs and headers */
+    uint64_t rl_hash;                   /* of addr.key, for $remote_addr limits (modules/edge.c) */
 };
 
 /* Accept handler: one per listening socket. */
 void gh_conn_accept(struct gh_io *io, uint32_t revents);
+/* Set c->addr's key from c->peer (what gh_edge_accept judges), then, once
+ * the connection is admitted, its text (a refused one never needs it). */
+void gh_conn_set_addr(struct gh_conn *c);
+void gh_conn_set_addr_text(struct gh_conn *c);
 /* Close a connection now (pending request abandoned); memory freed after
  * this loop iteration. */
 void gh_conn_close(struct gh_conn *c);

@@ -14,6 +14,7 @@
 #include "common/time.h"
 #include "server/http1.h"
 #include "server/proxy.h"
+#include "server/proxy_proto.h"
 #include "server/reqid.h"
 #include "modules/balance.h"
 #include "modules/edge.h"
@@ -93,6 +94,7 @@ static struct gh_req *req_alloc(struct gh_conn *c)
     memset(r, 0, sizeof(*r));
     r->pool = pool;
     r->conn = c;
+    r->client = &c->addr;
     r->head.headers = gh_palloc(pool, sizeof(struct gh_http_header)
                                           * (size_t)w->conf->limits.max_headers);
     if (r->head.headers == NULL) {
@@ -377,8 +379,8 @@ static void redirect_https(struct gh_req *r, struct gh_str host)
     bool ok = n > 0;
     for (size_t i = 0; i < n && ok; i++) {
         unsigned char ch = (unsigned char)host.p[i];
-        ok = (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') || ch == '.' || ch == '-' || ch == '_'
-             || (host.p[0] == '[' && (ch == ':' || ch == '[' || ch == ']'));
+        ok = (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') || ch == '.'
+             || ch == '-' || ch == '_' || (host.p[0] == '[' && (ch == ':' || ch == '[' || ch == ']'));
     }
     size_t size = sizeof("https://") + n + h->path.len + 1 + h->query.len;
     char *loc = ok ? gh_palloc(r->pool, size) : NULL;
@@ -394,6 +396,20 @@ static void redirect_https(struct gh_req *r, struct gh_str host)
     }
     bool get = h->method_id == GH_M_GET || h->method_id == GH_M_HEAD;
     gh_http1_respond(r, get ? 301 : 308, NULL, 0, loc, r->has_body);
+}
+
+/* The upstream of a split route: by weight, per request, or stably per
+ * client with split_by ($remote_addr is r->client's). Out of line: the
+ * key buffer stays off the common path's stack. */
+static __attribute__((noinline)) int split_upstream(struct gh_req *r,
+                                                    const struct gh_conf_route *rt)
+{
+    char key[1024];
+    size_t klen = rt->split_by != NULL && rt->split_by[0] != '\0'
+                      ? gh_balance_key(r, rt->split_by, key, sizeof(key))
+                      : 0;
+    return gh_route_split(rt, klen > 0, klen > 0 ? gh_balance_hash64(key, klen) : 0,
+                          gh_reqid_random());
 }
 
 /* Policy checks and routing of a complete head. Either answers, hands the
@@ -412,6 +428,8 @@ static void handle_request(struct gh_req *r)
         r->keepalive = !h->framing.conn_close;
     gh_reqid_assign(r);
 
+    if (conf->real_ip.nfrom > 0)
+        gh_edge_real_ip(r);
     int denied = gh_edge_access(r);
     if (denied != 0) {
         if (conf->access.deny_close) {
@@ -473,15 +491,7 @@ static void handle_request(struct gh_req *r)
                          r->has_body);
         return;
     }
-    int up = rt->upstream_idx;
-    if (rt->nsplits > 0) {
-        /* split_by: the same client always on the same side (a request
-         * without the cookie is split per request) */
-        char key[256];
-        size_t klen = rt->split_by[0] != '\0' ? gh_balance_key(r, rt->split_by, key, sizeof(key)) : 0;
-        up = gh_route_split(rt, klen > 0, klen > 0 ? gh_balance_hash64(key, klen) : 0,
-                            gh_reqid_random());
-    }
+    int up = rt->nsplits > 0 ? split_upstream(r, rt) : rt->upstream_idx;
     if (up < 0 || (size_t)up >= conf->nupstreams) {
         gh_http1_error(r, 500, true);
         return;
@@ -516,6 +526,73 @@ static int read_client(struct gh_conn *c)
     if (n == GH_AGAIN)
         return GH_AGAIN;
     return n == GH_DONE ? GH_DONE : GH_ERROR;
+}
+
+/* The PROXY header was read: its source (unless LOCAL or UNKNOWN) replaces
+ * the peer, the connection checks run on it, then HTTP starts with the
+ * bytes that followed the header in the same reads. */
+static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
+{
+    if (pp->family == AF_INET || pp->family == AF_INET6)
+        c->peer = pp->src;
+    gh_conn_set_addr(c);
+    if (!gh_edge_accept(c)) {
+        gh_conn_close(c);               /* refused: not a byte */
+        return;
+    }
+    gh_conn_set_addr_text(c);
+    if (gh_buf_empty(c->in)) {
+        gh_buf_put(&c->w->bufs, c->in);
+        c->in = NULL;
+    }
+    /* Still bounded by the client_header timer set at accept. */
+    c->state = GH_CONN_IDLE;
+    gh_list_remove(&c->link);
+    gh_list_insert_tail(&c->w->idle, &c->link);
+    gh_conn_process(c);
+}
+
+/* A proxy_protocol listener: read the PROXY header, before any HTTP byte.
+ * Malformed, EOF or error: close without a byte. */
+static __attribute__((noinline)) void read_proxy_header(struct gh_conn *c)
+{
+    for (int i = 0; i < 64; i++) {
+        if (c->in != NULL && !gh_buf_empty(c->in)) {
+            struct gh_pp_result pp;
+            int rc = gh_pp_parse((const uint8_t *)c->in->pos, gh_buf_len(c->in), &pp);
+            if (rc == GH_PP_DONE) {
+                c->in->pos += pp.consumed;
+                proxy_header_done(c, &pp);
+                return;
+            }
+            if (rc == GH_PP_ERROR) {
+                char peer[48];
+                gh_log_info("malformed PROXY protocol header from %s; closing",
+                            gh_sockaddr_host(&c->peer, peer, sizeof(peer)));
+                gh_edge_count_proxy_rejected(c->w);
+                gh_conn_close(c);
+                return;
+            }
+        }
+        if (!c->rd_more)
+            return;
+        int rc = read_client(c);
+        if (rc == GH_AGAIN) {
+            if (gh_buf_empty(c->in)) {  /* nothing yet: hold no buffer while waiting */
+                gh_buf_put(&c->w->bufs, c->in);
+                c->in = NULL;
+            }
+            return;
+        }
+        if (rc != GH_OK) {
+            /* EOF or error: a balancer's TCP check sends nothing (not
+             * counted); a header cut short is counted. */
+            if (c->in != NULL && !gh_buf_empty(c->in))
+                gh_edge_count_proxy_rejected(c->w);
+            gh_conn_close(c);
+            return;
+        }
+    }
 }
 
 /* Read and parse the head of the request in progress. Returns true when it
@@ -632,12 +709,24 @@ void gh_http1_on_event(struct gh_io *io, uint32_t revents)
     if (!(revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
         return;
     c->rd_more = true;
+    if (c->state == GH_CONN_PROXY) {
+        read_proxy_header(c);
+        return;
+    }
     gh_conn_process(c);
 }
 
 void gh_http1_timeout(struct gh_conn *c)
 {
     struct gh_req *r = c->req;
+    if (c->state == GH_CONN_PROXY) {
+        char peer[48];
+        gh_log_info("PROXY protocol header from %s timed out; closing",
+                    gh_sockaddr_host(&c->peer, peer, sizeof(peer)));
+        gh_edge_count_proxy_rejected(c->w);
+        gh_conn_close(c);
+        return;
+    }
     if (r != NULL && r->proxy != NULL) {
         gh_proxy_client_timeout(r);
         return;

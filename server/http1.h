@@ -12,6 +12,7 @@
 /* A request from its first byte to the end of its response. */
 struct gh_req {
     struct gh_conn *conn;
+    const struct gh_client *client;     /* the effective client: &conn->addr, or real_ip's (pool) */
     struct gh_pool *pool;               /* per-request memory, reset between requests */
     struct gh_req *next_free;
     struct gh_http1_parser parser;

@@ -128,7 +128,7 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
     const struct gh_http1_request *h = &r->head;
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
-    const char *peer = r->conn->peer_text;
+    const char *peer = r->client->text;
     bool v6 = strchr(peer, ':') != NULL;
     struct gh_str host = h->authority.len > 0 ? h->authority : h->host;
     bool tls = r->conn->listener != NULL && r->conn->listener->tls;

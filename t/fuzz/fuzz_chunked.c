@@ -10,14 +10,7 @@
 #include <string.h>
 
 #include "server/http1_parse.h"
-
-#define CHECK(e) \
-    do { \
-        if (!(e)) { \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #e, __LINE__); \
-            abort(); \
-        } \
-    } while (0)
+#include "fuzz.h"
 
 struct result {
     bool error, done;

@@ -8,20 +8,13 @@
 #include <string.h>
 
 #include "server/http1_parse.h"
+#include "fuzz.h"
 
 #define MAX_HEADERS 16
 
 static const struct gh_http1_limits lim = {
     .max_header_size = 2048, .max_uri_size = 256, .max_headers = MAX_HEADERS,
 };
-
-#define CHECK(e) \
-    do { \
-        if (!(e)) { \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #e, __LINE__); \
-            abort(); \
-        } \
-    } while (0)
 
 static bool inside(struct gh_str s, const char *buf, size_t len)
 {

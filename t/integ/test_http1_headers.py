@@ -2,7 +2,6 @@
 response_headers settings of section 4)."""
 
 import re
-import socket
 
 import pytest
 
@@ -37,16 +36,7 @@ def test_forwarded_appended_ipv4(gh, backend):
     assert re.fullmatch(r'for=192\.0\.2\.60;proto=https,\s*.*for="?127\.0\.0\.1"?.*', fwd), fwd
 
 
-def _has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not ghtest.has_ipv6_loopback(), reason="no IPv6 loopback")
 def test_forwarded_ipv6_quoted(gh_factory, backend):
     gh = gh_factory(make_config(workers=1, listen=("[::1]:0",),
                                 upstreams=[upstream("app", [backend.port])]))

@@ -96,6 +96,16 @@ def listening_socket(host="127.0.0.1"):
     return s
 
 
+def has_ipv6_loopback():
+    """True when ::1 can be bound (IPv6 tests skip otherwise)."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def can_connect(port, host="127.0.0.1", timeout=0.5):
     try:
         with socket.create_connection((host, port), timeout=timeout):
