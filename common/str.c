@@ -76,6 +76,30 @@ size_t gh_str_u64(char *out, uint64_t v)
     return n;
 }
 
+/* 8 nibbles of x, the lowest first, as 8 ASCII hex digits in a
+ * little-endian word: spread one nibble per byte, then add '0', and 'a' -
+ * '0' - 10 more to the bytes above 9. */
+static inline uint64_t hex8(uint32_t x)
+{
+    uint64_t v = x;
+    v = (v | v << 16) & 0x0000FFFF0000FFFFULL;
+    v = (v | v << 8) & 0x00FF00FF00FF00FFULL;
+    v = (v | v << 4) & 0x0F0F0F0F0F0F0F0FULL;
+    uint64_t above9 = ((v + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL;
+    return v + 0x3030303030303030ULL + above9 * ('a' - '0' - 10);
+}
+
+void gh_str_hex64(char *out, uint64_t v)
+{
+    uint64_t lo = hex8((uint32_t)v), hi = hex8((uint32_t)(v >> 32));
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    lo = __builtin_bswap64(lo);
+    hi = __builtin_bswap64(hi);
+#endif
+    memcpy(out, &lo, 8);
+    memcpy(out + 8, &hi, 8);
+}
+
 size_t gh_snprintf(char *buf, size_t size, const char *fmt, ...)
 {
     va_list ap;

@@ -50,6 +50,9 @@ int gh_str_pct_decode(struct gh_str s, char *out, size_t size);
 /* v in decimal at out, no NUL (at most 20 bytes); returns the length. For
  * hot paths where snprintf costs hundreds of instructions. */
 size_t gh_str_u64(char *out, uint64_t v);
+/* v's 16 nibbles as lower-case hex at out, the lowest nibble first (no NUL):
+ * a word at a time, for ids made per request. */
+void gh_str_hex64(char *out, uint64_t v);
 
 /* snprintf that never overruns and returns the bytes actually written
  * (clamped to size - 1); size must be > 0. */

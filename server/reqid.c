@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/pool.h"
+#include "common/str.h"
 #include "server/http1.h"
 #include "server/reqid.h"
 
@@ -59,7 +60,6 @@ bool gh_reqid_valid(struct gh_str v)
 
 void gh_reqid_assign(struct gh_req *r)
 {
-    static const char hex[] = "0123456789abcdef";
     const struct gh_http_header *h =
         gh_http1_find_header(r->head.headers, r->head.nheaders, "x-request-id");
     if (h != NULL && gh_reqid_valid(h->value)) {
@@ -71,10 +71,7 @@ void gh_reqid_assign(struct gh_req *r)
         r->request_id = gh_str_make("", 0);
         return;
     }
-    uint64_t a = gh_reqid_random(), b = gh_reqid_random();
-    for (int i = 0; i < 16; i++) {
-        id[i] = hex[(a >> (i * 4)) & 15];
-        id[16 + i] = hex[(b >> (i * 4)) & 15];
-    }
+    gh_str_hex64(id, gh_reqid_random());
+    gh_str_hex64(id + 16, gh_reqid_random());
     r->request_id = gh_str_make(id, 32);
 }

@@ -112,6 +112,22 @@ START_TEST(test_u64)
 }
 END_TEST
 
+START_TEST(test_hex64)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < 2000; i++) {
+        uint64_t v = i == 0 ? 0 : i == 1 ? UINT64_MAX : i == 2 ? 0x0123456789abcdefULL : x;
+        char got[16], want[16];
+        gh_str_hex64(got, v);
+        for (int k = 0; k < 16; k++)
+            want[k] = hex[(v >> (k * 4)) & 15];
+        ck_assert_msg(memcmp(got, want, 16) == 0, "%016llx: %.16s", (unsigned long long)v, got);
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    }
+}
+END_TEST
+
 static Suite *str_suite(void)
 {
     Suite *s = suite_create("str");
@@ -123,6 +139,7 @@ static Suite *str_suite(void)
     tcase_add_test(tc, test_list_has);
     tcase_add_test(tc, test_snprintf);
     tcase_add_test(tc, test_u64);
+    tcase_add_test(tc, test_hex64);
     tcase_add_test(tc, test_pct_decode);
     suite_add_tcase(s, tc);
     return s;
