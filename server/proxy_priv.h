@@ -7,6 +7,7 @@
 #ifndef GH_PROXY_PRIV_H
 #define GH_PROXY_PRIV_H
 
+#include "common/minrate.h"
 #include "common/outq.h"
 #include "server/conn.h"
 #include "server/http1_parse.h"
@@ -80,6 +81,16 @@ struct gh_proxy {
     char *chead;
     size_t chead_len;
     gh_msec_t u_start;                  /* when this try began (latency) */
+
+    /* limits.min_client_rate (update_timers in proxy.c) */
+    struct gh_minrate rate;             /* time spent waiting on the client */
+    gh_msec_t rate_grace;               /* grace of the current phase */
+    gh_msec_t gap_due;                  /* when the gap timeout of the current wait expires */
+    uint64_t sent_base;                 /* bytes_sent when a write to the client first blocked */
+    uint64_t acked_base;                /* bytes out of the socket then (SIOCOUTQ) */
+    uint64_t acked;                     /* bytes out of the socket since then, when measured */
+    bool send_blocked;                  /* a write to the client has blocked */
+    bool rate_armed;                    /* c->timer is at the min_client_rate deadline */
 };
 
 /* Arm the upstream timer (connect/send/read gaps, the tunnel's idle time). */
