@@ -7,14 +7,15 @@
  *
  * Everything is driven by one pump, proxy_run(), called on any event of
  * either socket; each step is non-blocking and reports progress. This file
- * holds the pump, the upstream choice and retries, and the request side;
- * proxy_response.c the response side, proxy_tunnel.c the WebSocket tunnel.
+ * holds the pump and its steps, the upstream choice and retries;
+ * proxy_response.c parses and re-frames the upstream's answer,
+ * proxy_rate.c checks limits.min_client_rate, proxy_tunnel.c is the
+ * WebSocket tunnel. (The per-event steps stay here: calls across files
+ * cost the pump about 140 instructions a request.)
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -61,7 +62,7 @@ static void drop_upstream(struct gh_proxy *p, bool reusable)
     }
 }
 
-void gh_proxy_free(struct gh_proxy *p)
+static void proxy_free(struct gh_proxy *p)
 {
     gh_loop_timer_cancel(&p->w->loop, &p->kick);
     drop_upstream(p, false);
@@ -76,7 +77,7 @@ void gh_proxy_fail(struct gh_proxy *p, int status)
     struct gh_req *r = p->r;
     bool started = p->resp_started;
     bool close = !p->req_body_read;
-    gh_proxy_free(p);
+    proxy_free(p);
     if (started) {
         gh_conn_close(r->conn);
         return;
@@ -138,7 +139,7 @@ static void utimeout(struct gh_timer *t)
     struct gh_proxy *p = t->data;
     if (p->tunnel) {
         struct gh_conn *c = p->c;
-        gh_proxy_free(p);
+        proxy_free(p);
         gh_conn_close(c);
         return;
     }
@@ -390,7 +391,7 @@ static int send_request(struct gh_proxy *p)
         }
         int rc = next_request_span(p);
         if (rc == -1) {
-            gh_proxy_free(p);
+            proxy_free(p);
             gh_conn_close(p->c);
             return STEP_STOP;
         }
@@ -405,112 +406,123 @@ static int send_request(struct gh_proxy *p)
     return progress;
 }
 
+/* ---- response: upstream -> client (head and spans in proxy_response.c) ---- */
+
+static int read_upstream(struct gh_proxy *p)
+{
+    struct gh_buf *b = p->rbuf;
+    if (!p->u_rd_more)
+        return STEP_WAIT;
+    if (gh_buf_room(b) == 0) {
+        if (b->pos == b->start)
+            return STEP_WAIT;           /* full; the parser decides */
+        gh_buf_compact(b);
+    }
+    size_t room = gh_buf_room(b);
+    ssize_t n = gh_buf_read(b, p->uc->io.fd);
+    if (n == GH_AGAIN) {
+        p->u_rd_more = false;
+        gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
+        return STEP_WAIT;
+    }
+    if (n > 0) {
+        p->got_any = true;
+        p->u_rd_more = (size_t)n == room;
+        gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
+        return STEP_PROGRESS;
+    }
+    return n == GH_DONE ? GH_DONE : GH_ERROR;
+}
+
+static int write_client(struct gh_proxy *p)
+{
+    ssize_t n = gh_outq_write(&p->cq, p->c->io.fd);
+    if (n == GH_AGAIN) {
+        gh_loop_timer_set(&p->w->loop, &p->c->timer, p->w->conf->timeouts.send);
+        return STEP_WAIT;
+    }
+    if (n == GH_ERROR) {
+        proxy_free(p);
+        gh_conn_close(p->c);
+        return STEP_STOP;
+    }
+    p->r->bytes_sent += (uint64_t)n;
+    if (gh_outq_empty(&p->cq) && p->resp_span) {
+        p->rbuf->pos = p->resp_after;
+        p->resp_span = false;
+    }
+    return STEP_PROGRESS;
+}
+
+/* One step of the response side. */
+static int relay_response(struct gh_proxy *p)
+{
+    if (!gh_outq_empty(&p->cq))
+        return write_client(p);
+    if (p->resp_body_read) {
+        if (p->chunked_out && !p->resp_term_queued) {
+            p->resp_term_queued = true;
+            gh_outq_push(&p->cq, "0\r\n\r\n", 5);
+            return STEP_PROGRESS;
+        }
+        return STEP_DONE;
+    }
+    if (p->uc == NULL)
+        return STEP_WAIT;
+    if (p->rbuf == NULL) {
+        p->rbuf = gh_buf_get(&p->w->bufs);
+        if (p->rbuf == NULL) {
+            gh_proxy_fail(p, 502);
+            return STEP_STOP;
+        }
+    }
+    if (!gh_buf_empty(p->rbuf)) {
+        int rc = p->resp_head_done ? gh_proxy_response_span(p) : gh_proxy_response_head(p);
+        if (rc == -1) {
+            gh_proxy_fail(p, 502);
+            return STEP_STOP;
+        }
+        if (rc != STEP_WAIT)
+            return rc;
+    } else {
+        gh_buf_reset(p->rbuf);
+    }
+    if (p->uc->connecting)
+        return STEP_WAIT;
+    int rc = read_upstream(p);
+    if (rc == GH_DONE) {
+        if (p->resp_head_done && p->resp_mode == BODY_EOF) {
+            p->resp_body_read = true;
+            return STEP_PROGRESS;
+        }
+        if (!p->resp_head_done) {
+            /* Closed before answering: retryable when nothing came. */
+            gh_proxy_upstream_failed(p, 502, !p->got_any);
+            return STEP_STOP;
+        }
+        gh_log_error("upstream %s closed mid-body", p->r->upstream_addr);
+        gh_proxy_fail(p, 502);
+        return STEP_STOP;
+    }
+    if (rc == GH_ERROR) {
+        if (!p->resp_head_done) {
+            gh_proxy_upstream_failed(p, 502, !p->got_any);
+            return STEP_STOP;
+        }
+        gh_proxy_fail(p, 502);
+        return STEP_STOP;
+    }
+    return rc;
+}
+
 static void proxy_done(struct gh_proxy *p)
 {
     struct gh_req *r = p->r;
     r->body_done = p->req_body_read;
     if (!p->req_body_read)
         r->keepalive = false;           /* unread body bytes still on the wire */
-    gh_proxy_free(p);
+    proxy_free(p);
     gh_http1_finish(r);
-}
-
-/* ---- limits.min_client_rate ----
- *
- * While the pump waits on the client (a body it wants to read, a response
- * the client does not take), a clock runs (common/minrate.h); the client
- * must have moved min_client_rate bytes for each second of it beyond a
- * grace of RATE_GRACE_MS (or the phase's gap timeout when shorter). Time
- * waiting on the upstream, or with the upload held back by it, does not
- * count, nor does a wait for 100 Continue before any byte moved. The check
- * is the connection timer the pump arms anyway, moved earlier: no work per
- * read or write. Response credit is what the client took: the bytes written
- * after a write first blocked (what went before only filled the socket
- * buffers, megabytes on loopback), and when the deadline comes, what left
- * the socket since then (written minus SIOCOUTQ): an ioctl when a write
- * first blocks and one per deadline, so a client reading steadily is not
- * cut because the kernel wakes a writer only after a third of a large send
- * buffer drained. */
-
-#define RATE_GRACE_MS 5000
-#define RATE_RECHECK_MS 1000            /* least delay before a deadline is re-checked */
-
-/* Request body bytes taken from the client so far. */
-static uint64_t body_bytes(const struct gh_proxy *p)
-{
-    if (p->req_mode == BODY_LENGTH)
-        return (uint64_t)p->r->head.framing.content_length - p->req_left;
-    return p->body_total;
-}
-
-/* Response bytes that left the client socket (written minus still queued
- * in it), or UINT64_MAX when the kernel does not say. */
-static uint64_t sent_out(const struct gh_proxy *p)
-{
-    int queued;
-    if (ioctl(p->c->io.fd, SIOCOUTQ, &queued) == -1 || queued < 0)
-        return UINT64_MAX;
-    uint64_t sent = p->r->bytes_sent;
-    return sent > (uint64_t)queued ? sent - (uint64_t)queued : 0;
-}
-
-/* What the client moved so far (see above). */
-static uint64_t client_bytes(const struct gh_proxy *p)
-{
-    uint64_t sent = p->send_blocked ? p->r->bytes_sent - p->sent_base : 0;
-    return body_bytes(p) + GH_MAX(sent, p->acked);
-}
-
-/* Arm c->timer at p->gap_due, or at the rate deadline (not before
- * `floor`) when that is earlier. */
-static void arm_rate(struct gh_proxy *p, gh_msec_t floor)
-{
-    uint64_t rate = p->w->conf->limits.min_client_rate;
-    gh_msec_t when = p->gap_due;
-    gh_msec_t due = gh_minrate_deadline(&p->rate, p->rate_grace, client_bytes(p), rate);
-    due = GH_MAX(due, floor);
-    p->rate_armed = due < when;
-    if (p->rate_armed)
-        when = due;
-    gh_loop_timer_set(&p->w->loop, &p->c->timer, GH_MAX(when - gh_now_ms, 0));
-}
-
-/* Arm the client timer for a wait on the client: the gap timeout `gap`,
- * or earlier for min_client_rate. */
-static void arm_client_timer(struct gh_proxy *p, gh_msec_t gap, bool sending)
-{
-    struct gh_req *r = p->r;
-    p->gap_due = gh_now_ms + gap;
-    if (p->w->conf->limits.min_client_rate == 0
-        || (!sending && r->head.expect_continue && !p->got_any && body_bytes(p) == 0)) {
-        gh_minrate_stop(&p->rate, gh_now_ms);
-        p->rate_armed = false;
-        gh_loop_timer_set(&p->w->loop, &p->c->timer, gap);
-        return;
-    }
-    if (sending && !p->send_blocked) {
-        p->send_blocked = true;
-        p->sent_base = r->bytes_sent;
-        p->acked_base = sent_out(p);
-    }
-    p->rate_grace = GH_MIN(gap, RATE_GRACE_MS);
-    gh_minrate_start(&p->rate, gh_now_ms);
-    arm_rate(p, 0);
-}
-
-/* The rate deadline came while sending: measure what the client really
- * took; true (timer re-armed) when that keeps it in time. */
-static bool rate_recheck(struct gh_proxy *p)
-{
-    uint64_t out = sent_out(p);
-    if (out == UINT64_MAX || p->acked_base == UINT64_MAX)
-        return false;
-    p->acked = out > p->acked_base ? out - p->acked_base : 0;
-    uint64_t rate = p->w->conf->limits.min_client_rate;
-    if (gh_minrate_deadline(&p->rate, p->rate_grace, client_bytes(p), rate) <= gh_now_ms)
-        return false;
-    arm_rate(p, gh_now_ms + RATE_RECHECK_MS);
-    return true;
 }
 
 /* After each run of the pump, arm the timers for what we now wait on: a
@@ -524,12 +536,11 @@ static void update_timers(struct gh_proxy *p)
     if (p->tunnel)
         return;                         /* the tunnel's idle timer is set on progress */
     if (!gh_outq_empty(&p->cq)) {
-        arm_client_timer(p, conf->timeouts.send, true);
+        gh_proxy_rate_arm(p, conf->timeouts.send, true);
     } else if (!p->req_body_read && !p->upload_stopped && gh_outq_empty(&p->uq)) {
-        arm_client_timer(p, conf->timeouts.client_body, false);
+        gh_proxy_rate_arm(p, conf->timeouts.client_body, false);
     } else {
-        gh_minrate_stop(&p->rate, gh_now_ms);
-        p->rate_armed = false;
+        gh_proxy_rate_stop(p);
         gh_loop_timer_cancel(loop, &p->c->timer);
     }
 
@@ -567,7 +578,7 @@ static void proxy_run(struct gh_proxy *p)
             if (t == GH_ERROR || t == STEP_DONE) {
                 struct gh_conn *c = p->c;
                 p->running = false;
-                gh_proxy_free(p);
+                proxy_free(p);
                 gh_conn_close(c);
                 return;
             }
@@ -578,7 +589,7 @@ static void proxy_run(struct gh_proxy *p)
         int a = send_request(p);
         if (a == STEP_STOP)
             return;
-        int b = gh_proxy_response_relay(p);
+        int b = relay_response(p);
         if (b == STEP_STOP)
             return;
         if (b == STEP_DONE) {
@@ -626,7 +637,7 @@ void gh_proxy_client_event(struct gh_req *r, uint32_t revents)
 {
     struct gh_proxy *p = r->proxy;
     if (revents & EPOLLERR) {
-        gh_proxy_free(p);
+        proxy_free(p);
         gh_conn_close(r->conn);
         return;
     }
@@ -637,7 +648,7 @@ void gh_proxy_client_event(struct gh_req *r, uint32_t revents)
          * (proxy_ignore_client_abort off), give up the request (499) and
          * release the upstream side instead of holding both sockets. */
         if (!p->resp_started || (revents & EPOLLHUP)) {
-            gh_proxy_free(p);
+            proxy_free(p);
             gh_conn_close(r->conn);
             return;
         }
@@ -650,20 +661,13 @@ void gh_proxy_client_event(struct gh_req *r, uint32_t revents)
 void gh_proxy_client_timeout(struct gh_req *r)
 {
     struct gh_proxy *p = r->proxy;
-    if (p->rate_armed && !gh_outq_empty(&p->cq) && rate_recheck(p))
-        return;
-    if (p->rate_armed) {
-        gh_log_info("client %s too slow: %llu bytes in %lld ms waiting on it, "
-                    "below min_client_rate %zu bytes/s",
-                    r->conn->peer_text, (unsigned long long)client_bytes(p),
-                    (long long)gh_minrate_waited(&p->rate, gh_now_ms),
-                    p->w->conf->limits.min_client_rate);
-    }
+    if (p->rate_armed && !gh_proxy_rate_due(p))
+        return;                         /* the client caught up: timer re-armed */
     if (!p->req_body_read && !p->resp_started) {
         gh_proxy_fail(p, 408);
         return;
     }
-    gh_proxy_free(p);
+    proxy_free(p);
     gh_conn_close(r->conn);
 }
 
@@ -671,5 +675,5 @@ void gh_proxy_abort(struct gh_req *r)
 {
     struct gh_proxy *p = r->proxy;
     if (p != NULL)
-        gh_proxy_free(p);
+        proxy_free(p);
 }

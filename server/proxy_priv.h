@@ -1,8 +1,8 @@
 /*
- * proxy_priv.h - the proxy's private state, shared by proxy.c (the pump,
- * upstream choice, retries, request side), proxy_response.c (response
- * side) and proxy_tunnel.c (WebSocket tunnel). Not for other files: they
- * use server/proxy.h.
+ * proxy_priv.h - the proxy's private state, shared by proxy.c (the pump and
+ * its steps, upstream choice, retries), proxy_response.c (the upstream's
+ * head and body spans), proxy_rate.c (limits.min_client_rate) and
+ * proxy_tunnel.c (WebSocket). Not for other files: they use server/proxy.h.
  */
 #ifndef GH_PROXY_PRIV_H
 #define GH_PROXY_PRIV_H
@@ -100,9 +100,6 @@ static inline void gh_proxy_set_utimer(struct gh_proxy *p, gh_msec_t ms)
 }
 
 /* In proxy.c. */
-/* Release everything the proxy holds (upstream connection, buffers, timers);
- * the request and the client connection stay. */
-void gh_proxy_free(struct gh_proxy *p);
 /* Answer with an error status, or close when part of the answer is out.
  * Frees p. */
 void gh_proxy_fail(struct gh_proxy *p, int status);
@@ -112,10 +109,26 @@ void gh_proxy_fail(struct gh_proxy *p, int status);
 void gh_proxy_upstream_failed(struct gh_proxy *p, int status, bool may_retry);
 
 /* In proxy_response.c. */
-/* One step of the response side: write to the client, parse or relay what
- * the upstream sent, read more from it. Returns STEP_* (STEP_STOP: p is
- * gone) or GH_DONE/GH_ERROR never: errors are handled here. */
-int gh_proxy_response_relay(struct gh_proxy *p);
+/* Parse what the upstream sent so far (p->rbuf) as a response head and
+ * queue it for the client, with the body bytes that came along. STEP_WAIT
+ * (incomplete), STEP_PROGRESS, or STEP_STOP (answered or closed: p is
+ * gone). */
+int gh_proxy_response_head(struct gh_proxy *p);
+/* Queue the next span of response body bytes from p->rbuf for the client.
+ * STEP_WAIT, STEP_PROGRESS, or -1 on a malformed body (logged). */
+int gh_proxy_response_span(struct gh_proxy *p);
+
+/* In proxy_rate.c (limits.min_client_rate). */
+/* Arm the client timer for a wait on the client (sending: a response it
+ * does not take; else a body we want to read): the gap timeout `gap`, or
+ * earlier when the client would fall below min_client_rate. */
+void gh_proxy_rate_arm(struct gh_proxy *p, gh_msec_t gap, bool sending);
+/* The pump no longer waits on the client: stop its clock. */
+void gh_proxy_rate_stop(struct gh_proxy *p);
+/* The client timer fired at the rate deadline (p->rate_armed): true when
+ * the client is too slow (logged at info), false when a fresh measure of
+ * what left the socket shows it in time (the timer is re-armed). */
+bool gh_proxy_rate_due(struct gh_proxy *p);
 
 /* In proxy_tunnel.c. */
 /* The upstream answered 101: queue the head and switch to tunnelling. */

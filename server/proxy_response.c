@@ -1,7 +1,7 @@
 /*
- * proxy_response.c - the response side of the proxy pump: read the
- * upstream's answer into its buffer, parse the head, rewrite it, and relay
- * the body (re-framed when needed) to the client with writev.
+ * proxy_response.c - the upstream's answer, as the pump in proxy.c reads
+ * it: parse and rewrite the head (interim ones relayed, 101 handed to the
+ * tunnel), then cut the body into spans re-framed for the client.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,34 +14,6 @@
 #include "server/proxy_headers.h"
 #include "server/proxy_priv.h"
 #include "server/upstream.h"
-
-static int next_response_span(struct gh_proxy *p);
-
-static int read_upstream(struct gh_proxy *p)
-{
-    struct gh_buf *b = p->rbuf;
-    if (!p->u_rd_more)
-        return STEP_WAIT;
-    if (gh_buf_room(b) == 0) {
-        if (b->pos == b->start)
-            return STEP_WAIT;           /* full; the parser decides */
-        gh_buf_compact(b);
-    }
-    size_t room = gh_buf_room(b);
-    ssize_t n = gh_buf_read(b, p->uc->io.fd);
-    if (n == GH_AGAIN) {
-        p->u_rd_more = false;
-        gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
-        return STEP_WAIT;
-    }
-    if (n > 0) {
-        p->got_any = true;
-        p->u_rd_more = (size_t)n == room;
-        gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
-        return STEP_PROGRESS;
-    }
-    return n == GH_DONE ? GH_DONE : GH_ERROR;
-}
 
 static void queue_response_head(struct gh_proxy *p)
 {
@@ -87,7 +59,7 @@ static void queue_response_head(struct gh_proxy *p)
 }
 
 /* Parse what the upstream sent so far as a response head. */
-static int parse_response_head(struct gh_proxy *p)
+int gh_proxy_response_head(struct gh_proxy *p)
 {
     const struct gh_conf *conf = p->w->conf;
     const struct gh_http1_limits lim = {
@@ -139,7 +111,7 @@ static int parse_response_head(struct gh_proxy *p)
     b->pos += rc;
     queue_response_head(p);
     /* Whatever body came with the head leaves in the same writev. */
-    if (!p->resp_body_read && !gh_buf_empty(b) && next_response_span(p) == -1) {
+    if (!p->resp_body_read && !gh_buf_empty(b) && gh_proxy_response_span(p) == -1) {
         gh_proxy_fail(p, 502);
         return STEP_STOP;
     }
@@ -151,7 +123,7 @@ static int parse_response_head(struct gh_proxy *p)
 }
 
 /* Queue the next span of response body bytes from rbuf. */
-static int next_response_span(struct gh_proxy *p)
+int gh_proxy_response_span(struct gh_proxy *p)
 {
     struct gh_buf *b = p->rbuf;
     char *start = b->pos;
@@ -193,85 +165,4 @@ static int next_response_span(struct gh_proxy *p)
     if (p->resp_body_read && b->pos + used < b->last && p->resp_mode != BODY_EOF)
         p->upstream_reusable = false;   /* bytes after the body: not a clean connection */
     return STEP_PROGRESS;
-}
-
-static int write_client(struct gh_proxy *p)
-{
-    ssize_t n = gh_outq_write(&p->cq, p->c->io.fd);
-    if (n == GH_AGAIN) {
-        gh_loop_timer_set(&p->w->loop, &p->c->timer, p->w->conf->timeouts.send);
-        return STEP_WAIT;
-    }
-    if (n == GH_ERROR) {
-        gh_proxy_free(p);
-        gh_conn_close(p->c);
-        return STEP_STOP;
-    }
-    p->r->bytes_sent += (uint64_t)n;
-    if (gh_outq_empty(&p->cq) && p->resp_span) {
-        p->rbuf->pos = p->resp_after;
-        p->resp_span = false;
-    }
-    return STEP_PROGRESS;
-}
-
-/* One step of the response side. */
-int gh_proxy_response_relay(struct gh_proxy *p)
-{
-    if (!gh_outq_empty(&p->cq))
-        return write_client(p);
-    if (p->resp_body_read) {
-        if (p->chunked_out && !p->resp_term_queued) {
-            p->resp_term_queued = true;
-            gh_outq_push(&p->cq, "0\r\n\r\n", 5);
-            return STEP_PROGRESS;
-        }
-        return STEP_DONE;
-    }
-    if (p->uc == NULL)
-        return STEP_WAIT;
-    if (p->rbuf == NULL) {
-        p->rbuf = gh_buf_get(&p->w->bufs);
-        if (p->rbuf == NULL) {
-            gh_proxy_fail(p, 502);
-            return STEP_STOP;
-        }
-    }
-    if (!gh_buf_empty(p->rbuf)) {
-        int rc = p->resp_head_done ? next_response_span(p) : parse_response_head(p);
-        if (rc == -1) {
-            gh_proxy_fail(p, 502);
-            return STEP_STOP;
-        }
-        if (rc != STEP_WAIT)
-            return rc;
-    } else {
-        gh_buf_reset(p->rbuf);
-    }
-    if (p->uc->connecting)
-        return STEP_WAIT;
-    int rc = read_upstream(p);
-    if (rc == GH_DONE) {
-        if (p->resp_head_done && p->resp_mode == BODY_EOF) {
-            p->resp_body_read = true;
-            return STEP_PROGRESS;
-        }
-        if (!p->resp_head_done) {
-            /* Closed before answering: retryable when nothing came. */
-            gh_proxy_upstream_failed(p, 502, !p->got_any);
-            return STEP_STOP;
-        }
-        gh_log_error("upstream %s closed mid-body", p->r->upstream_addr);
-        gh_proxy_fail(p, 502);
-        return STEP_STOP;
-    }
-    if (rc == GH_ERROR) {
-        if (!p->resp_head_done) {
-            gh_proxy_upstream_failed(p, 502, !p->got_any);
-            return STEP_STOP;
-        }
-        gh_proxy_fail(p, 502);
-        return STEP_STOP;
-    }
-    return rc;
 }
