@@ -6,7 +6,12 @@
  * drained what it holds (so a slow reader slows the writer).
  *
  * Everything is driven by one pump, proxy_run(), called on any event of
- * either socket; each step is non-blocking and reports progress.
+ * either socket; each step is non-blocking and reports progress. This file
+ * holds the pump and its steps, the upstream choice and retries;
+ * proxy_response.c parses and re-frames the upstream's answer,
+ * proxy_rate.c checks limits.min_client_rate, proxy_tunnel.c is the
+ * WebSocket tunnel. (The per-event steps stay here: calls across files
+ * cost the pump about 140 instructions a request.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,80 +26,11 @@
 #include "server/http1.h"
 #include "server/proxy.h"
 #include "server/proxy_headers.h"
+#include "server/proxy_priv.h"
 #include "server/upstream.h"
-
-enum body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_EOF };
-
-/* Results of one step of the pump. */
-enum {
-    STEP_WAIT = 0,                      /* nothing more can be done now */
-    STEP_PROGRESS = 1,                  /* something moved: run again */
-    STEP_DONE = 2,                      /* the whole exchange is over */
-    STEP_STOP = 3,                      /* the request was answered or closed: p is gone */
-};
-
-struct gh_proxy {
-    struct gh_req *r;
-    struct gh_conn *c;
-    struct gh_worker *w;
-    struct gh_upstream_rt *up;
-    struct gh_uconn *uc;
-    struct gh_timer utimer;             /* upstream connect/send/read gaps */
-    struct gh_timer kick;               /* resume a pump that yielded after its budget */
-    uint64_t tried;                     /* servers tried (bit per index) */
-    int tries_left;
-    bool retryable;                     /* idempotent, and its body (if any) kept */
-    bool running;                       /* inside proxy_run */
-    bool ws;                            /* the client asked for a WebSocket upgrade */
-    bool tunnel;                        /* after the 101: bytes both ways */
-    bool t_client_eof, t_upstream_eof;  /* tunnel halves closed */
-    char *hold;                         /* copy of a body up to retry_buffer, for retries */
-    size_t hold_len;                    /* bytes copied so far */
-    uint64_t body_total;                /* request body bytes read so far */
-
-    /* request -> upstream */
-    char *head;
-    size_t head_len;
-    struct gh_outq uq;
-    enum body_mode req_mode;
-    uint64_t req_left;
-    struct gh_chunked_decoder req_dec;
-    char *req_after;                    /* c->in resumes here once uq has drained */
-    bool req_span;
-    bool req_term_queued;
-    bool req_body_read;
-    bool req_sent;
-    bool upload_stopped;
-    char chunk_hdr[24];
-
-    /* upstream -> client */
-    struct gh_buf *rbuf;
-    struct gh_http1_parser rparser;
-    struct gh_http1_response resp;
-    struct gh_outq cq;
-    bool u_rd_more;
-    bool got_any;
-    bool resp_head_done;
-    bool resp_started;
-    enum body_mode resp_mode;
-    uint64_t resp_left;
-    struct gh_chunked_decoder resp_dec;
-    bool chunked_out;
-    bool resp_body_read;
-    bool resp_term_queued;
-    bool upstream_reusable;
-    char *resp_after;
-    bool resp_span;
-    char rchunk_hdr[24];
-    char *chead;
-    size_t chead_len;
-    gh_msec_t u_start;                  /* when this try began (latency) */
-};
 
 static void proxy_run(struct gh_proxy *p);
 static void kick_run(struct gh_timer *t);
-static void start_tunnel(struct gh_proxy *p);
-static int next_response_span(struct gh_proxy *p);
 static void upstream_event(struct gh_io *io, uint32_t revents);
 static int connect_next(struct gh_proxy *p);
 
@@ -108,11 +44,6 @@ int gh_proxy_worker_init(struct gh_worker *w)
 void gh_proxy_worker_exit(struct gh_worker *w)
 {
     gh_upstreams_exit(w);
-}
-
-static void set_utimer(struct gh_proxy *p, gh_msec_t ms)
-{
-    gh_loop_timer_set(&p->w->loop, &p->utimer, ms);
 }
 
 /* Let go of the upstream connection: to the pool when reusable. */
@@ -141,7 +72,7 @@ static void proxy_free(struct gh_proxy *p)
 }
 
 /* Answer with an error, or close when part of the answer is already out. */
-static void proxy_fail(struct gh_proxy *p, int status)
+void gh_proxy_fail(struct gh_proxy *p, int status)
 {
     struct gh_req *r = p->r;
     bool started = p->resp_started;
@@ -157,7 +88,7 @@ static void proxy_fail(struct gh_proxy *p, int status)
 
 /* The upstream failed before answering: retry on another server when
  * SPEC section 5 allows it, else answer `status`. */
-static void upstream_failed(struct gh_proxy *p, int status, bool may_retry)
+void gh_proxy_upstream_failed(struct gh_proxy *p, int status, bool may_retry)
 {
     struct gh_uconn *uc = p->uc;
     bool reused = uc != NULL && uc->reused;
@@ -200,7 +131,7 @@ static void upstream_failed(struct gh_proxy *p, int status, bool may_retry)
             return;
         }
     }
-    proxy_fail(p, status);
+    gh_proxy_fail(p, status);
 }
 
 static void utimeout(struct gh_timer *t)
@@ -214,15 +145,15 @@ static void utimeout(struct gh_timer *t)
     }
     if (p->uc != NULL && p->uc->connecting) {
         gh_log_warn("upstream %s timed out connecting", gh_server_name(p->uc->srv));
-        upstream_failed(p, 504, true);
+        gh_proxy_upstream_failed(p, 504, true);
     } else if (!p->resp_head_done) {
         gh_log_warn("upstream %s timed out", p->uc ? gh_server_name(p->uc->srv) : "-");
         /* Never retried: the upstream may have acted on the request. */
-        upstream_failed(p, 504, false);
+        gh_proxy_upstream_failed(p, 504, false);
     } else {
         gh_log_warn("upstream %s timed out sending its body",
                     p->uc ? gh_server_name(p->uc->srv) : "-");
-        proxy_fail(p, 504);
+        gh_proxy_fail(p, 504);
     }
 }
 
@@ -232,7 +163,7 @@ static int connect_next(struct gh_proxy *p)
     for (int attempt = 0; attempt < 64; attempt++) {
         struct gh_server_rt *srv = gh_upstream_pick(p->up, p->tried, r);
         if (srv == NULL) {
-            proxy_fail(p, p->tried == 0 ? 503 : 502);
+            gh_proxy_fail(p, p->tried == 0 ? 503 : 502);
             return -1;
         }
         size_t idx = (size_t)(srv - p->up->servers);
@@ -248,7 +179,7 @@ static int connect_next(struct gh_proxy *p)
             gh_log(GH_LOG_ERROR, errno, "connect() to upstream %s failed", gh_server_name(srv));
             gh_upstream_fail(p->up, srv);
             if (!p->retryable || p->tries_left-- <= 0) {
-                proxy_fail(p, 502);
+                gh_proxy_fail(p, 502);
                 return -1;
             }
             continue;
@@ -259,7 +190,7 @@ static int connect_next(struct gh_proxy *p)
          * got bytes or a FIN while idle was closed): read after an EPOLLIN
          * edge only, which saves an EAGAIN read per request. */
         p->u_rd_more = false;
-        set_utimer(p, p->uc->connecting ? p->w->conf->timeouts.upstream_connect
+        gh_proxy_set_utimer(p, p->uc->connecting ? p->w->conf->timeouts.upstream_connect
                                         : p->w->conf->timeouts.upstream_send);
         if (!p->uc->connecting && !p->running)
             proxy_run(p);
@@ -270,7 +201,7 @@ static int connect_next(struct gh_proxy *p)
             gh_loop_timer_set(&p->w->loop, &p->kick, 0);
         return 0;
     }
-    proxy_fail(p, 502);
+    gh_proxy_fail(p, 502);
     return -1;
 }
 
@@ -432,11 +363,11 @@ static int send_request(struct gh_proxy *p)
         if (!gh_outq_empty(&p->uq)) {
             ssize_t n = gh_outq_write(&p->uq, p->uc->io.fd);
             if (n == GH_AGAIN) {
-                set_utimer(p, p->w->conf->timeouts.upstream_send);
+                gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_send);
                 return progress;
             }
             if (n == GH_ERROR) {
-                upstream_failed(p, 502, true);
+                gh_proxy_upstream_failed(p, 502, true);
                 return STEP_STOP;
             }
             progress = STEP_PROGRESS;
@@ -455,7 +386,7 @@ static int send_request(struct gh_proxy *p)
                 continue;
             }
             p->req_sent = true;
-            set_utimer(p, p->w->conf->timeouts.upstream_read);
+            gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
             return STEP_PROGRESS;
         }
         int rc = next_request_span(p);
@@ -465,7 +396,7 @@ static int send_request(struct gh_proxy *p)
             return STEP_STOP;
         }
         if (rc == -2 || rc == -3) {
-            proxy_fail(p, rc == -2 ? 400 : 413);
+            gh_proxy_fail(p, rc == -2 ? 400 : 413);
             return STEP_STOP;
         }
         if (rc == STEP_WAIT)
@@ -475,7 +406,7 @@ static int send_request(struct gh_proxy *p)
     return progress;
 }
 
-/* ---- response: upstream -> client ---- */
+/* ---- response: upstream -> client (head and spans in proxy_response.c) ---- */
 
 static int read_upstream(struct gh_proxy *p)
 {
@@ -491,262 +422,16 @@ static int read_upstream(struct gh_proxy *p)
     ssize_t n = gh_buf_read(b, p->uc->io.fd);
     if (n == GH_AGAIN) {
         p->u_rd_more = false;
-        set_utimer(p, p->w->conf->timeouts.upstream_read);
+        gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
         return STEP_WAIT;
     }
     if (n > 0) {
         p->got_any = true;
         p->u_rd_more = (size_t)n == room;
-        set_utimer(p, p->w->conf->timeouts.upstream_read);
+        gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
         return STEP_PROGRESS;
     }
     return n == GH_DONE ? GH_DONE : GH_ERROR;
-}
-
-
-/* ---- WebSocket tunnel: after the upstream's 101, bytes flow both ways
- * unparsed until either side closes or the tunnel idles out. ---- */
-
-static void start_tunnel(struct gh_proxy *p)
-{
-    struct gh_req *r = p->r;
-    r->status = 101;
-    r->upstream_status = 101;
-    r->keepalive = false;
-    if (gh_proxy_build_response(r, &p->resp, false, &p->chead, &p->chead_len) == -1) {
-        p->chead = NULL;
-        p->chead_len = 0;
-    }
-    gh_outq_push(&p->cq, p->chead, p->chead_len);
-    r->head_bytes += p->chead_len;
-    /* Bytes either side sent right after the handshake are already read. */
-    if (!gh_buf_empty(p->rbuf))
-        gh_outq_push(&p->cq, p->rbuf->pos, gh_buf_len(p->rbuf));
-    if (p->c->in != NULL && !gh_buf_empty(p->c->in))
-        gh_outq_push(&p->uq, p->c->in->pos, gh_buf_len(p->c->in));
-    p->resp_started = true;
-    p->resp_head_done = true;
-    p->tunnel = true;
-    p->upstream_reusable = false;
-    p->c->rd_more = true;
-    set_utimer(p, p->w->conf->timeouts.tunnel);
-}
-
-/* Move bytes one way: from `src` (fd) through `b` to `dst` (fd). Returns
- * STEP_PROGRESS, STEP_WAIT, or GH_DONE when src reached EOF and b is empty,
- * GH_ERROR on a socket error. */
-static int tunnel_pipe(struct gh_buf *b, int src, bool *rd_more, bool *eof, int dst,
-                       struct gh_outq *q, uint64_t *sent)
-{
-    if (!gh_outq_empty(q)) {
-        ssize_t n = gh_outq_write(q, dst);
-        if (n == GH_AGAIN)
-            return STEP_WAIT;
-        if (n == GH_ERROR)
-            return GH_ERROR;
-        if (sent != NULL)
-            *sent += (uint64_t)n;
-        if (gh_outq_empty(q))
-            gh_buf_reset(b);
-        return STEP_PROGRESS;
-    }
-    if (*eof)
-        return GH_DONE;
-    if (!*rd_more)
-        return STEP_WAIT;
-    if (gh_buf_empty(b))
-        gh_buf_reset(b);
-    size_t room = gh_buf_room(b);
-    ssize_t n = gh_buf_read(b, src);
-    if (n == GH_AGAIN) {
-        *rd_more = false;
-        return STEP_WAIT;
-    }
-    if (n == GH_DONE) {
-        *eof = true;
-        shutdown(dst, SHUT_WR);         /* pass the half-close on */
-        return GH_DONE;
-    }
-    if (n < 0)
-        return GH_ERROR;
-    *rd_more = (size_t)n == room;
-    gh_outq_push(q, b->pos, gh_buf_len(b));
-    return STEP_PROGRESS;
-}
-
-static int tunnel_step(struct gh_proxy *p)
-{
-    struct gh_conn *c = p->c;
-    if (c->in == NULL) {
-        c->in = gh_buf_get(&p->w->bufs);
-        if (c->in == NULL)
-            return GH_ERROR;
-    }
-    int a = tunnel_pipe(c->in, c->io.fd, &c->rd_more, &p->t_client_eof, p->uc->io.fd, &p->uq,
-                        NULL);
-    int b = tunnel_pipe(p->rbuf, p->uc->io.fd, &p->u_rd_more, &p->t_upstream_eof, c->io.fd,
-                        &p->cq, &p->r->bytes_sent);
-    if (a == GH_ERROR || b == GH_ERROR)
-        return GH_ERROR;
-    if (a == GH_DONE && b == GH_DONE)
-        return STEP_DONE;
-    if (a == STEP_PROGRESS || b == STEP_PROGRESS) {
-        set_utimer(p, p->w->conf->timeouts.tunnel);
-        return STEP_PROGRESS;
-    }
-    return STEP_WAIT;
-}
-
-static void queue_response_head(struct gh_proxy *p)
-{
-    struct gh_req *r = p->r;
-    const struct gh_http1_response *resp = &p->resp;
-    int st = resp->status;
-    bool client11 = r->head.version_minor >= 1;
-
-    if (r->head_only || st == 204 || st == 304)
-        p->resp_mode = BODY_NONE;
-    else if (resp->framing.chunked)
-        p->resp_mode = BODY_CHUNKED;
-    else if (resp->framing.content_length >= 0 && !resp->framing.has_te)
-        p->resp_mode = BODY_LENGTH;
-    else
-        p->resp_mode = BODY_EOF;
-    p->resp_left = p->resp_mode == BODY_LENGTH ? (uint64_t)resp->framing.content_length : 0;
-    p->chunked_out = (p->resp_mode == BODY_CHUNKED || p->resp_mode == BODY_EOF) && client11;
-    if ((p->resp_mode == BODY_CHUNKED || p->resp_mode == BODY_EOF) && !client11)
-        r->keepalive = false;           /* HTTP/1.0: the close delimits the body */
-    p->upstream_reusable = p->resp_mode != BODY_EOF && !resp->framing.conn_close
-                           && (resp->version_minor >= 1 || resp->framing.conn_keep_alive);
-    if (!p->req_sent) {
-        /* An early answer: stop the upload; neither side can be reused. */
-        p->upload_stopped = true;
-        p->upstream_reusable = false;
-        r->keepalive = false;
-    }
-    r->status = st;
-    r->upstream_status = st;
-    if (p->uc != NULL)
-        gh_upstream_done(p->up, p->uc->srv, st, gh_now_ms - p->u_start);
-    if (gh_proxy_build_response(r, resp, p->chunked_out, &p->chead, &p->chead_len) == -1) {
-        p->chead = NULL;
-        p->chead_len = 0;
-    }
-    gh_outq_push(&p->cq, p->chead, p->chead_len);
-    r->head_bytes += p->chead_len;
-    p->resp_started = true;
-    p->resp_head_done = true;
-    if (p->resp_mode == BODY_NONE || (p->resp_mode == BODY_LENGTH && p->resp_left == 0))
-        p->resp_body_read = true;
-}
-
-/* Parse what the upstream sent so far as a response head. */
-static int parse_response_head(struct gh_proxy *p)
-{
-    const struct gh_conf *conf = p->w->conf;
-    const struct gh_http1_limits lim = {
-        .max_header_size = conf->limits.max_upstream_header_size,
-        .max_uri_size = conf->limits.max_uri_size,
-        .max_headers = (size_t)conf->limits.max_headers,
-    };
-    struct gh_buf *b = p->rbuf;
-    int rc = gh_http1_parse_response(&p->rparser, b->pos, gh_buf_len(b), &lim, &p->resp);
-    if (rc == GH_AGAIN) {
-        if (gh_buf_room(b) == 0 && b->pos == b->start) {
-            gh_log_error("upstream %s sent a response head over %zu bytes", p->r->upstream_addr,
-                         conf->limits.max_upstream_header_size);
-            proxy_fail(p, 502);
-            return STEP_STOP;
-        }
-        return STEP_WAIT;
-    }
-    if (rc < 0) {
-        gh_log_error("upstream %s sent an invalid response", p->r->upstream_addr);
-        upstream_failed(p, 502, false);
-        return STEP_STOP;
-    }
-    int st = p->resp.status;
-    if (st >= 100 && st < 200) {
-        if (st == 101) {
-            if (!p->ws || !p->req_sent) {
-                gh_log_error("upstream %s switched protocols unasked", p->r->upstream_addr);
-                upstream_failed(p, 502, false);
-                return STEP_STOP;
-            }
-            b->pos += rc;
-            start_tunnel(p);
-            return STEP_PROGRESS;
-        }
-        if ((st == 100 || st == 103) && p->r->head.version_minor >= 1) {
-            /* Relay the interim response as it came (its bytes stay in rbuf
-             * until written). */
-            gh_outq_push(&p->cq, b->pos, (size_t)rc);
-            p->r->head_bytes += (size_t)rc;
-            p->resp_after = b->pos + rc;
-            p->resp_span = true;
-        } else {
-            b->pos += rc;
-        }
-        gh_http1_parser_reset(&p->rparser);
-        return STEP_PROGRESS;
-    }
-    b->pos += rc;
-    queue_response_head(p);
-    /* Whatever body came with the head leaves in the same writev. */
-    if (!p->resp_body_read && !gh_buf_empty(b) && next_response_span(p) == -1) {
-        proxy_fail(p, 502);
-        return STEP_STOP;
-    }
-    if (p->resp_body_read && p->chunked_out && !p->resp_term_queued) {
-        p->resp_term_queued = true;
-        gh_outq_push(&p->cq, "0\r\n\r\n", 5);
-    }
-    return STEP_PROGRESS;
-}
-
-/* Queue the next span of response body bytes from rbuf. */
-static int next_response_span(struct gh_proxy *p)
-{
-    struct gh_buf *b = p->rbuf;
-    char *start = b->pos;
-    size_t avail = gh_buf_len(b);
-    if (avail == 0)
-        return STEP_WAIT;
-    size_t dlen = avail, used = avail;
-    if (p->resp_mode == BODY_LENGTH) {
-        dlen = used = (size_t)GH_MIN((uint64_t)avail, p->resp_left);
-        p->resp_left -= dlen;
-        p->resp_body_read = p->resp_left == 0;
-    } else if (p->resp_mode == BODY_CHUNKED) {
-        ssize_t u = gh_chunked_decode(&p->resp_dec, start, &dlen);
-        if (u < 0) {
-            gh_log_error("upstream %s sent a malformed chunked body", p->r->upstream_addr);
-            return -1;
-        }
-        used = (size_t)u;
-        p->resp_body_read = p->resp_dec.done;
-        if (used == 0 && !p->resp_body_read) {
-            if (gh_buf_room(b) == 0 && b->pos > b->start)
-                gh_buf_compact(b);
-            return STEP_WAIT;
-        }
-    }
-    if (dlen > 0) {
-        if (p->chunked_out) {
-            int hl = snprintf(p->rchunk_hdr, sizeof(p->rchunk_hdr), "%zx\r\n", dlen);
-            gh_outq_push(&p->cq, p->rchunk_hdr, (size_t)hl);
-        }
-        gh_outq_push(&p->cq, start, dlen);
-        if (p->chunked_out)
-            gh_outq_push(&p->cq, "\r\n", 2);
-        p->resp_after = start + used;
-        p->resp_span = true;
-    } else {
-        b->pos = start + used;
-    }
-    if (p->resp_body_read && b->pos + used < b->last && p->resp_mode != BODY_EOF)
-        p->upstream_reusable = false;   /* bytes after the body: not a clean connection */
-    return STEP_PROGRESS;
 }
 
 static int write_client(struct gh_proxy *p)
@@ -787,14 +472,14 @@ static int relay_response(struct gh_proxy *p)
     if (p->rbuf == NULL) {
         p->rbuf = gh_buf_get(&p->w->bufs);
         if (p->rbuf == NULL) {
-            proxy_fail(p, 502);
+            gh_proxy_fail(p, 502);
             return STEP_STOP;
         }
     }
     if (!gh_buf_empty(p->rbuf)) {
-        int rc = p->resp_head_done ? next_response_span(p) : parse_response_head(p);
+        int rc = p->resp_head_done ? gh_proxy_response_span(p) : gh_proxy_response_head(p);
         if (rc == -1) {
-            proxy_fail(p, 502);
+            gh_proxy_fail(p, 502);
             return STEP_STOP;
         }
         if (rc != STEP_WAIT)
@@ -812,19 +497,19 @@ static int relay_response(struct gh_proxy *p)
         }
         if (!p->resp_head_done) {
             /* Closed before answering: retryable when nothing came. */
-            upstream_failed(p, 502, !p->got_any);
+            gh_proxy_upstream_failed(p, 502, !p->got_any);
             return STEP_STOP;
         }
         gh_log_error("upstream %s closed mid-body", p->r->upstream_addr);
-        proxy_fail(p, 502);
+        gh_proxy_fail(p, 502);
         return STEP_STOP;
     }
     if (rc == GH_ERROR) {
         if (!p->resp_head_done) {
-            upstream_failed(p, 502, !p->got_any);
+            gh_proxy_upstream_failed(p, 502, !p->got_any);
             return STEP_STOP;
         }
-        proxy_fail(p, 502);
+        gh_proxy_fail(p, 502);
         return STEP_STOP;
     }
     return rc;
@@ -847,24 +532,25 @@ static void update_timers(struct gh_proxy *p)
 {
     struct gh_loop *loop = &p->w->loop;
     const struct gh_conf *conf = p->w->conf;
-    struct gh_conn *c = p->c;
 
     if (p->tunnel)
         return;                         /* the tunnel's idle timer is set on progress */
-    if (!gh_outq_empty(&p->cq))
-        gh_loop_timer_set(loop, &c->timer, conf->timeouts.send);
-    else if (!p->req_body_read && !p->upload_stopped && gh_outq_empty(&p->uq))
-        gh_loop_timer_set(loop, &c->timer, conf->timeouts.client_body);
-    else
-        gh_loop_timer_cancel(loop, &c->timer);
+    if (!gh_outq_empty(&p->cq)) {
+        gh_proxy_rate_arm(p, conf->timeouts.send, true);
+    } else if (!p->req_body_read && !p->upload_stopped && gh_outq_empty(&p->uq)) {
+        gh_proxy_rate_arm(p, conf->timeouts.client_body, false);
+    } else {
+        gh_proxy_rate_stop(p);
+        gh_loop_timer_cancel(loop, &p->c->timer);
+    }
 
     if (p->uc == NULL || p->uc->connecting)
         return;                         /* connect_next armed the connect timeout */
     if (!gh_outq_empty(&p->uq) && !p->upload_stopped)
-        set_utimer(p, conf->timeouts.upstream_send);
+        gh_proxy_set_utimer(p, conf->timeouts.upstream_send);
     else if (!p->resp_body_read && gh_outq_empty(&p->cq)
              && (p->req_sent || p->upload_stopped || p->resp_head_done))
-        set_utimer(p, conf->timeouts.upstream_read);
+        gh_proxy_set_utimer(p, conf->timeouts.upstream_read);
     else if (!p->req_sent && !p->upload_stopped)
         gh_loop_timer_cancel(loop, &p->utimer);   /* waiting for the client's body */
     else if (!gh_outq_empty(&p->cq))
@@ -888,7 +574,7 @@ static void proxy_run(struct gh_proxy *p)
             break;
         }
         if (p->tunnel) {
-            int t = tunnel_step(p);
+            int t = gh_proxy_tunnel_step(p);
             if (t == GH_ERROR || t == STEP_DONE) {
                 struct gh_conn *c = p->c;
                 p->running = false;
@@ -936,11 +622,11 @@ static void upstream_event(struct gh_io *io, uint32_t revents)
             return;
         if (err != 0 || (revents & (EPOLLERR | EPOLLHUP))) {
             gh_log(GH_LOG_ERROR, err, "connect() to upstream %s failed", gh_server_name(uc->srv));
-            upstream_failed(p, 502, true);
+            gh_proxy_upstream_failed(p, 502, true);
             return;
         }
         uc->connecting = false;
-        set_utimer(p, p->w->conf->timeouts.upstream_send);
+        gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_send);
     }
     if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         p->u_rd_more = true;
@@ -975,8 +661,10 @@ void gh_proxy_client_event(struct gh_req *r, uint32_t revents)
 void gh_proxy_client_timeout(struct gh_req *r)
 {
     struct gh_proxy *p = r->proxy;
+    if (p->rate_armed && !gh_proxy_rate_due(p))
+        return;                         /* the client caught up: timer re-armed */
     if (!p->req_body_read && !p->resp_started) {
-        proxy_fail(p, 408);
+        gh_proxy_fail(p, 408);
         return;
     }
     proxy_free(p);

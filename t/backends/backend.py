@@ -14,6 +14,7 @@ one backend serves every mode:
   /status/CODE     that status (no body for 1xx, 204, 304 or HEAD)
   /close           closes the connection without answering
   /drip/N/MS       N bytes of the pattern with Content-Length, one byte every MS ms
+  /drip/N/MS/WAIT  the same after sleeping WAIT ms before the head
   /healthz         200 "ok"
   / (and anything else)  200 "backend NAME\\n"
 
@@ -415,8 +416,10 @@ class Handler:
             self.respond(code, ("status %d\n" % code).encode(), head=head_only, keep=keep)
         elif path == "/close":
             return False
-        elif seg[0] == "drip" and len(seg) == 3:
+        elif seg[0] == "drip" and len(seg) in (3, 4):
             n, ms = int(seg[1]), int(seg[2])
+            if len(seg) == 4:
+                time.sleep(int(seg[3]) / 1000.0)
             ext = [("Content-Type", "application/octet-stream"), ("Content-Length", str(n))]
             if not keep:
                 ext.append(("Connection", "close"))

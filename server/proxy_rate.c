@@ -1,0 +1,122 @@
+/*
+ * proxy_rate.c - limits.min_client_rate for the proxy pump.
+ *
+ * While the pump waits on the client (a body it wants to read, a response
+ * the client does not take), a clock runs (common/minrate.h); the client
+ * must have moved min_client_rate bytes for each second of it beyond a
+ * grace of RATE_GRACE_MS (or the phase's gap timeout when shorter). Time
+ * waiting on the upstream, or with the upload held back by it, does not
+ * count, nor does a wait for 100 Continue before any byte moved. The check
+ * is the connection timer the pump arms anyway, moved earlier: no work per
+ * read or write. Response credit is what the client took: the bytes written
+ * after a write first blocked (what went before only filled the socket
+ * buffers, megabytes on loopback), and when the deadline comes, what left
+ * the socket since then (written minus SIOCOUTQ): an ioctl when a write
+ * first blocks and one per deadline, so a client reading steadily is not
+ * cut because the kernel wakes a writer only after a third of a large send
+ * buffer drained.
+ */
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
+#include "common/log.h"
+#include "common/time.h"
+#include "server/http1.h"
+#include "server/proxy_priv.h"
+
+#define RATE_GRACE_MS 5000
+#define RATE_RECHECK_MS 1000            /* least delay before a deadline is re-checked */
+
+/* Request body bytes taken from the client so far. */
+static uint64_t body_bytes(const struct gh_proxy *p)
+{
+    if (p->req_mode == BODY_LENGTH)
+        return (uint64_t)p->r->head.framing.content_length - p->req_left;
+    return p->body_total;
+}
+
+/* Response bytes that left the client socket (written minus still queued
+ * in it), or UINT64_MAX when the kernel does not say. */
+static uint64_t sent_out(const struct gh_proxy *p)
+{
+    int queued;
+    if (ioctl(p->c->io.fd, SIOCOUTQ, &queued) == -1 || queued < 0)
+        return UINT64_MAX;
+    uint64_t sent = p->r->bytes_sent;
+    return sent > (uint64_t)queued ? sent - (uint64_t)queued : 0;
+}
+
+/* What the client moved so far (see above). */
+static uint64_t client_bytes(const struct gh_proxy *p)
+{
+    uint64_t sent = p->send_blocked ? p->r->bytes_sent - p->sent_base : 0;
+    return body_bytes(p) + GH_MAX(sent, p->acked);
+}
+
+/* Arm c->timer at p->gap_due, or at the rate deadline (not before
+ * `floor`) when that is earlier. */
+static void arm_rate(struct gh_proxy *p, gh_msec_t floor)
+{
+    uint64_t rate = p->w->conf->limits.min_client_rate;
+    gh_msec_t when = p->gap_due;
+    gh_msec_t due = gh_minrate_deadline(&p->rate, p->rate_grace, client_bytes(p), rate);
+    due = GH_MAX(due, floor);
+    p->rate_armed = due < when;
+    if (p->rate_armed)
+        when = due;
+    gh_loop_timer_set(&p->w->loop, &p->c->timer, GH_MAX(when - gh_now_ms, 0));
+}
+
+void gh_proxy_rate_arm(struct gh_proxy *p, gh_msec_t gap, bool sending)
+{
+    struct gh_req *r = p->r;
+    p->gap_due = gh_now_ms + gap;
+    if (p->w->conf->limits.min_client_rate == 0
+        || (!sending && r->head.expect_continue && !p->got_any && body_bytes(p) == 0)) {
+        gh_minrate_stop(&p->rate, gh_now_ms);
+        p->rate_armed = false;
+        gh_loop_timer_set(&p->w->loop, &p->c->timer, gap);
+        return;
+    }
+    if (sending && !p->send_blocked) {
+        p->send_blocked = true;
+        p->sent_base = r->bytes_sent;
+        p->acked_base = sent_out(p);
+    }
+    p->rate_grace = GH_MIN(gap, RATE_GRACE_MS);
+    gh_minrate_start(&p->rate, gh_now_ms);
+    arm_rate(p, 0);
+}
+
+/* The rate deadline came while sending: measure what the client really
+ * took; true (timer re-armed) when that keeps it in time. */
+static bool rate_recheck(struct gh_proxy *p)
+{
+    uint64_t out = sent_out(p);
+    if (out == UINT64_MAX || p->acked_base == UINT64_MAX)
+        return false;
+    p->acked = out > p->acked_base ? out - p->acked_base : 0;
+    uint64_t rate = p->w->conf->limits.min_client_rate;
+    if (gh_minrate_deadline(&p->rate, p->rate_grace, client_bytes(p), rate) <= gh_now_ms)
+        return false;
+    arm_rate(p, gh_now_ms + RATE_RECHECK_MS);
+    return true;
+}
+
+void gh_proxy_rate_stop(struct gh_proxy *p)
+{
+    gh_minrate_stop(&p->rate, gh_now_ms);
+    p->rate_armed = false;
+}
+
+bool gh_proxy_rate_due(struct gh_proxy *p)
+{
+    if (!gh_outq_empty(&p->cq) && rate_recheck(p))
+        return false;
+    gh_log_info("client %s too slow: %llu bytes in %lld ms waiting on it, "
+                "below min_client_rate %zu bytes/s",
+                p->c->peer_text, (unsigned long long)client_bytes(p),
+                (long long)gh_minrate_waited(&p->rate, gh_now_ms),
+                p->w->conf->limits.min_client_rate);
+    return true;
+}

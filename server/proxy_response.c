@@ -1,0 +1,168 @@
+/*
+ * proxy_response.c - the upstream's answer, as the pump in proxy.c reads
+ * it: parse and rewrite the head (interim ones relayed, 101 handed to the
+ * tunnel), then cut the body into spans re-framed for the client.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/outq.h"
+#include "common/time.h"
+#include "server/http1.h"
+#include "server/proxy_headers.h"
+#include "server/proxy_priv.h"
+#include "server/upstream.h"
+
+static void queue_response_head(struct gh_proxy *p)
+{
+    struct gh_req *r = p->r;
+    const struct gh_http1_response *resp = &p->resp;
+    int st = resp->status;
+    bool client11 = r->head.version_minor >= 1;
+
+    if (r->head_only || st == 204 || st == 304)
+        p->resp_mode = BODY_NONE;
+    else if (resp->framing.chunked)
+        p->resp_mode = BODY_CHUNKED;
+    else if (resp->framing.content_length >= 0 && !resp->framing.has_te)
+        p->resp_mode = BODY_LENGTH;
+    else
+        p->resp_mode = BODY_EOF;
+    p->resp_left = p->resp_mode == BODY_LENGTH ? (uint64_t)resp->framing.content_length : 0;
+    p->chunked_out = (p->resp_mode == BODY_CHUNKED || p->resp_mode == BODY_EOF) && client11;
+    if ((p->resp_mode == BODY_CHUNKED || p->resp_mode == BODY_EOF) && !client11)
+        r->keepalive = false;           /* HTTP/1.0: the close delimits the body */
+    p->upstream_reusable = p->resp_mode != BODY_EOF && !resp->framing.conn_close
+                           && (resp->version_minor >= 1 || resp->framing.conn_keep_alive);
+    if (!p->req_sent) {
+        /* An early answer: stop the upload; neither side can be reused. */
+        p->upload_stopped = true;
+        p->upstream_reusable = false;
+        r->keepalive = false;
+    }
+    r->status = st;
+    r->upstream_status = st;
+    if (p->uc != NULL)
+        gh_upstream_done(p->up, p->uc->srv, st, gh_now_ms - p->u_start);
+    if (gh_proxy_build_response(r, resp, p->chunked_out, &p->chead, &p->chead_len) == -1) {
+        p->chead = NULL;
+        p->chead_len = 0;
+    }
+    gh_outq_push(&p->cq, p->chead, p->chead_len);
+    r->head_bytes += p->chead_len;
+    p->resp_started = true;
+    p->resp_head_done = true;
+    if (p->resp_mode == BODY_NONE || (p->resp_mode == BODY_LENGTH && p->resp_left == 0))
+        p->resp_body_read = true;
+}
+
+/* Parse what the upstream sent so far as a response head. */
+int gh_proxy_response_head(struct gh_proxy *p)
+{
+    const struct gh_conf *conf = p->w->conf;
+    const struct gh_http1_limits lim = {
+        .max_header_size = conf->limits.max_upstream_header_size,
+        .max_uri_size = conf->limits.max_uri_size,
+        .max_headers = (size_t)conf->limits.max_headers,
+    };
+    struct gh_buf *b = p->rbuf;
+    int rc = gh_http1_parse_response(&p->rparser, b->pos, gh_buf_len(b), &lim, &p->resp);
+    if (rc == GH_AGAIN) {
+        if (gh_buf_room(b) == 0 && b->pos == b->start) {
+            gh_log_error("upstream %s sent a response head over %zu bytes", p->r->upstream_addr,
+                         conf->limits.max_upstream_header_size);
+            gh_proxy_fail(p, 502);
+            return STEP_STOP;
+        }
+        return STEP_WAIT;
+    }
+    if (rc < 0) {
+        gh_log_error("upstream %s sent an invalid response", p->r->upstream_addr);
+        gh_proxy_upstream_failed(p, 502, false);
+        return STEP_STOP;
+    }
+    int st = p->resp.status;
+    if (st >= 100 && st < 200) {
+        if (st == 101) {
+            if (!p->ws || !p->req_sent) {
+                gh_log_error("upstream %s switched protocols unasked", p->r->upstream_addr);
+                gh_proxy_upstream_failed(p, 502, false);
+                return STEP_STOP;
+            }
+            b->pos += rc;
+            gh_proxy_tunnel_start(p);
+            return STEP_PROGRESS;
+        }
+        if ((st == 100 || st == 103) && p->r->head.version_minor >= 1) {
+            /* Relay the interim response as it came (its bytes stay in rbuf
+             * until written). */
+            gh_outq_push(&p->cq, b->pos, (size_t)rc);
+            p->r->head_bytes += (size_t)rc;
+            p->resp_after = b->pos + rc;
+            p->resp_span = true;
+        } else {
+            b->pos += rc;
+        }
+        gh_http1_parser_reset(&p->rparser);
+        return STEP_PROGRESS;
+    }
+    b->pos += rc;
+    queue_response_head(p);
+    /* Whatever body came with the head leaves in the same writev. */
+    if (!p->resp_body_read && !gh_buf_empty(b) && gh_proxy_response_span(p) == -1) {
+        gh_proxy_fail(p, 502);
+        return STEP_STOP;
+    }
+    if (p->resp_body_read && p->chunked_out && !p->resp_term_queued) {
+        p->resp_term_queued = true;
+        gh_outq_push(&p->cq, "0\r\n\r\n", 5);
+    }
+    return STEP_PROGRESS;
+}
+
+/* Queue the next span of response body bytes from rbuf. */
+int gh_proxy_response_span(struct gh_proxy *p)
+{
+    struct gh_buf *b = p->rbuf;
+    char *start = b->pos;
+    size_t avail = gh_buf_len(b);
+    if (avail == 0)
+        return STEP_WAIT;
+    size_t dlen = avail, used = avail;
+    if (p->resp_mode == BODY_LENGTH) {
+        dlen = used = (size_t)GH_MIN((uint64_t)avail, p->resp_left);
+        p->resp_left -= dlen;
+        p->resp_body_read = p->resp_left == 0;
+    } else if (p->resp_mode == BODY_CHUNKED) {
+        ssize_t u = gh_chunked_decode(&p->resp_dec, start, &dlen);
+        if (u < 0) {
+            gh_log_error("upstream %s sent a malformed chunked body", p->r->upstream_addr);
+            return -1;
+        }
+        used = (size_t)u;
+        p->resp_body_read = p->resp_dec.done;
+        if (used == 0 && !p->resp_body_read) {
+            if (gh_buf_room(b) == 0 && b->pos > b->start)
+                gh_buf_compact(b);
+            return STEP_WAIT;
+        }
+    }
+    if (dlen > 0) {
+        if (p->chunked_out) {
+            int hl = snprintf(p->rchunk_hdr, sizeof(p->rchunk_hdr), "%zx\r\n", dlen);
+            gh_outq_push(&p->cq, p->rchunk_hdr, (size_t)hl);
+        }
+        gh_outq_push(&p->cq, start, dlen);
+        if (p->chunked_out)
+            gh_outq_push(&p->cq, "\r\n", 2);
+        p->resp_after = start + used;
+        p->resp_span = true;
+    } else {
+        b->pos = start + used;
+    }
+    if (p->resp_body_read && b->pos + used < b->last && p->resp_mode != BODY_EOF)
+        p->upstream_reusable = false;   /* bytes after the body: not a clean connection */
+    return STEP_PROGRESS;
+}

@@ -1,0 +1,101 @@
+/*
+ * proxy_tunnel.c - the WebSocket tunnel: after the upstream's 101, bytes
+ * flow both ways unparsed until either side closes or the tunnel idles out
+ * (timeouts.tunnel).
+ */
+#include <sys/socket.h>
+
+#include "server/http1.h"
+#include "server/proxy_headers.h"
+#include "server/proxy_priv.h"
+#include "server/upstream.h"
+
+void gh_proxy_tunnel_start(struct gh_proxy *p)
+{
+    struct gh_req *r = p->r;
+    r->status = 101;
+    r->upstream_status = 101;
+    r->keepalive = false;
+    if (gh_proxy_build_response(r, &p->resp, false, &p->chead, &p->chead_len) == -1) {
+        p->chead = NULL;
+        p->chead_len = 0;
+    }
+    gh_outq_push(&p->cq, p->chead, p->chead_len);
+    r->head_bytes += p->chead_len;
+    /* Bytes either side sent right after the handshake are already read. */
+    if (!gh_buf_empty(p->rbuf))
+        gh_outq_push(&p->cq, p->rbuf->pos, gh_buf_len(p->rbuf));
+    if (p->c->in != NULL && !gh_buf_empty(p->c->in))
+        gh_outq_push(&p->uq, p->c->in->pos, gh_buf_len(p->c->in));
+    p->resp_started = true;
+    p->resp_head_done = true;
+    p->tunnel = true;
+    p->upstream_reusable = false;
+    p->c->rd_more = true;
+    gh_proxy_set_utimer(p, p->w->conf->timeouts.tunnel);
+}
+
+/* Move bytes one way: from `src` (fd) through `b` to `dst` (fd). Returns
+ * STEP_PROGRESS, STEP_WAIT, or GH_DONE when src reached EOF and b is empty,
+ * GH_ERROR on a socket error. */
+static int tunnel_pipe(struct gh_buf *b, int src, bool *rd_more, bool *eof, int dst,
+                       struct gh_outq *q, uint64_t *sent)
+{
+    if (!gh_outq_empty(q)) {
+        ssize_t n = gh_outq_write(q, dst);
+        if (n == GH_AGAIN)
+            return STEP_WAIT;
+        if (n == GH_ERROR)
+            return GH_ERROR;
+        if (sent != NULL)
+            *sent += (uint64_t)n;
+        if (gh_outq_empty(q))
+            gh_buf_reset(b);
+        return STEP_PROGRESS;
+    }
+    if (*eof)
+        return GH_DONE;
+    if (!*rd_more)
+        return STEP_WAIT;
+    if (gh_buf_empty(b))
+        gh_buf_reset(b);
+    size_t room = gh_buf_room(b);
+    ssize_t n = gh_buf_read(b, src);
+    if (n == GH_AGAIN) {
+        *rd_more = false;
+        return STEP_WAIT;
+    }
+    if (n == GH_DONE) {
+        *eof = true;
+        shutdown(dst, SHUT_WR);         /* pass the half-close on */
+        return GH_DONE;
+    }
+    if (n < 0)
+        return GH_ERROR;
+    *rd_more = (size_t)n == room;
+    gh_outq_push(q, b->pos, gh_buf_len(b));
+    return STEP_PROGRESS;
+}
+
+int gh_proxy_tunnel_step(struct gh_proxy *p)
+{
+    struct gh_conn *c = p->c;
+    if (c->in == NULL) {
+        c->in = gh_buf_get(&p->w->bufs);
+        if (c->in == NULL)
+            return GH_ERROR;
+    }
+    int a = tunnel_pipe(c->in, c->io.fd, &c->rd_more, &p->t_client_eof, p->uc->io.fd, &p->uq,
+                        NULL);
+    int b = tunnel_pipe(p->rbuf, p->uc->io.fd, &p->u_rd_more, &p->t_upstream_eof, c->io.fd,
+                        &p->cq, &p->r->bytes_sent);
+    if (a == GH_ERROR || b == GH_ERROR)
+        return GH_ERROR;
+    if (a == GH_DONE && b == GH_DONE)
+        return STEP_DONE;
+    if (a == STEP_PROGRESS || b == STEP_PROGRESS) {
+        gh_proxy_set_utimer(p, p->w->conf->timeouts.tunnel);
+        return STEP_PROGRESS;
+    }
+    return STEP_WAIT;
+}
