@@ -115,7 +115,7 @@ bool gh_proxy_rate_due(struct gh_proxy *p)
         return false;
     gh_log_info("client %s too slow: %llu bytes in %lld ms waiting on it, "
                 "below min_client_rate %zu bytes/s",
-                p->c->peer_text, (unsigned long long)client_bytes(p),
+                p->r->client->text, (unsigned long long)client_bytes(p),
                 (long long)gh_minrate_waited(&p->rate, gh_now_ms),
                 p->w->conf->limits.min_client_rate);
     return true;
