@@ -31,6 +31,7 @@ enum gh_edge_counter {
     GH_EDGE_CONNLIMIT_REJECTED,         /* refused by max_conns_per_ip or max_connections */
     GH_EDGE_AUTO_BANS,                  /* bans added by auto_ban */
     GH_EDGE_PROXY_REJECTED,             /* PROXY protocol headers malformed, late or cut short */
+    GH_EDGE_SLOW_CLIENTS,               /* cut by min_client_rate */
     GH_EDGE_NCOUNTERS
 };
 

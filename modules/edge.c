@@ -120,6 +120,11 @@ void gh_edge_count_proxy_rejected(struct gh_worker *w)
     gh_edge_count(E.blr, E.proc, GH_EDGE_PROXY_REJECTED);
 }
 
+void gh_edge_count_slow_client(void)
+{
+    gh_edge_count(E.blr, E.proc, GH_EDGE_SLOW_CLIENTS);
+}
+
 void gh_edge_conn_close(struct gh_conn *c)
 {
     if (c->cl_held) {

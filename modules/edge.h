@@ -28,6 +28,8 @@ bool gh_edge_accept(struct gh_conn *c);
 void gh_edge_count_connlimit(struct gh_worker *w);
 /* A PROXY protocol header was malformed, too late or cut short: count it. */
 void gh_edge_count_proxy_rejected(struct gh_worker *w);
+/* A client was cut for falling below min_client_rate: count it. */
+void gh_edge_count_slow_client(void);
 /* The connection is closing: give back what gh_edge_accept took. */
 void gh_edge_conn_close(struct gh_conn *c);
 /* Every request, before routing: 0, or 403 when the client is denied

@@ -193,11 +193,12 @@ void gh_admin_edge_json(FILE *f, const struct gh_conf *conf)
     }
     fputs("]", f);
     fprintf(f, ",\"edge\":{\"blacklist_rejected\":%llu,\"connlimit_rejected\":%llu,"
-               "\"auto_bans\":%llu,\"proxy_protocol_rejected\":%llu}",
+               "\"auto_bans\":%llu,\"proxy_protocol_rejected\":%llu,\"slow_clients\":%llu}",
             (unsigned long long)gh_edge_read(reg, GH_EDGE_BLACKLIST_REJECTED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_CONNLIMIT_REJECTED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_AUTO_BANS),
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_PROXY_REJECTED));
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_PROXY_REJECTED),
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_SLOW_CLIENTS));
 }
 
 void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
@@ -220,9 +221,12 @@ void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
                "# TYPE gatehouse_auto_bans_total counter\n"
                "gatehouse_auto_bans_total %llu\n"
                "# TYPE gatehouse_proxy_protocol_rejected_total counter\n"
-               "gatehouse_proxy_protocol_rejected_total %llu\n",
+               "gatehouse_proxy_protocol_rejected_total %llu\n"
+               "# TYPE gatehouse_slow_clients_total counter\n"
+               "gatehouse_slow_clients_total %llu\n",
             (unsigned long long)gh_edge_read(reg, GH_EDGE_BLACKLIST_REJECTED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_CONNLIMIT_REJECTED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_AUTO_BANS),
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_PROXY_REJECTED));
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_PROXY_REJECTED),
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_SLOW_CLIENTS));
 }

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "server/http1.h"
+#include "modules/edge.h"
 #include "server/proxy_priv.h"
 
 #define RATE_GRACE_MS 5000
@@ -118,5 +119,6 @@ bool gh_proxy_rate_due(struct gh_proxy *p)
                 p->r->client->text, (unsigned long long)client_bytes(p),
                 (long long)gh_minrate_waited(&p->rate, gh_now_ms),
                 p->w->conf->limits.min_client_rate);
+    gh_edge_count_slow_client();
     return true;
 }

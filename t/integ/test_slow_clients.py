@@ -27,6 +27,14 @@ def config(backend, rate="1k", gaps=GAPS):
                        extra='limits = { min_client_rate = "%s"; };\n%s' % (rate, gaps))
 
 
+def slow_clients(gh):
+    """The slow_clients counter of /status.json, after checking /metrics agrees."""
+    m = ghtest.admin_request(gh, "GET", "/metrics").text
+    n = ghtest.admin_request(gh, "GET", "/status.json").json()["edge"]["slow_clients"]
+    assert "gatehouse_slow_clients_total %d\n" % n in m, m
+    return n
+
+
 def slow_upload(port, total, step, interval, limit):
     """POST a `total`-byte body to /echo, `step` bytes every `interval` s; read what
     comes back meanwhile. Returns (response bytes, seconds from the first body byte to
@@ -121,6 +129,7 @@ def test_slow_body_gets_408(gh_factory, backend):
     r = ghtest.request(gh.port, "POST", "/echo", body=b"n" * 300000)
     assert r.status == 200 and r.json()["body_len"] == 300000
     gh.wait_log(r'"POST /echo HTTP/1\.1" 408 ', name="access.log")
+    assert slow_clients(gh) == 1
 
 
 def test_slow_reader_is_closed(gh_factory, backend):
@@ -141,6 +150,7 @@ def test_slow_reader_is_closed(gh_factory, backend):
     t.join(ghtest.scaled(30))
     assert steady["r"] == (BIG, False), steady
     assert gh.error_log().count("too slow") == 1, gh.error_log()
+    assert slow_clients(gh) == 1
     # A client reading at full speed gets all of it.
     r = ghtest.get(gh.port, "/bytes/%d" % BIG, timeout=20)
     assert r.status == 200 and r.body == ghtest.pattern(BIG)
