@@ -661,8 +661,8 @@ void gh_proxy_client_event(struct gh_req *r, uint32_t revents)
 void gh_proxy_client_timeout(struct gh_req *r)
 {
     struct gh_proxy *p = r->proxy;
-    if (p->rate_armed && !gh_proxy_rate_due(p))
-        return;                         /* the client caught up: timer re-armed */
+    if (p->rate_armed ? !gh_proxy_rate_due(p) : gh_proxy_send_moving(p))
+        return;                         /* the client is taking bytes: timer re-armed */
     if (!p->req_body_read && !p->resp_started) {
         gh_proxy_fail(p, 408);
         return;

@@ -90,6 +90,7 @@ struct gh_proxy {
     uint64_t acked_base;                /* bytes out of the socket then (SIOCOUTQ) */
     uint64_t acked;                     /* bytes out of the socket since then, when measured */
     bool send_blocked;                  /* a write to the client has blocked */
+    uint64_t gap_out;                   /* bytes out of the socket at the last send-gap check */
     bool rate_armed;                    /* c->timer is at the min_client_rate deadline */
 };
 
@@ -129,6 +130,12 @@ void gh_proxy_rate_stop(struct gh_proxy *p);
  * the client is too slow (logged at info), false when a fresh measure of
  * what left the socket shows it in time (the timer is re-armed). */
 bool gh_proxy_rate_due(struct gh_proxy *p);
+/* The send gap timeout fired while a response waits on the client: true
+ * (timer re-armed for another gap) when bytes left the socket since the
+ * last check, since the kernel wakes a writer only once a third of a big
+ * send buffer drained, which a client reading steadily but slowly can take
+ * longer than the gap to do. One ioctl per expiry. */
+bool gh_proxy_send_moving(struct gh_proxy *p);
 
 /* In proxy_tunnel.c. */
 /* The upstream answered 101: queue the head and switch to tunnelling. */

@@ -72,17 +72,17 @@ void gh_proxy_rate_arm(struct gh_proxy *p, gh_msec_t gap, bool sending)
 {
     struct gh_req *r = p->r;
     p->gap_due = gh_now_ms + gap;
+    if (sending && !p->send_blocked) {
+        p->send_blocked = true;
+        p->sent_base = r->bytes_sent;
+        p->acked_base = p->gap_out = sent_out(p);
+    }
     if (p->w->conf->limits.min_client_rate == 0
         || (!sending && r->head.expect_continue && !p->got_any && body_bytes(p) == 0)) {
         gh_minrate_stop(&p->rate, gh_now_ms);
         p->rate_armed = false;
         gh_loop_timer_set(&p->w->loop, &p->c->timer, gap);
         return;
-    }
-    if (sending && !p->send_blocked) {
-        p->send_blocked = true;
-        p->sent_base = r->bytes_sent;
-        p->acked_base = sent_out(p);
     }
     p->rate_grace = GH_MIN(gap, RATE_GRACE_MS);
     gh_minrate_start(&p->rate, gh_now_ms);
@@ -108,6 +108,18 @@ void gh_proxy_rate_stop(struct gh_proxy *p)
 {
     gh_minrate_stop(&p->rate, gh_now_ms);
     p->rate_armed = false;
+}
+
+bool gh_proxy_send_moving(struct gh_proxy *p)
+{
+    if (gh_outq_empty(&p->cq) || !p->send_blocked || p->gap_out == UINT64_MAX)
+        return false;
+    uint64_t out = sent_out(p);
+    if (out == UINT64_MAX || out <= p->gap_out)
+        return false;
+    p->gap_out = out;
+    gh_proxy_rate_arm(p, p->w->conf->timeouts.send, true);
+    return true;
 }
 
 bool gh_proxy_rate_due(struct gh_proxy *p)

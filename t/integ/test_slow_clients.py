@@ -156,6 +156,33 @@ def test_slow_reader_is_closed(gh_factory, backend):
     assert r.status == 200 and r.body == ghtest.pattern(BIG)
 
 
+def test_send_gap_counts_bytes_leaving_the_socket(gh_factory, backend):
+    """timeouts.send is the longest time the client takes nothing. The kernel reports
+    the socket writable again only once a third of its send buffer (megabytes on
+    loopback) drained: a client reading steadily at 100 KB/s is not stalled although
+    no write happens for several seconds, and must not be cut after 2 s."""
+    gh = gh_factory(config(backend, rate="0", gaps='timeouts = { send = "2s"; };'))
+    got, early = slow_download(gh.port, "/bytes/%d" % BIG, 100000, 7)
+    assert (got, early) == (BIG, False)
+    # A client that takes nothing at all is still cut after the gap.
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", gh.port))
+    try:
+        s.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: x\r\n\r\n" % BIG)
+        time.sleep(ghtest.scaled(6))
+        s.settimeout(ghtest.scaled(10))
+        n = 0
+        while True:
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            n += len(d)
+        assert n < BIG, n
+    finally:
+        s.close()
+
+
 def test_slow_upstream_does_not_count(gh_factory, backend):
     gh = gh_factory(config(backend))
     results = {}
