@@ -174,7 +174,10 @@ int gh_edge_rate_limit(struct gh_req *r, int idx)
                         (unsigned long long)(full - E.rl_full_seen));
         E.rl_full_seen = full;
     }
+    /* never a trusted proxy itself (real_ip found no client behind it):
+     * banning it would refuse everyone it carries */
     if (wait > 0 && conf->access.ban_violations > 0 && r->client->has_key
+        && (conf->real_ip.nfrom == 0 || !gh_acl_match(&E.trusted, r->client->key, 0))
         && gh_bl_violation(E.blr, conf, r->client->key))
         gh_edge_count(E.blr, E.proc, GH_EDGE_AUTO_BANS);
     return wait;

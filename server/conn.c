@@ -138,7 +138,19 @@ void gh_conn_set_addr(struct gh_conn *c)
 
 void gh_conn_set_addr_text(struct gh_conn *c)
 {
-    gh_sockaddr_host(&c->peer, c->addr.text, sizeof(c->addr.text));
+    const struct sockaddr_storage *sa = &c->peer;
+    struct sockaddr_storage v4;
+    if (c->peer.ss_family == AF_INET6 && c->addr.has_key && gh_acl_key_is_v4(c->addr.key)) {
+        /* ::ffff:a.b.c.d (a dual-stack listener, a PROXY TCP6 line) is the
+         * client a.b.c.d: one text for one client, as real_ip writes it */
+        struct sockaddr_in *sin = (struct sockaddr_in *)&v4;
+        memset(&v4, 0, sizeof(v4));
+        sin->sin_family = AF_INET;
+        memcpy(&sin->sin_addr, c->addr.key + 12, 4);
+        sin->sin_port = ((const struct sockaddr_in6 *)&c->peer)->sin6_port;
+        sa = &v4;
+    }
+    gh_sockaddr_host(sa, c->addr.text, sizeof(c->addr.text));
 }
 
 void gh_conn_close(struct gh_conn *c)

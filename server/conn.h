@@ -120,6 +120,7 @@ struct gh_conn {
     bool half_closed;
     bool freed;
     bool cl_held;                       /* holds a max_conns_per_ip count (modules/edge.c) */
+    bool edge_tls;                      /* the PROXY v2 header says the client used TLS */
     struct sockaddr_storage peer;       /* the socket's peer, or the PROXY protocol's source */
     /* The connection's client (from peer): key and text, set at accept or
      * after the PROXY header. A request uses r->client, which is this or
@@ -135,6 +136,12 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents);
  * the connection is admitted, its text (a refused one never needs it). */
 void gh_conn_set_addr(struct gh_conn *c);
 void gh_conn_set_addr_text(struct gh_conn *c);
+/* The client reached us over TLS: on a TLS listener, or through a balancer
+ * that terminated it (PROXY v2 PP2_TYPE_SSL). */
+static inline bool gh_conn_is_https(const struct gh_conn *c)
+{
+    return (c->listener != NULL && c->listener->tls) || c->edge_tls;
+}
 /* Close a connection now (pending request abandoned); memory freed after
  * this loop iteration. */
 void gh_conn_close(struct gh_conn *c);

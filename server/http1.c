@@ -432,10 +432,12 @@ static void handle_request(struct gh_req *r)
         gh_edge_real_ip(r);
     int denied = gh_edge_access(r);
     if (denied != 0) {
-        if (conf->access.deny_close) {
+        if (conf->access.deny_close && r->client == &c->addr) {
             gh_conn_close(c);           /* deny_action = "close": not a byte */
             return;
         }
+        /* a client behind a trusted proxy gets its 403: closing would cut
+         * the proxy's connection, shared with other clients */
         gh_http1_error(r, denied, true);
         return;
     }
@@ -469,7 +471,7 @@ static void handle_request(struct gh_req *r)
         return;
     }
     const struct gh_conf_route *rt = r->match.route;
-    if (r->match.vserver != NULL && r->match.vserver->redirect_https && !c->listener->tls) {
+    if (r->match.vserver != NULL && r->match.vserver->redirect_https && !gh_conn_is_https(c)) {
         redirect_https(r, host);
         return;
     }
@@ -535,6 +537,7 @@ static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
 {
     if (pp->family == AF_INET || pp->family == AF_INET6)
         c->peer = pp->src;
+    c->edge_tls = pp->ssl;
     gh_conn_set_addr(c);
     if (!gh_edge_accept(c)) {
         gh_conn_close(c);               /* refused: not a byte */
@@ -545,8 +548,10 @@ static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
         gh_buf_put(&c->w->bufs, c->in);
         c->in = NULL;
     }
-    /* Still bounded by the client_header timer set at accept. */
+    /* Still bounded by the client_header timer set at accept. The idle
+     * list is kept oldest first: it joins it as of now. */
     c->state = GH_CONN_IDLE;
+    c->idle_since = gh_now_ms;
     gh_list_remove(&c->link);
     gh_list_insert_tail(&c->w->idle, &c->link);
     gh_conn_process(c);

@@ -131,7 +131,7 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
     const char *peer = r->client->text;
     bool v6 = strchr(peer, ':') != NULL;
     struct gh_str host = h->authority.len > 0 ? h->authority : h->host;
-    bool tls = r->conn->listener != NULL && r->conn->listener->tls;
+    bool tls = gh_conn_is_https(r->conn);
     GH_UNUSED(up);
 
     size_t bound = h->head_len * 2 + r->norm_len + h->query.len + host.len * 3

@@ -131,8 +131,8 @@ void gh_proxy_rate_stop(struct gh_proxy *p);
  * what left the socket shows it in time (the timer is re-armed). */
 bool gh_proxy_rate_due(struct gh_proxy *p);
 /* The send gap timeout fired while a response waits on the client: true
- * (timer re-armed for another gap) when bytes left the socket since the
- * last check, since the kernel wakes a writer only once a third of a big
+ * (timer re-armed for another gap) when at least 16 KB left the socket
+ * since the last check, since the kernel wakes a writer only once a third of a big
  * send buffer drained, which a client reading steadily but slowly can take
  * longer than the gap to do. One ioctl per expiry. */
 bool gh_proxy_send_moving(struct gh_proxy *p);

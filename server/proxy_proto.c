@@ -132,6 +132,9 @@ static int parse_v1(const uint8_t *p, size_t len, struct gh_pp_result *res)
     return rc;
 }
 
+#define PP2_TYPE_SSL 0x20
+#define PP2_CLIENT_SSL 0x01
+
 static int parse_v2(const uint8_t *p, size_t len, struct gh_pp_result *res)
 {
     if (memcmp(p, v2_sig, len < sizeof(v2_sig) ? len : sizeof(v2_sig)) != 0)
@@ -184,7 +187,22 @@ static int parse_v2(const uint8_t *p, size_t len, struct gh_pp_result *res)
         }
         /* proto UNSPEC: keep the socket's peer. */
     }
-    /* AF_UNSPEC and AF_UNIX: keep the socket's peer; TLVs are skipped. */
+    /* AF_UNSPEC and AF_UNIX: keep the socket's peer. Of the TLVs after the
+     * addresses only PP2_TYPE_SSL matters; a TLV overrunning the block ends
+     * the walk (the addresses stand). */
+    static const size_t addr_len[] = { 0, 12, 36, 216 };
+    if (cmd == 1 && fam <= 3 && addr_len[fam] <= alen) {
+        size_t i = addr_len[fam];
+        while (i + 3 <= alen) {
+            unsigned type = a[i];
+            size_t vlen = ((size_t)a[i + 1] << 8) | a[i + 2];
+            if (i + 3 + vlen > alen)
+                break;
+            if (type == PP2_TYPE_SSL && vlen >= 1 && (a[i + 3] & PP2_CLIENT_SSL))
+                r.ssl = true;
+            i += 3 + vlen;
+        }
+    }
     *res = r;
     return GH_PP_DONE;
 }

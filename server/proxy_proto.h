@@ -12,6 +12,7 @@
 #ifndef GH_PROXY_PROTO_H
 #define GH_PROXY_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -33,6 +34,9 @@ struct gh_pp_result {
      * v2 with an unspecified transport). */
     int family;
     struct sockaddr_storage src;
+    /* v2 with a PP2_TYPE_SSL TLV whose PP2_CLIENT_SSL bit is set: the client
+     * spoke TLS to the balancer (which terminated it). */
+    bool ssl;
 };
 
 /* Parse p[0..len), the first bytes of a connection. Returns GH_PP_DONE

@@ -27,6 +27,10 @@
 
 #define RATE_GRACE_MS 5000
 #define RATE_RECHECK_MS 1000            /* least delay before a deadline is re-checked */
+/* What a client must take per timeouts.send when no write wakes us, so a
+ * reader of a few bytes per period cannot hold a connection and its
+ * upstream forever even with min_client_rate = 0. */
+#define SEND_GAP_MIN_BYTES 16384
 
 /* Request body bytes taken from the client so far. */
 static uint64_t body_bytes(const struct gh_proxy *p)
@@ -115,7 +119,7 @@ bool gh_proxy_send_moving(struct gh_proxy *p)
     if (gh_outq_empty(&p->cq) || !p->send_blocked || p->gap_out == UINT64_MAX)
         return false;
     uint64_t out = sent_out(p);
-    if (out == UINT64_MAX || out <= p->gap_out)
+    if (out == UINT64_MAX || out < p->gap_out + SEND_GAP_MIN_BYTES)
         return false;
     p->gap_out = out;
     gh_proxy_rate_arm(p, p->w->conf->timeouts.send, true);

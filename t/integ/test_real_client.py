@@ -417,6 +417,59 @@ def test_real_ip_auto_ban_bans_the_forwarded_client(gh_factory):
     assert [e["cidr"] for e in bl] == ["198.51.100.66/32"], bl
 
 
+def test_real_ip_never_auto_bans_the_trusted_proxy(gh_factory):
+    """A request with no forwarded client is the proxy's own: over the limit it gets
+    429s, but a ban would refuse every client behind it."""
+    routes = [route_return("= /ping", 200, "pong\n"),
+              '{ path = "/rl"; rate_limit = "lim"; return = { status = 200; body = "ok"; }; }']
+    extra = (TRUST + '\nrate_limits = ( { name = "lim"; key = "$remote_addr"; rate = 0.01; '
+             'burst = 0; } );\naccess = { auto_ban = { violations = 1; window = "60s"; '
+             'duration = "10m"; }; };')
+    gh = gh_factory(make_config(workers=1, routes=routes, extra=extra))
+    statuses = [ghtest.get(gh.port, "/rl").status for _ in range(4)]
+    assert statuses == [200, 429, 429, 429], statuses
+    assert ghtest.get(gh.port, "/ping").status == 200
+    assert ghtest.request(ghtest.admin_port(gh), "GET", "/blacklist").json() == []
+
+
+def test_real_ip_denied_client_with_close_action_gets_403(gh_factory):
+    """deny_action = "close" refuses a denied peer at accept; a denied client behind a
+    trusted proxy gets a 403 instead, so the proxy's shared connection survives."""
+    gh = gh_factory(make_config(workers=1, extra=TRUST + '\naccess = { deny = ["1.2.3.4"]; '
+                                'deny_action = "close"; };'))
+    with ghtest.HttpConn(gh.port) as c:
+        r = c.request("GET", "/ping", headers=[("X-Forwarded-For", "1.2.3.4")])
+        assert r.status == 403, r
+
+
+def test_v2_ssl_tlv_means_https(gh_factory, backend):
+    """A balancer that terminated TLS says so in PP2_TYPE_SSL: X-Forwarded-Proto and
+    Forwarded say https, and redirect_https does not loop."""
+    routes = [route_upstream("/", "app")]
+    text = pp_conf(backend, routes=routes).replace(
+        "    names = [", "    redirect_https = true;\n    names = [", 1)
+    gh = gh_factory(text)
+    ssl = b"\x20\x00\x05\x01\x00\x00\x00\x00"       # PP2_TYPE_SSL, client: PP2_CLIENT_SSL
+    r = pp_request(gh.port, v2("192.0.2.30", tlvs=b"\x04\x00\x01x" + ssl))
+    assert r.status == 200, r
+    doc = r.json()
+    assert [v for k, v in doc["headers"] if k.lower() == "x-forwarded-proto"] == ["https"]
+    assert "proto=https" in fwd(doc), fwd(doc)
+    # Without the TLV (or with the bit clear) the client spoke plain HTTP: redirected.
+    for header in (v2("192.0.2.31"), v2("192.0.2.32", tlvs=b"\x20\x00\x05\x00\x00\x00\x00\x00")):
+        r = pp_request(gh.port, header, "/a?b", host="127.0.0.1")
+        assert r.status == 301 and r.header("Location") == "https://x/a?b", r
+
+
+def test_v4_mapped_address_is_written_dotted(gh_factory, backend):
+    """::ffff:192.0.2.40 and 192.0.2.40 are one client, written one way."""
+    gh = gh_factory(pp_conf(backend))
+    r = pp_request(gh.port, v1("::ffff:192.0.2.40"), "/echo?mapped")
+    assert r.status == 200, r
+    assert xff(r.json()) == "192.0.2.40"
+    assert access_line(gh, "/echo?mapped").startswith("192.0.2.40 ")
+
+
 def test_proxy_then_real_ip(gh_factory, backend):
     # A CDN (10.1.1.1, trusted) reaches us through an L4 balancer speaking PROXY.
     gh = gh_factory(pp_conf(backend, extra='real_ip = { from = ["10.0.0.0/8"]; };'))

@@ -164,6 +164,9 @@ def test_send_gap_counts_bytes_leaving_the_socket(gh_factory, backend):
     gh = gh_factory(config(backend, rate="0", gaps='timeouts = { send = "2s"; };'))
     got, early = slow_download(gh.port, "/bytes/%d" % BIG, 100000, 7)
     assert (got, early) == (BIG, False)
+    # One taking a trickle (2 KB/s, under 16 KB per gap) is cut even with the rate off.
+    got, early = slow_download(gh.port, "/bytes/%d" % BIG, 2000, 6)
+    assert early and got < BIG, (got, early)
     # A client that takes nothing at all is still cut after the gap.
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

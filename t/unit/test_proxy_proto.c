@@ -166,6 +166,25 @@ START_TEST(test_v2_good)
     ck_assert_uint_eq(r.consumed, n);
     ck_assert_int_eq(r.version, 2);
     src_is(&r, AF_INET, "192.0.2.7", 4242);
+    ck_assert(!r.ssl);
+
+    /* PP2_TYPE_SSL: the client bit says TLS; clear, or a TLV overrunning the
+     * block (the walk stops, the addresses stand), it does not. */
+    uint8_t ssl[] = { 0x20, 0, 5, 0x01, 0, 0, 0, 0 };
+    memcpy(a + 18, ssl, sizeof(ssl));
+    n = v2(buf, 0x21, 0x11, a, 18 + sizeof(ssl));
+    ck_assert_int_eq(parse((const char *)buf, n, &r), GH_PP_DONE);
+    ck_assert(r.ssl);
+    a[21] = 0x00;
+    n = v2(buf, 0x21, 0x11, a, 18 + sizeof(ssl));
+    ck_assert_int_eq(parse((const char *)buf, n, &r), GH_PP_DONE);
+    ck_assert(!r.ssl);
+    a[21] = 0x01;
+    a[20] = 9;                          /* value length past the block */
+    n = v2(buf, 0x21, 0x11, a, 18 + sizeof(ssl));
+    ck_assert_int_eq(parse((const char *)buf, n, &r), GH_PP_DONE);
+    ck_assert(!r.ssl);
+    src_is(&r, AF_INET, "192.0.2.7", 4242);
 
     /* TCP over IPv6. */
     memset(a, 0, sizeof(a));
