@@ -1,16 +1,18 @@
 """The release binary stays valgrind-clean (STYLE: keep valgrind clean): master and
-workers serve fixed answers, proxied requests with bodies, a rejected request and a
-reload, then stop, with no memory error and no definite leak in any process."""
+workers serve fixed answers, proxied requests with bodies, a rejected request, the
+edge paths (real_ip, a rate limit, a denied client, PROXY v1/v2 and a malformed header)
+and a reload, then stop, with no memory error and no definite leak in any process."""
 
 import glob
 import os
 import shutil
+import socket
 import stat
 
 import pytest
 
 import ghtest
-from ghtest import get, make_config, request, upstream
+from ghtest import get, make_config, request, route_return, route_upstream, upstream
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.path.join(REPO, "build", "gatehouse")
@@ -26,7 +28,19 @@ def test_valgrind_clean(backend, tmp_path):
                        "--errors-for-leak-kinds=definite --log-file=%s/vg.%%p.log %s \"$@\"\n"
                        % (logs, RELEASE))
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    conf = make_config(workers=1, upstreams=[upstream("app", [backend.port])])
+    routes = [route_return("= /ping", 200, "pong\n"),
+              '{ path = "/rl"; rate_limit = "lim"; return = { status = 200; body = "ok"; }; }',
+              route_upstream("/", "app")]
+    conf = make_config(workers=1, listen=("127.0.0.1:0", "127.0.0.1:0"),
+                       upstreams=[upstream("app", [backend.port])], routes=routes,
+                       extra='real_ip = { from = ["127.0.0.1/32"]; };\n'
+                             'rate_limits = ( { name = "lim"; key = "$remote_addr"; '
+                             'rate = 0.01; burst = 0; } );\n'
+                             'access = { deny = ["127.0.0.2", "192.0.2.66"]; };')
+    # the second listener is behind a "balancer" (PROXY protocol)
+    i = conf.rindex('{ address = "127.0.0.1:0"; }')
+    conf = conf[:i] + '{ address = "127.0.0.1:0"; proxy_protocol = true; }' \
+        + conf[i + len('{ address = "127.0.0.1:0"; }'):]
     gh = ghtest.Gatehouse(conf, binary=str(wrapper))
     try:
         exercise(gh)
@@ -59,6 +73,21 @@ def exercise(gh):
     r = request(gh.port, "POST", "/echo", body=b"x" * 50000)
     assert r.status == 200
     assert get(gh.port, "/nope", headers=[("Transfer-Encoding", "gzip")]).status == 400
+    # the edge paths: real_ip, a rate limit, a denied client, the PROXY protocol
+    xff = [("X-Forwarded-For", "198.51.100.7, 127.0.0.1")]
+    assert get(gh.port, "/echo", headers=xff).status == 200
+    assert [get(gh.port, "/rl").status for _ in range(2)] == [200, 429]
+    assert get(gh.port, "/ping", headers=[("X-Forwarded-For", "192.0.2.66")]).status == 403
+    pp_port = [int(line.rsplit(":", 1)[1]) for line in gh.error_log().splitlines()
+               if "listening on 127.0.0.1:" in line and "admin" not in line][1]
+    for header in (b"PROXY TCP4 192.0.2.1 127.0.0.1 1234 80\r\n",
+                   b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\xc0\x00\x02\x02\x7f\x00\x00\x01"
+                   b"\x04\xd2\x00\x50"):
+        r = ghtest.send_raw(pp_port, header + b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert r.status == 200, r
+    with socket.create_connection(("127.0.0.1", pp_port), timeout=ghtest.scaled(10)) as s:
+        s.sendall(b"PROXY TCP4 nonsense\r\n")
+        assert s.recv(100) == b""           # malformed: closed without a byte
     old = set(gh.worker_pids())
     gh.reload()
     gh.wait_workers(1, timeout=ghtest.scaled(30), exclude=old)
