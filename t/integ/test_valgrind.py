@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import stat
+import time
 
 import pytest
 
@@ -88,6 +89,20 @@ def exercise(gh):
     with socket.create_connection(("127.0.0.1", pp_port), timeout=ghtest.scaled(10)) as s:
         s.sendall(b"PROXY TCP4 nonsense\r\n")
         assert s.recv(100) == b""           # malformed: closed without a byte
+    # a response the client does not take at once: the min_client_rate clock, SIOCOUTQ
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(ghtest.scaled(30))
+        s.connect(("127.0.0.1", gh.port))
+        s.sendall(b"GET /bytes/8000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        time.sleep(0.5)
+        n = 0
+        while True:
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            n += len(d)
+        assert n > 8000000, n
     old = set(gh.worker_pids())
     gh.reload()
     gh.wait_workers(1, timeout=ghtest.scaled(30), exclude=old)
