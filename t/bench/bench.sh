@@ -362,7 +362,9 @@ if want memory; then
 		port=$(free_port) d=$W/mem-$n
 		proxy_up "$n" "$d" "$port" one || continue
 		pid=$PROXY_PID
-		"$W/nreq" -p "$port" -n 2000 -c "$CONC" >/dev/null
+		# warm up at the idle client's own concurrency (256 requests in flight), so the
+		# free lists are as full before as after and the difference is the connections
+		"$W/nreq" -p "$port" -n 4000 -c 256 >/dev/null
 		sleep 0.5
 		base=$(mem_of "$pid")
 		"$W/nreq" -p "$port" -i "$IDLE" -t 300 >"$d/idle.out" 2>&1 &
