@@ -191,6 +191,13 @@ int gh_edge_access(struct gh_req *r)
     return 403;
 }
 
+bool gh_edge_pp_trusted(const struct gh_conn *c)
+{
+    if (c->w->conf->real_ip.nfrom == 0)
+        return true;
+    return c->addr.has_key && gh_acl_match(&E.trusted, c->addr.key, 0);
+}
+
 void gh_edge_real_ip(struct gh_req *r)
 {
     const struct gh_client *conn = &r->conn->addr;

@@ -44,5 +44,9 @@ int gh_edge_rate_limit(struct gh_req *r, int idx);
  * the connection's address is trusted, point r->client at the address
  * found in real_ip.header (modules/realip.h); otherwise leave it. */
 void gh_edge_real_ip(struct gh_req *r);
+/* May the sender of c's PROXY header (c->addr, the socket's peer) name the
+ * client? Anyone when real_ip.from is empty (the listener's setting is the
+ * operator's word, as with HAProxy); else only a peer in real_ip.from. */
+bool gh_edge_pp_trusted(const struct gh_conn *c);
 
 #endif

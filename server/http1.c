@@ -530,15 +530,19 @@ static int read_client(struct gh_conn *c)
     return n == GH_DONE ? GH_DONE : GH_ERROR;
 }
 
-/* The PROXY header was read: its source (unless LOCAL or UNKNOWN) replaces
- * the peer, the connection checks run on it, then HTTP starts with the
- * bytes that followed the header in the same reads. */
+/* The PROXY header was read: its source (unless LOCAL or UNKNOWN, or the
+ * sender is not a trusted proxy) replaces the peer, the connection checks
+ * run on it, then HTTP starts with the bytes that followed the header in
+ * the same reads. */
 static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
 {
-    if (pp->family == AF_INET || pp->family == AF_INET6)
-        c->peer = pp->src;
-    c->edge_tls = pp->ssl;
     gh_conn_set_addr(c);
+    if (gh_edge_pp_trusted(c)) {
+        if (pp->family == AF_INET || pp->family == AF_INET6)
+            c->peer = pp->src;
+        c->edge_tls = pp->ssl;
+        gh_conn_set_addr(c);
+    }
     if (!gh_edge_accept(c)) {
         gh_conn_close(c);               /* refused: not a byte */
         return;

@@ -471,18 +471,33 @@ def test_v4_mapped_address_is_written_dotted(gh_factory, backend):
 
 
 def test_proxy_then_real_ip(gh_factory, backend):
-    # A CDN (10.1.1.1, trusted) reaches us through an L4 balancer speaking PROXY.
-    gh = gh_factory(pp_conf(backend, extra='real_ip = { from = ["10.0.0.0/8"]; };'))
+    # A CDN (10.1.1.1) reaches us through an L4 balancer (127.0.0.1) speaking PROXY;
+    # both are trusted.
+    gh = gh_factory(pp_conf(backend, extra='real_ip = { from = ["10.0.0.0/8", "127.0.0.1"]; };'))
     r = pp_request(gh.port, v2("10.1.1.1"), "/echo?both",
                    headers=[("X-Forwarded-For", "203.0.113.5")])
     assert xff(r.json()) == "203.0.113.5, 203.0.113.5"
     assert access_line(gh, "/echo?both").startswith("203.0.113.5 ")
-    # The balancer itself (127.0.0.1) is not trusted: LOCAL keeps it, the header is ignored.
-    r = pp_request(gh.port, v2(cmd=0), headers=[("X-Forwarded-For", "203.0.113.5")])
-    assert xff(r.json()) == "203.0.113.5, 127.0.0.1"
-    # An untrusted PROXY client cannot forge it either.
+    # LOCAL keeps the balancer's own address, trusted: its header is believed.
+    r = pp_request(gh.port, v2(cmd=0), headers=[("X-Forwarded-For", "203.0.113.6")])
+    assert xff(r.json()) == "203.0.113.6, 203.0.113.6"
+    # An untrusted client behind the balancer cannot forge its address with a header.
     r = pp_request(gh.port, v1("192.0.2.8"), headers=[("X-Forwarded-For", "203.0.113.5")])
     assert xff(r.json()) == "203.0.113.5, 192.0.2.8"
+
+
+def test_proxy_header_from_an_untrusted_sender_names_no_one(gh_factory, backend):
+    """With real_ip.from set, only a trusted peer's PROXY header names the client (nginx's
+    set_real_ip_from): a client that reaches the listener directly cannot forge one."""
+    gh = gh_factory(pp_conf(backend, extra='real_ip = { from = ["10.0.0.0/8"]; };'))
+    ssl = b"\x20\x00\x05\x01\x00\x00\x00\x00"
+    r = pp_request(gh.port, v2("10.1.1.1", tlvs=ssl), "/echo?forged",
+                   headers=[("X-Forwarded-For", "203.0.113.5")])
+    assert r.status == 200, r
+    doc = r.json()
+    assert xff(doc) == "203.0.113.5, 127.0.0.1"
+    assert [v for k, v in doc["headers"] if k.lower() == "x-forwarded-proto"] == ["http"]
+    assert access_line(gh, "/echo?forged").startswith("127.0.0.1 ")
 
 
 def test_hashing_uses_the_real_client(gh_factory, backends):
