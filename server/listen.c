@@ -145,14 +145,17 @@ static int claim_inherited(const char *text, int slot)
     return -1;
 }
 
-/* Move slot fds of a listener with the same address from old into l. */
+/* Move slot fds of a listener with the same address from old into l. Two
+ * listeners may have the same text ("127.0.0.1:0" twice: two free ports):
+ * each takes the first old one not taken yet, in order, so neither gets the
+ * other's port. */
 static void reuse_old(struct gh_listener *l, struct gh_listeners *old)
 {
     if (old == NULL)
         return;
     for (size_t i = 0; i < old->n; i++) {
         struct gh_listener *o = &old->v[i];
-        if (strcmp(o->text, l->text) != 0)
+        if (strcmp(o->text, l->text) != 0 || o->nslots == 0 || o->fds[0] == -1)
             continue;
         l->sa = o->sa;
         l->salen = o->salen;

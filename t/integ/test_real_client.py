@@ -236,6 +236,19 @@ def test_plain_listener_takes_proxy_line_as_a_bad_request(gh_factory):
     assert ghtest.get(gh.ports[1], "/ping").status == 200
 
 
+def test_reload_keeps_each_port_zero_listener_its_own(gh_factory):
+    """Two listeners written alike ("127.0.0.1:0"), one with proxy_protocol: a reload
+    must give each its own socket back, not both the first one's port."""
+    gh = gh_factory(pp_conf(also_plain=True))
+    pp_port, plain_port = gh.ports[0], gh.ports[1]
+    old = set(gh.worker_pids())
+    gh.reload()
+    gh.wait_workers(1, timeout=ghtest.scaled(10), exclude=old)
+    for _ in range(20):             # both sockets of a shared port would split these
+        assert ghtest.get(plain_port, "/ping").status == 200
+        assert pp_request(pp_port, v1("192.0.2.9"), "/ping").status == 200
+
+
 def test_access_lists_judge_the_proxy_address(gh_factory):
     gh = gh_factory(pp_conf(extra='access = { deny = ["192.0.2.66/32", "2001:db8::66"]; };'))
     assert pp_request(gh.port, v1("192.0.2.66"), "/ping").status == 403

@@ -44,7 +44,11 @@ def test_valgrind_clean(backend, tmp_path):
         + conf[i + len('{ address = "127.0.0.1:0"; }'):]
     gh = ghtest.Gatehouse(conf, binary=str(wrapper))
     try:
-        exercise(gh)
+        try:
+            exercise(gh)
+        except Exception:
+            print(gh.log_tail(60))
+            raise
         problems = gh.stop(timeout=ghtest.scaled(30))
         assert not problems, problems
     finally:
