@@ -5,57 +5,66 @@
  * stack buffer (long fields are cut, never overflow) and appended to the
  * worker's buffered access log.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "common/time.h"
+#include "common/wbuf.h"
+#include "modules/accesslog.h"
 #include "server/http1.h"
 
-#define LINE_MAX_LEN 8192
-#define FIELD_MAX 2048                  /* longest quoted field kept */
-
-struct line {
-    char *p, *end;
-};
-
-static void put_raw(struct line *l, const char *s, size_t n)
-{
-    size_t room = (size_t)(l->end - l->p);
-    if (n > room)
-        n = room;
-    memcpy(l->p, s, n);
-    l->p += n;
-}
-
-static void put_str(struct line *l, const char *s)
-{
-    put_raw(l, s, strlen(s));
-}
+/* Output bytes each client-supplied field may take, escapes included, so
+ * that a line with every field at its cap still fits GH_ACCESSLOG_LINE_MAX whole
+ * (the JSON stays valid): the method, the client, upstream and request id
+ * at 256 and the target, Referer and User-Agent at 2048 take 7,168 bytes and
+ * leave about 1 KB for the fixed parts. A cut field ends in
+ * "..." so the truncation shows. */
+#define METHOD_OUT_MAX 256
+#define FIELD_OUT_MAX 2048
+#define SMALL_OUT_MAX 256
 
 /* Escape quotes, backslashes and non-printables as \xHH (nginx) or, for
- * JSON, as \uXXXX. An empty value is "-" in combined. */
-static void put_escaped(struct line *l, struct gh_str v, bool json)
+ * JSON, as \u00HH, in at most `cap` output bytes; an escape is never
+ * split. An empty value is "-" in combined. */
+static void put_escaped(struct gh_wbuf *l, struct gh_str v, bool json, size_t cap)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t n = GH_MIN(v.len, (size_t)FIELD_MAX);
-    if (n == 0 && !json) {
-        put_raw(l, "-", 1);
+    if (v.len == 0 && !json) {
+        gh_wbuf_putc(l, '-');
         return;
     }
-    for (size_t i = 0; i < n && l->end - l->p > 6; i++) {
+    char *stop = l->p + GH_MIN(cap, gh_wbuf_room(l));
+    for (size_t i = 0; i < v.len; i++) {
         unsigned char ch = (unsigned char)v.p[i];
+        char esc[6];
+        size_t n;
         if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f) {
             if (json) {
-                char esc[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
-                put_raw(l, esc, 6);
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[ch >> 4];
+                esc[5] = hex[ch & 15];
+                n = 6;
             } else {
-                char esc[4] = { '\\', 'x', hex[ch >> 4], hex[ch & 15] };
-                put_raw(l, esc, 4);
+                esc[0] = '\\';
+                esc[1] = 'x';
+                esc[2] = hex[ch >> 4];
+                esc[3] = hex[ch & 15];
+                n = 4;
             }
         } else {
-            *l->p++ = (char)ch;
+            esc[0] = (char)ch;
+            n = 1;
         }
+        /* Keep 3 bytes for the "..." of a cut, unless this is the end. */
+        size_t keep = i + 1 < v.len ? 3 : 0;
+        if ((size_t)(stop - l->p) < n + keep) {
+            size_t dots = GH_MIN((size_t)3, (size_t)(stop - l->p));
+            memcpy(l->p, "...", dots);
+            l->p += dots;
+            l->cut = true;
+            return;
+        }
+        memcpy(l->p, esc, n);
+        l->p += n;
     }
 }
 
@@ -66,77 +75,88 @@ static struct gh_str header(const struct gh_req *r, const char *name)
     return h ? h->value : gh_str_make("", 0);
 }
 
-static void put_fmt(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(struct line *l, const char *fmt, ...)
+size_t gh_accesslog_format(const struct gh_accesslog_fields *f, bool json, char *buf,
+                           size_t size)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(l->p, (size_t)(l->end - l->p), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        l->p += GH_MIN((size_t)n, (size_t)(l->end - l->p - 1));
+    if (size < 2)
+        return 0;
+    struct gh_wbuf l = gh_wbuf_make(buf, size - 1);            /* and the '\n' */
+    if (json) {
+        gh_wbuf_puts(&l, "{\"time\":\"");
+        gh_wbuf_puts(&l, f->time);
+        gh_wbuf_puts(&l, "\",\"remote_addr\":\"");
+        put_escaped(&l, f->remote_addr, true, SMALL_OUT_MAX);
+        gh_wbuf_puts(&l, "\",\"method\":\"");
+        put_escaped(&l, f->method, true, METHOD_OUT_MAX);
+        gh_wbuf_puts(&l, "\",\"uri\":\"");
+        put_escaped(&l, f->target, true, FIELD_OUT_MAX);
+        gh_wbuf_printf(&l, "\",\"status\":%d,\"bytes\":%llu,\"referer\":\"", f->status,
+                       (unsigned long long)f->body_bytes);
+        put_escaped(&l, f->referer, true, FIELD_OUT_MAX);
+        gh_wbuf_puts(&l, "\",\"user_agent\":\"");
+        put_escaped(&l, f->user_agent, true, FIELD_OUT_MAX);
+        gh_wbuf_printf(&l, "\",\"duration\":%.3f,\"upstream\":\"", f->seconds);
+        put_escaped(&l, f->upstream, true, SMALL_OUT_MAX);
+        if (f->upstream_status > 0)
+            gh_wbuf_printf(&l, "\",\"upstream_status\":%d,\"request_id\":\"",
+                           f->upstream_status);
+        else
+            gh_wbuf_puts(&l, "\",\"upstream_status\":null,\"request_id\":\"");
+        put_escaped(&l, f->request_id, true, SMALL_OUT_MAX);
+        gh_wbuf_puts(&l, "\"}");
+    } else {
+        put_escaped(&l, f->remote_addr, false, SMALL_OUT_MAX);
+        gh_wbuf_puts(&l, " - - [");
+        gh_wbuf_puts(&l, f->time);
+        gh_wbuf_puts(&l, "] \"");
+        if (f->method.len > 0) {
+            put_escaped(&l, f->method, false, METHOD_OUT_MAX);
+            gh_wbuf_putc(&l, ' ');
+            put_escaped(&l, f->target, false, FIELD_OUT_MAX);
+            gh_wbuf_putc(&l, ' ');
+            gh_wbuf_puts(&l, f->protocol);
+        }
+        gh_wbuf_printf(&l, "\" %d %llu \"", f->status, (unsigned long long)f->body_bytes);
+        put_escaped(&l, f->referer, false, FIELD_OUT_MAX);
+        gh_wbuf_puts(&l, "\" \"");
+        put_escaped(&l, f->user_agent, false, FIELD_OUT_MAX);
+        /* SPEC section 7: the upstream status is in the JSON format only,
+         * so that combined stays "... duration upstream request_id". */
+        gh_wbuf_printf(&l, "\" %.3f ", f->seconds);
+        put_escaped(&l, f->upstream, false, SMALL_OUT_MAX);
+        gh_wbuf_putc(&l, ' ');
+        put_escaped(&l, f->request_id, false, SMALL_OUT_MAX);
+    }
+    *l.p++ = '\n';                     /* the byte kept for it */
+    return (size_t)(l.p - buf);
 }
 
 void gh_http1_log_request(struct gh_req *r)
 {
     struct gh_worker *w = r->conn->w;
     const struct gh_http1_request *h = &r->head;
-    char buf[LINE_MAX_LEN];
-    struct line l = { buf, buf + sizeof(buf) - 2 };
-    double secs = (double)(gh_now_ms - r->start) / 1000.0;
-    /* Like nginx's $body_bytes_sent: the body only. */
-    unsigned long long body_bytes =
-        r->bytes_sent > r->head_bytes ? (unsigned long long)(r->bytes_sent - r->head_bytes) : 0;
-    const char *ver = h->version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
 
     if (w->conf->access_log.format == GH_ALOG_OFF || !gh_alog_enabled(&w->alog))
         return;
-    if (w->conf->access_log.format == GH_ALOG_JSON) {
-        put_str(&l, "{\"time\":\"");
-        put_str(&l, gh_time_log_date());
-        put_str(&l, "\",\"remote_addr\":\"");
-        put_str(&l, r->client->text);
-        put_str(&l, "\",\"method\":\"");
-        put_escaped(&l, h->method, true);
-        put_str(&l, "\",\"uri\":\"");
-        put_escaped(&l, h->target, true);
-        put_fmt(&l, "\",\"status\":%d,\"bytes\":%llu,\"referer\":\"", r->status,
-                body_bytes);
-        put_escaped(&l, header(r, "referer"), true);
-        put_str(&l, "\",\"user_agent\":\"");
-        put_escaped(&l, header(r, "user-agent"), true);
-        put_fmt(&l, "\",\"duration\":%.3f,\"upstream\":\"", secs);
-        put_escaped(&l, gh_str_make(r->upstream_addr, strlen(r->upstream_addr)), true);
-        if (r->upstream_status > 0)
-            put_fmt(&l, "\",\"upstream_status\":%d,\"request_id\":\"", r->upstream_status);
-        else
-            put_str(&l, "\",\"upstream_status\":null,\"request_id\":\"");
-        put_escaped(&l, r->request_id, true);
-        put_str(&l, "\"}");
-    } else {
-        put_str(&l, r->client->text);
-        put_str(&l, " - - [");
-        put_str(&l, gh_time_log_date());
-        put_str(&l, "] \"");
-        if (h->method.len > 0) {
-            put_escaped(&l, h->method, false);
-            put_raw(&l, " ", 1);
-            put_escaped(&l, h->target, false);
-            put_raw(&l, " ", 1);
-            put_str(&l, ver);
-        }
-        put_fmt(&l, "\" %d %llu \"", r->status, body_bytes);
-        put_escaped(&l, header(r, "referer"), false);
-        put_str(&l, "\" \"");
-        put_escaped(&l, header(r, "user-agent"), false);
-        /* SPEC section 7: the upstream status is in the JSON format only,
-         * so that combined stays "... duration upstream request_id". */
-        put_fmt(&l, "\" %.3f %s ", secs, r->upstream_addr);
-        if (r->request_id.len > 0)
-            put_escaped(&l, r->request_id, false);
-        else
-            put_raw(&l, "-", 1);
-    }
-    *l.p++ = '\n';
-    gh_alog_append(&w->alog, buf, (size_t)(l.p - buf));
+    const char *up = r->upstream_addr;
+    struct gh_accesslog_fields f = {
+        .time = gh_time_log_date(),
+        .remote_addr = gh_str_make(r->client->text, strlen(r->client->text)),
+        .method = h->method,
+        .target = h->target,
+        .protocol = h->version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1",
+        .status = r->status,
+        /* Like nginx's $body_bytes_sent: the body only. */
+        .body_bytes = r->bytes_sent > r->head_bytes ? r->bytes_sent - r->head_bytes : 0,
+        .referer = header(r, "referer"),
+        .user_agent = header(r, "user-agent"),
+        .seconds = (double)(gh_now_ms - r->start) / 1000.0,
+        .upstream = gh_str_make(up, strlen(up)),
+        .upstream_status = r->upstream_status,
+        .request_id = r->request_id,
+    };
+    char buf[GH_ACCESSLOG_LINE_MAX];
+    size_t n = gh_accesslog_format(&f, w->conf->access_log.format == GH_ALOG_JSON, buf,
+                                   sizeof(buf));
+    gh_alog_append(&w->alog, buf, n);
 }

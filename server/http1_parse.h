@@ -159,5 +159,10 @@ static inline void gh_chunked_reset(struct gh_chunked_decoder *d)
  * message), or GH_ERROR on malformed input. d->done tells when the body
  * ended. */
 ssize_t gh_chunked_decode(struct gh_chunked_decoder *d, char *buf, size_t *len);
+/* Check buf[0..*len) as gh_chunked_decode would, without moving a byte
+ * (buf is only read): same result, *len the number of data bytes in it.
+ * Run it on a copy of the decoder to validate bytes that are already
+ * buffered before anything of the message is forwarded. */
+ssize_t gh_chunked_scan(struct gh_chunked_decoder *d, const char *buf, size_t *len);
 
 #endif

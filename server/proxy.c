@@ -205,6 +205,26 @@ static int connect_next(struct gh_proxy *p)
     return -1;
 }
 
+/* The chunked body bytes that came with the head are checked before the
+ * head goes upstream (SPEC section 5: a bad request is never forwarded):
+ * 400 for malformed framing, 413 past max_body_size, else 0. What arrives
+ * later is checked as it streams, and a bad chunk then closes the upstream
+ * connection. */
+static int check_buffered_chunks(struct gh_proxy *p)
+{
+    struct gh_buf *in = p->c->in;
+    struct gh_chunked_decoder d = p->req_dec;
+    size_t dlen = gh_buf_len(in);
+    if (dlen == 0)
+        return 0;
+    if (gh_chunked_scan(&d, in->pos, &dlen) < 0)
+        return 400;
+    size_t max_body = p->w->conf->limits.max_body_size;
+    if (max_body > 0 && dlen > max_body)
+        return 413;
+    return 0;
+}
+
 void gh_proxy_start(struct gh_req *r, int upstream)
 {
     struct gh_conn *c = r->conn;
@@ -260,6 +280,12 @@ void gh_proxy_start(struct gh_req *r, int upstream)
     }
     c->in->pos += r->head.head_len;
     r->head.head_len = 0;               /* consumed here, not by gh_http1_finish */
+    int bad = p->req_mode == BODY_CHUNKED ? check_buffered_chunks(p) : 0;
+    if (bad != 0) {
+        r->proxy = NULL;
+        gh_http1_error(r, bad, true);
+        return;
+    }
     if (idempotent && p->req_mode == BODY_LENGTH && p->req_left <= p->up->conf->retry_buffer) {
         /* Keep a copy of the body as it streams, so the request can be
          * retried once all of it has been read (chunked bodies are not:

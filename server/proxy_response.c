@@ -58,6 +58,19 @@ static void queue_response_head(struct gh_proxy *p)
         p->resp_body_read = true;
 }
 
+/* The chunked body bytes that came with the response head are well formed
+ * so far (checked before the head is queued for the client). */
+static bool body_start_valid(const struct gh_proxy *p)
+{
+    const struct gh_buf *b = p->rbuf;
+    int st = p->resp.status;
+    if (!p->resp.framing.chunked || p->r->head_only || st == 204 || st == 304 || gh_buf_empty(b))
+        return true;
+    struct gh_chunked_decoder d = p->resp_dec;
+    size_t dlen = gh_buf_len(b);
+    return gh_chunked_scan(&d, b->pos, &dlen) >= 0;
+}
+
 /* Parse what the upstream sent so far as a response head. */
 int gh_proxy_response_head(struct gh_proxy *p)
 {
@@ -109,6 +122,13 @@ int gh_proxy_response_head(struct gh_proxy *p)
         return STEP_PROGRESS;
     }
     b->pos += rc;
+    if (!body_start_valid(p)) {
+        /* Nothing went to the client yet: a clean 502 instead of a head
+         * and then a cut connection. */
+        gh_log_error("upstream %s sent a malformed chunked body", p->r->upstream_addr);
+        gh_proxy_upstream_failed(p, 502, false);
+        return STEP_STOP;
+    }
     queue_response_head(p);
     /* Whatever body came with the head leaves in the same writev. */
     if (!p->resp_body_read && !gh_buf_empty(b) && gh_proxy_response_span(p) == -1) {

@@ -4,6 +4,8 @@
  * Decodes the input whole, then again split at a position derived from
  * the data (the first two bytes), then (for short inputs) byte by byte;
  * the verdict, the decoded bytes, the bytes consumed and done must agree.
+ * gh_chunked_scan over the same pieces must give the same verdict, bytes
+ * consumed and data counts, and leave the input untouched.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +35,13 @@ static void decode(const uint8_t *data, size_t size, size_t split, size_t step,
         if (n > size - pos) n = size - pos;
         char *piece = malloc(n ? n : 1);
         memcpy(piece, data + pos, n);
-        size_t len = n;
+        size_t len = n, slen = n;
+        struct gh_chunked_decoder sd = d;
+        ssize_t sc = gh_chunked_scan(&sd, piece, &slen);
+        CHECK(memcmp(piece, data + pos, n) == 0);
         ssize_t c = gh_chunked_decode(&d, piece, &len);
+        CHECK(sc == c && sd.state == d.state && sd.done == d.done);
+        CHECK(c < 0 || slen == len);
         if (c < 0) {
             free(piece);
             r->error = true;

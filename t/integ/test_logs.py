@@ -159,3 +159,42 @@ def test_error_log_level_filters(gh_factory):
     assert gh.running(), gh.log_tail()
     gh.wait_workers(2)
     assert "[notice]" not in gh.error_log() and "[info]" not in gh.error_log()
+
+
+def _hostile_request(port, path):
+    # 1.5 KB Referer and User-Agent of obs-text bytes (>= 0x80), escaped to
+    # 4 (combined) or 6 (JSON) bytes each: over the old 8 KB line, which a
+    # worker under ASan aborted on (issue 9).
+    junk = bytes(range(0x80, 0x100)) * 12
+    with ghtest.HttpConn(port) as c:
+        c.send(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\nReferer: " + junk
+               + b"\r\nUser-Agent: " + junk[::-1] + b"\r\nConnection: close\r\n\r\n")
+        return c.read_response()
+
+
+def test_access_log_hostile_fields_combined(gh_factory, backend):
+    gh = gh_factory(conf(backend.port))
+    for i in range(4):
+        # Different alignments of the fields in the line.
+        assert _hostile_request(gh.port, "/echo?c=" + "x" * (i * 7)).status == 200
+    assert get(gh.port, "/echo?after=1").status == 200      # the worker lives
+    line = find_line(gh, "/echo?c=xxxxxxxxxxxxxxxxxxxxx")
+    assert len(line) < 8192
+    m = COMBINED_RE.match(line)
+    assert m, line
+    # Each field is cut at 2 KB of output, visibly.
+    assert m["referer"].startswith("\\x80\\x81") and m["referer"].endswith("...")
+    assert len(m["referer"]) <= 2048 and len(m["ua"]) <= 2048
+    assert m["rid"] != "-"
+    assert gh.bad_log_lines() == []
+
+
+def test_access_log_hostile_fields_json_cut_visibly(gh_factory, backend):
+    gh = gh_factory(conf(backend.port, access_format="json"))
+    assert _hostile_request(gh.port, "/echo?j=" + "y" * 3000).status == 200
+    assert get(gh.port, "/echo?after=1").status == 200
+    line = find_line(gh, "/echo?j=yyy")
+    doc = json.loads(line)                  # still one valid object
+    assert doc["uri"].endswith("...") and len(doc["uri"]) <= 2048
+    assert doc["referer"].startswith("\u0080\u0081") and doc["referer"].endswith("...")
+    assert doc["status"] == 200 and doc["request_id"]

@@ -1,0 +1,37 @@
+/*
+ * accesslog.h - the access log line (SPEC section 7), formatted from the
+ * fields of one request whatever its protocol.
+ */
+#ifndef GH_ACCESSLOG_H
+#define GH_ACCESSLOG_H
+
+#include <stdint.h>
+
+#include "common/str.h"
+
+#define GH_ACCESSLOG_LINE_MAX 8192
+
+struct gh_accesslog_fields {
+    const char *time;                   /* [$time_local], NUL-terminated */
+    struct gh_str remote_addr;
+    struct gh_str method;               /* empty: no request line was read */
+    struct gh_str target;
+    const char *protocol;               /* "HTTP/1.1" */
+    int status;
+    uint64_t body_bytes;
+    struct gh_str referer, user_agent;
+    double seconds;
+    struct gh_str upstream;             /* "-" when answered here */
+    int upstream_status;                /* 0: none */
+    struct gh_str request_id;           /* empty: "-" */
+};
+
+/* Format one line, '\n' included, into buf (size >= 2; GH_ACCESSLOG_LINE_MAX
+ * holds every line whole): nginx's combined format with the request time,
+ * upstream and request id after it, or a JSON object (json). Fields are
+ * escaped and each is cut at a fixed number of output bytes, ending in
+ * "..." when cut, so any input fits. Returns the length. */
+size_t gh_accesslog_format(const struct gh_accesslog_fields *f, bool json, char *buf,
+                           size_t size);
+
+#endif
