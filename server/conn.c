@@ -95,6 +95,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
             continue;
         }
         /* TCP_NODELAY is inherited from the listening socket (listen.c). */
+        gh_transport_init_plain(&c->tp, fd);
         c->w = w;
         c->listener = a->listener;
         c->peer = peer;
@@ -104,7 +105,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         if (!pp) {
             gh_conn_set_addr(c);
             if (!gh_edge_accept(c)) {
-                close(fd);              /* refused at accept: not a byte */
+                gh_transport_close(&c->tp);     /* refused at accept: not a byte */
                 conn_release(c);
                 continue;
             }
@@ -116,7 +117,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         if (gh_io_start(&w->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
             gh_log(GH_LOG_ERROR, errno, "epoll_ctl() on a new connection failed");
             gh_edge_conn_close(c);
-            close(fd);
+            gh_transport_close(&c->tp);
             conn_release(c);
             continue;
         }
@@ -163,10 +164,8 @@ void gh_conn_close(struct gh_conn *c)
     gh_edge_conn_close(c);
     gh_loop_timer_cancel(&w->loop, &c->timer);
     gh_list_remove(&c->link);
-    int fd = c->io.fd;
     gh_io_forget(&w->loop, &c->io);     /* close(2) leaves the epoll set by itself */
-    if (fd != -1)
-        close(fd);
+    gh_transport_close(&c->tp);
     gh_buf_put(&w->bufs, c->in);
     c->in = NULL;
     w->nconns--;
@@ -189,7 +188,7 @@ size_t gh_conn_close_idle(struct gh_worker *w, gh_msec_t older_than, bool half_c
             continue;
         if (half_close) {
             /* FIN first: a request racing with it is not met by a RST. */
-            if (shutdown(c->io.fd, SHUT_WR) == 0) {
+            if (gh_transport_shutdown(&c->tp) == 0) {
                 c->state = GH_CONN_LINGER;
                 c->half_closed = true;
                 gh_loop_timer_set(&w->loop, &c->timer, LINGER_MS);

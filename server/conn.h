@@ -17,6 +17,7 @@
 #include "common/shm.h"
 #include "server/http1_parse.h"
 #include "server/listen.h"
+#include "server/transport.h"
 #include "server/worker.h"
 #include "modules/acl.h"
 
@@ -101,7 +102,8 @@ enum gh_conn_state {
 };
 
 struct gh_conn {
-    struct gh_io io;
+    struct gh_io io;                    /* epoll registration (io.fd is tp.fd while registered) */
+    struct gh_transport tp;             /* every read, write and close of the client goes here */
     struct gh_worker *w;
     struct gh_link link;                /* in w->active or w->idle */
     struct gh_timer timer;

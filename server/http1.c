@@ -146,7 +146,7 @@ void gh_http1_worker_exit(struct gh_worker *w)
  * its FIN or after a while, so an early answer is not lost to a RST. */
 static void linger(struct gh_conn *c)
 {
-    if (shutdown(c->io.fd, SHUT_WR) == -1) {
+    if (gh_transport_shutdown(&c->tp) == -1) {
         gh_conn_close(c);
         return;
     }
@@ -159,12 +159,10 @@ static void linger_read(struct gh_conn *c)
 {
     char sink[4096];
     for (int i = 0; i < 64; i++) {
-        ssize_t n = read(c->io.fd, sink, sizeof(sink));
+        ssize_t n = gh_transport_read(&c->tp, sink, sizeof(sink));
         if (n > 0)
             continue;
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == -1 && errno == EAGAIN)
+        if (n == GH_AGAIN)
             return;
         gh_conn_close(c);
         return;
@@ -224,11 +222,9 @@ static void write_own_response(struct gh_req *r)
             gh_http1_finish(r);
             return;
         }
-        ssize_t w = writev(c->io.fd, iov, n);
-        if (w == -1) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
+        ssize_t w = gh_transport_writev(&c->tp, iov, n);
+        if (w < 0) {
+            if (w == GH_AGAIN) {
                 gh_loop_timer_set(&c->w->loop, &c->timer, c->w->conf->timeouts.send);
                 return;
             }
@@ -516,15 +512,9 @@ static int read_client(struct gh_conn *c)
             return GH_OK;               /* full: the parser decides (431) */
         gh_buf_compact(c->in);
     }
-    size_t room = gh_buf_room(c->in);
-    ssize_t n = gh_buf_read(c->in, c->io.fd);
-    if (n > 0) {
-        /* A short read drained the socket: with edge-triggered epoll the
-         * next bytes bring a new event, so no read to see EAGAIN. */
-        c->rd_more = (size_t)n == room;
+    ssize_t n = gh_transport_read_buf(&c->tp, c->in, &c->rd_more);
+    if (n > 0)
         return GH_OK;
-    }
-    c->rd_more = false;
     if (n == GH_AGAIN)
         return GH_AGAIN;
     return n == GH_DONE ? GH_DONE : GH_ERROR;

@@ -317,15 +317,13 @@ static int next_request_span(struct gh_proxy *p)
             gh_loop_timer_set(&p->w->loop, &c->timer, p->w->conf->timeouts.client_body);
             return STEP_WAIT;
         }
-        ssize_t n = gh_buf_read(in, c->io.fd);
+        ssize_t n = gh_transport_read_buf(&c->tp, in, &c->rd_more);
         if (n == GH_AGAIN) {
-            c->rd_more = false;
             gh_loop_timer_set(&p->w->loop, &c->timer, p->w->conf->timeouts.client_body);
             return STEP_WAIT;
         }
         if (n <= 0)
             return -1;                  /* the client left mid-body */
-        c->rd_more = (size_t)n == gh_buf_size(in);
     } else if (gh_buf_room(in) == 0 && in->pos > in->start && p->req_mode == BODY_CHUNKED) {
         gh_buf_compact(in);
     }
@@ -369,11 +367,9 @@ static int next_request_span(struct gh_proxy *p)
             gh_buf_compact(in);
         if (!c->rd_more)
             return STEP_WAIT;
-        ssize_t n = gh_buf_read(in, c->io.fd);
-        if (n == GH_AGAIN) {
-            c->rd_more = false;
+        ssize_t n = gh_transport_read_buf(&c->tp, in, &c->rd_more);
+        if (n == GH_AGAIN)
             return STEP_WAIT;
-        }
         if (n <= 0)
             return -1;
     }
@@ -387,7 +383,7 @@ static int send_request(struct gh_proxy *p)
         return STEP_WAIT;
     for (int i = 0; i < 64; i++) {
         if (!gh_outq_empty(&p->uq)) {
-            ssize_t n = gh_outq_write(&p->uq, p->uc->io.fd);
+            ssize_t n = gh_transport_write_outq(&p->uc->tp, &p->uq);
             if (n == GH_AGAIN) {
                 gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_send);
                 return progress;
@@ -444,16 +440,13 @@ static int read_upstream(struct gh_proxy *p)
             return STEP_WAIT;           /* full; the parser decides */
         gh_buf_compact(b);
     }
-    size_t room = gh_buf_room(b);
-    ssize_t n = gh_buf_read(b, p->uc->io.fd);
+    ssize_t n = gh_transport_read_buf(&p->uc->tp, b, &p->u_rd_more);
     if (n == GH_AGAIN) {
-        p->u_rd_more = false;
         gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
         return STEP_WAIT;
     }
     if (n > 0) {
         p->got_any = true;
-        p->u_rd_more = (size_t)n == room;
         gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
         return STEP_PROGRESS;
     }
@@ -462,7 +455,7 @@ static int read_upstream(struct gh_proxy *p)
 
 static int write_client(struct gh_proxy *p)
 {
-    ssize_t n = gh_outq_write(&p->cq, p->c->io.fd);
+    ssize_t n = gh_transport_write_outq(&p->c->tp, &p->cq);
     if (n == GH_AGAIN) {
         gh_loop_timer_set(&p->w->loop, &p->c->timer, p->w->conf->timeouts.send);
         return STEP_WAIT;
@@ -640,10 +633,7 @@ static void upstream_event(struct gh_io *io, uint32_t revents)
     if (uc == NULL || uc->freed)
         return;
     if (uc->connecting) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        if (getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-            err = errno;
+        int err = gh_uconn_connect_error(uc);
         if (err == 0 && !(revents & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
             return;
         if (err != 0 || (revents & (EPOLLERR | EPOLLHUP))) {

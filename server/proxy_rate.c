@@ -16,9 +16,6 @@
  * cut because the kernel wakes a writer only after a third of a large send
  * buffer drained.
  */
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
-
 #include "common/log.h"
 #include "common/time.h"
 #include "server/http1.h"
@@ -44,8 +41,8 @@ static uint64_t body_bytes(const struct gh_proxy *p)
  * in it), or UINT64_MAX when the kernel does not say. */
 static uint64_t sent_out(const struct gh_proxy *p)
 {
-    int queued;
-    if (ioctl(p->c->io.fd, SIOCOUTQ, &queued) == -1 || queued < 0)
+    int64_t queued = gh_transport_unacked(&p->c->tp);
+    if (queued < 0)
         return UINT64_MAX;
     uint64_t sent = p->r->bytes_sent;
     return sent > (uint64_t)queued ? sent - (uint64_t)queued : 0;
