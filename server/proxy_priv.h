@@ -86,7 +86,6 @@ struct gh_proxy {
     struct gh_minrate rate;             /* time spent waiting on the client */
     gh_msec_t rate_grace;               /* grace of the current phase */
     gh_msec_t gap_due;                  /* when the gap timeout of the current wait expires */
-    uint64_t sent_base;                 /* bytes_sent when a write to the client first blocked */
     uint64_t acked_base;                /* bytes out of the socket then (SIOCOUTQ) */
     uint64_t acked;                     /* bytes out of the socket since then, when measured */
     bool send_blocked;                  /* a write to the client has blocked */
