@@ -25,6 +25,8 @@ struct gh_client {
     bool has_key;                       /* key is set (not a unix socket) */
     uint8_t key[16];
     char text[48];                      /* IPv4 dotted, IPv6 without brackets, or "unix:" */
+    int16_t rl_hash_idx;                /* rl_hash is for rate limit rl_hash_idx - 1 (0: none) */
+    uint64_t rl_hash;                   /* of key, for $remote_addr limits (modules/edge.c) */
 };
 
 /* A path-compressed (PATRICIA) node: it stands for the first plen bits of

@@ -84,7 +84,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
             if (!gh_list_empty(&w->idle)) {
                 gh_conn_close(GH_CONTAINER_OF(w->idle.next, struct gh_conn, link));
             } else if (w->nconns >= max) {
-                gh_edge_count_connlimit(w);
+                gh_edge_count_connlimit();
                 close(fd);
                 continue;
             }
@@ -104,7 +104,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         bool pp = a->listener->proxy_protocol;
         if (!pp) {
             gh_conn_set_addr(c);
-            if (!gh_edge_accept(c)) {
+            if (!gh_edge_accept(&c->addr, &c->cl_held)) {
                 gh_transport_close(&c->tp);     /* refused at accept: not a byte */
                 conn_release(c);
                 continue;
@@ -116,7 +116,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         gh_list_init(&c->link);
         if (gh_io_start(&w->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
             gh_log(GH_LOG_ERROR, errno, "epoll_ctl() on a new connection failed");
-            gh_edge_conn_close(c);
+            gh_edge_conn_release(&c->addr, &c->cl_held);
             gh_transport_close(&c->tp);
             conn_release(c);
             continue;
@@ -135,6 +135,7 @@ void gh_conn_set_addr(struct gh_conn *c)
 {
     c->addr.has_key = gh_acl_key(&c->peer, c->addr.key) == 0;
     c->addr.text[0] = '\0';
+    c->addr.rl_hash_idx = 0;            /* a new address: its cached hash is stale */
 }
 
 void gh_conn_set_addr_text(struct gh_conn *c)
@@ -161,7 +162,7 @@ void gh_conn_close(struct gh_conn *c)
         return;
     c->freed = true;
     gh_http1_abort(c);
-    gh_edge_conn_close(c);
+    gh_edge_conn_release(&c->addr, &c->cl_held);
     gh_loop_timer_cancel(&w->loop, &c->timer);
     gh_list_remove(&c->link);
     gh_io_forget(&w->loop, &c->io);     /* close(2) leaves the epoll set by itself */

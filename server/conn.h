@@ -126,10 +126,8 @@ struct gh_conn {
     struct sockaddr_storage peer;       /* the socket's peer, or the PROXY protocol's source */
     /* The connection's client (from peer): key and text, set at accept or
      * after the PROXY header. A request uses r->client, which is this or
-     * the address real_ip found (server/http1.h). */
+     * the address real_ip found (server/request.h). */
     struct gh_client addr;
-    int16_t rl_hash_idx;                /* rl_hash is for rate limit rl_hash_idx - 1 (0: none) */
-    uint64_t rl_hash;                   /* of addr.key, for $remote_addr limits (modules/edge.c) */
 };
 
 /* Accept handler: one per listening socket. */

@@ -13,24 +13,15 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "server/http1.h"
+#include "server/pipeline.h"
 #include "server/proxy.h"
 #include "server/proxy_proto.h"
 #include "server/reqid.h"
-#include "modules/balance.h"
 #include "modules/edge.h"
 
 #define MAX_FREE_REQS 1024
 #define REQ_POOL_SIZE 16384          /* a typical request (two header arrays, heads) fits: no malloc per request */
 #define LINGER_MS 2000
-
-/* The router is per worker (regex match data is not shared). */
-static struct gh_router *router;
-
-int gh_http1_worker_init(struct gh_worker *w)
-{
-    router = gh_router_build(w->conf, stderr);
-    return router == NULL ? -1 : 0;
-}
 
 const char *gh_http_reason(int status)
 {
@@ -94,7 +85,9 @@ static struct gh_req *req_alloc(struct gh_conn *c)
     memset(r, 0, sizeof(*r));
     r->pool = pool;
     r->conn = c;
-    r->client = &c->addr;
+    r->conf = w->conf;
+    r->client = r->conn_client = &c->addr;
+    r->https = gh_conn_is_https(c);
     r->head.headers = gh_palloc(pool, sizeof(struct gh_http_header)
                                           * (size_t)w->conf->limits.max_headers);
     if (r->head.headers == NULL) {
@@ -138,8 +131,6 @@ void gh_http1_worker_exit(struct gh_worker *w)
         gh_pool_destroy(r->pool);
     }
     w->nfree_reqs = 0;
-    gh_router_free(router);
-    router = NULL;
 }
 
 /* Lingering close: FIN now, discard what the client still sends, close on
@@ -178,7 +169,7 @@ void gh_http1_finish(struct gh_req *r)
      * (with close) or half-closes the connection once it has been idle. */
     bool keep = r->keepalive && !c->closing;
 
-    gh_http1_log_request(r);
+    gh_pipeline_log(r);
     if (c->in != NULL && r->head.head_len > 0)
         c->in->pos += r->head.head_len;
     /* Linger only when the client may still be sending (a body we did not
@@ -356,65 +347,12 @@ void gh_http1_error(struct gh_req *r, int status, bool close)
     gh_http1_respond(r, status, b, strlen(b), NULL, close);
 }
 
-/* redirect_https: 301 (GET, HEAD) or 308 (other methods keep their body)
- * to the same host, without its port, and the same path and query. A Host
- * that is not a plain name or address literal gets a 400 rather than being
- * echoed into a Location. */
-static void redirect_https(struct gh_req *r, struct gh_str host)
-{
-    const struct gh_http1_request *h = &r->head;
-    size_t n = host.len;
-    if (n > 0 && host.p[0] == '[') {
-        const char *end = memchr(host.p, ']', n);
-        n = end != NULL ? (size_t)(end - host.p) + 1 : 0;
-    } else {
-        const char *colon = memchr(host.p, ':', n);
-        if (colon != NULL)
-            n = (size_t)(colon - host.p);
-    }
-    bool ok = n > 0;
-    for (size_t i = 0; i < n && ok; i++) {
-        unsigned char ch = (unsigned char)host.p[i];
-        ok = (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') || ch == '.'
-             || ch == '-' || ch == '_' || (host.p[0] == '[' && (ch == ':' || ch == '[' || ch == ']'));
-    }
-    size_t size = sizeof("https://") + n + h->path.len + 1 + h->query.len;
-    char *loc = ok ? gh_palloc(r->pool, size) : NULL;
-    if (loc == NULL) {
-        gh_http1_error(r, 400, true);
-        return;
-    }
-    int len = snprintf(loc, size, "https://%.*s%.*s%s%.*s", (int)n, host.p, (int)h->path.len,
-                       h->path.p, h->query.len > 0 ? "?" : "", (int)h->query.len, h->query.p);
-    if (len < 0 || (size_t)len >= size) {
-        gh_http1_error(r, 500, true);
-        return;
-    }
-    bool get = h->method_id == GH_M_GET || h->method_id == GH_M_HEAD;
-    gh_http1_respond(r, get ? 301 : 308, NULL, 0, loc, r->has_body);
-}
-
-/* The upstream of a split route: by weight, per request, or stably per
- * client with split_by ($remote_addr is r->client's). Out of line: the
- * key buffer stays off the common path's stack. */
-static __attribute__((noinline)) int split_upstream(struct gh_req *r,
-                                                    const struct gh_conf_route *rt)
-{
-    char key[1024];
-    size_t klen = rt->split_by != NULL && rt->split_by[0] != '\0'
-                      ? gh_balance_key(r, rt->split_by, key, sizeof(key))
-                      : 0;
-    return gh_route_split(rt, klen > 0, klen > 0 ? gh_balance_hash64(key, klen) : 0,
-                          gh_reqid_random());
-}
-
-/* Policy checks and routing of a complete head. Either answers, hands the
- * request to the proxy, or fails the connection. */
+/* A complete head: what every request needs (method flags, keep-alive,
+ * the request id), then the pipeline (server/pipeline.c) answers it here,
+ * hands it to the proxy or closes the connection. */
 static void handle_request(struct gh_req *r)
 {
-    struct gh_conn *c = r->conn;
     struct gh_http1_request *h = &r->head;
-    const struct gh_conf *conf = c->w->conf;
 
     r->head_only = h->method_id == GH_M_HEAD;
     r->has_body = h->framing.chunked || h->framing.content_length > 0;
@@ -423,78 +361,7 @@ static void handle_request(struct gh_req *r)
     else
         r->keepalive = !h->framing.conn_close;
     gh_reqid_assign(r);
-
-    if (conf->real_ip.nfrom > 0)
-        gh_edge_real_ip(r);
-    int denied = gh_edge_access(r);
-    if (denied != 0) {
-        if (conf->access.deny_close && r->client == &c->addr) {
-            gh_conn_close(c);           /* deny_action = "close": not a byte */
-            return;
-        }
-        /* a client behind a trusted proxy gets its 403: closing would cut
-         * the proxy's connection, shared with other clients */
-        gh_http1_error(r, denied, true);
-        return;
-    }
-    if (h->method_id == GH_M_CONNECT || h->method_id == GH_M_TRACE) {
-        gh_http1_error(r, 405, r->has_body);
-        return;
-    }
-    if (h->expect_other) {
-        gh_http1_error(r, 417, true);
-        return;
-    }
-    if (conf->limits.max_body_size > 0 && h->framing.content_length > 0
-        && (uint64_t)h->framing.content_length > conf->limits.max_body_size) {
-        gh_http1_error(r, 413, true);
-        return;
-    }
-    r->norm_path = gh_palloc(r->pool, h->path.len + 1);
-    if (r->norm_path == NULL) {
-        fail_conn(c);
-        return;
-    }
-    ssize_t nlen = gh_path_normalize(h->path, r->norm_path);
-    if (nlen < 0) {
-        gh_http1_error(r, 400, true);
-        return;
-    }
-    r->norm_len = (size_t)nlen;
-    struct gh_str host = h->authority.len > 0 ? h->authority : h->host;
-    if (gh_router_match(router, host, gh_str_make(r->norm_path, r->norm_len), &r->match) == -1) {
-        gh_http1_error(r, 500, true);   /* a regex hit its match limit */
-        return;
-    }
-    const struct gh_conf_route *rt = r->match.route;
-    if (r->match.vserver != NULL && r->match.vserver->redirect_https && !gh_conn_is_https(c)) {
-        redirect_https(r, host);
-        return;
-    }
-    if (r->match.vserver == NULL || rt == NULL) {
-        gh_http1_error(r, 404, r->has_body);
-        return;
-    }
-    if (rt->rate_limit_idx >= 0) {
-        /* Before any 100 Continue: a refused request never gets one. */
-        r->retry_after = gh_edge_rate_limit(r, rt->rate_limit_idx);
-        if (r->retry_after > 0) {
-            gh_http1_error(r, 429, r->has_body);
-            return;
-        }
-    }
-    if (rt->has_return) {
-        const char *body = rt->ret.body;
-        gh_http1_respond(r, rt->ret.status, body, body ? strlen(body) : 0, rt->ret.location,
-                         r->has_body);
-        return;
-    }
-    int up = rt->nsplits > 0 ? split_upstream(r, rt) : rt->upstream_idx;
-    if (up < 0 || (size_t)up >= conf->nupstreams) {
-        gh_http1_error(r, 500, true);
-        return;
-    }
-    gh_proxy_start(r, up);
+    gh_pipeline_run(r);
 }
 
 /* Read from the client into c->in. Returns GH_OK when bytes arrived,
@@ -527,13 +394,13 @@ static int read_client(struct gh_conn *c)
 static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
 {
     gh_conn_set_addr(c);
-    if (gh_edge_pp_trusted(c)) {
+    if (gh_edge_pp_trusted(&c->addr)) {
         if (pp->family == AF_INET || pp->family == AF_INET6)
             c->peer = pp->src;
         c->edge_tls = pp->ssl;
         gh_conn_set_addr(c);
     }
-    if (!gh_edge_accept(c)) {
+    if (!gh_edge_accept(&c->addr, &c->cl_held)) {
         gh_conn_close(c);               /* refused: not a byte */
         return;
     }
@@ -568,7 +435,7 @@ static __attribute__((noinline)) void read_proxy_header(struct gh_conn *c)
                 char peer[48];
                 gh_log_info("malformed PROXY protocol header from %s; closing",
                             gh_sockaddr_host(&c->peer, peer, sizeof(peer)));
-                gh_edge_count_proxy_rejected(c->w);
+                gh_edge_count_proxy_rejected();
                 gh_conn_close(c);
                 return;
             }
@@ -587,7 +454,7 @@ static __attribute__((noinline)) void read_proxy_header(struct gh_conn *c)
             /* EOF or error: a balancer's TCP check sends nothing (not
              * counted); a header cut short is counted. */
             if (c->in != NULL && !gh_buf_empty(c->in))
-                gh_edge_count_proxy_rejected(c->w);
+                gh_edge_count_proxy_rejected();
             gh_conn_close(c);
             return;
         }
@@ -722,7 +589,7 @@ void gh_http1_timeout(struct gh_conn *c)
         char peer[48];
         gh_log_info("PROXY protocol header from %s timed out; closing",
                     gh_sockaddr_host(&c->peer, peer, sizeof(peer)));
-        gh_edge_count_proxy_rejected(c->w);
+        gh_edge_count_proxy_rejected();
         gh_conn_close(c);
         return;
     }
@@ -747,7 +614,7 @@ void gh_http1_abort(struct gh_conn *c)
     if (r->status == 0)
         r->status = 499;                /* client closed before the answer (nginx's 499) */
     if (c->state != GH_CONN_READ_HEAD || r->head.head_len > 0)
-        gh_http1_log_request(r);
+        gh_pipeline_log(r);
     c->req = NULL;
     req_release(r);
 }

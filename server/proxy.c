@@ -24,10 +24,12 @@
 #include "common/outq.h"
 #include "common/time.h"
 #include "server/http1.h"
+#include "server/pipeline.h"
 #include "server/proxy.h"
 #include "server/proxy_headers.h"
 #include "server/proxy_priv.h"
 #include "server/upstream.h"
+#include "modules/route_phase.h"
 
 static void proxy_run(struct gh_proxy *p);
 static void kick_run(struct gh_timer *t);
@@ -36,8 +38,6 @@ static int connect_next(struct gh_proxy *p);
 
 int gh_proxy_worker_init(struct gh_worker *w)
 {
-    if (gh_http1_worker_init(w) == -1)
-        return -1;
     return gh_upstreams_init(w);
 }
 
@@ -693,3 +693,18 @@ void gh_proxy_abort(struct gh_req *r)
     if (p != NULL)
         proxy_free(p);
 }
+/* CONTENT: the last handler; every routed request not answered before
+ * goes upstream. */
+static enum gh_verdict proxy_content(struct gh_req *r)
+{
+    int up = gh_route_upstream(r);
+    if (up < 0)
+        return gh_req_fail(r, 500, true);
+    gh_proxy_start(r, up);
+    return GH_ANSWERED;
+}
+
+struct gh_module gh_module_proxy = {
+    .name = "proxy",
+    .phase = { [GH_PHASE_CONTENT] = proxy_content },
+};
