@@ -15,6 +15,7 @@
 #include "server/http1.h"
 #include "server/pipeline.h"
 #include "server/proxy.h"
+#include "server/proxy_headers.h"
 #include "server/proxy_proto.h"
 #include "server/reqid.h"
 #include "modules/edge.h"
@@ -231,42 +232,10 @@ static void write_own_response(struct gh_req *r)
     }
 }
 
-static size_t put(char *p, const char *end, const char *s, size_t len)
-{
-    if (len > (size_t)(end - p))
-        len = (size_t)(end - p);
-    memcpy(p, s, len);
-    return len;
-}
-
-#define PUTS(lit) (p += put(p, end, (lit), sizeof(lit) - 1))
-#define PUTN(s, n) (p += put(p, end, (s), (n)))
-
-static size_t headers_size(const struct gh_conf_headers *h)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < h->nset; i++)
-        n += strlen(h->set[i].name) + strlen(h->set[i].value) + 4;
-    return n;
-}
-
-/* Append "Name: value\r\n" for the set-lists of the route and server. */
-static char *put_header_sets(char *p, const char *end, const struct gh_conf_headers *h)
-{
-    for (size_t i = 0; h != NULL && i < h->nset; i++) {
-        PUTN(h->set[i].name, strlen(h->set[i].name));
-        PUTS(": ");
-        PUTN(h->set[i].value, strlen(h->set[i].value));
-        PUTS("\r\n");
-    }
-    return p;
-}
-
 void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t body_len,
                       const char *location, bool close)
 {
     struct gh_conn *c = r->conn;
-    char num[32];
 
     r->status = status;
     if (close)
@@ -277,56 +246,55 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
     size_t bound = 288 + r->request_id.len + (location ? strlen(location) : 0)
-                   + (vs ? headers_size(&vs->response_headers) : 0)
-                   + (rt ? headers_size(&rt->response_headers) : 0);
+                   + (vs ? gh_headers_set_size(&vs->response_headers) : 0)
+                   + (rt ? gh_headers_set_size(&rt->response_headers) : 0);
     r->out = gh_palloc(r->pool, bound);
     if (r->out == NULL) {
         fail_conn(c);
         return;
     }
-    char *p = r->out;
-    const char *end = r->out + bound;
-    PUTS("HTTP/1.1 ");
-    PUTN(num, gh_str_u64(num, (uint64_t)status));     /* not snprintf: hot for 403 and 429 */
-    PUTS(" ");
+    struct gh_wbuf o = gh_wbuf_make(r->out, bound);
+    gh_wbuf_puts(&o, "HTTP/1.1 ");
+    gh_wbuf_u64(&o, (uint64_t)status);   /* not snprintf: hot for 403 and 429 */
+    gh_wbuf_putc(&o, ' ');
     const char *reason = gh_http_reason(status);
-    PUTN(reason, strlen(reason));
-    PUTS("\r\nServer: gatehouse\r\nDate: ");
-    PUTN(gh_time_http_date(), 29);
-    PUTS("\r\n");
+    gh_wbuf_puts(&o, reason);
+    gh_wbuf_puts(&o, "\r\nServer: gatehouse\r\nDate: ");
+    gh_wbuf_put(&o, gh_time_http_date(), 29);
+    gh_wbuf_puts(&o, "\r\n");
     bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
     if (!no_body) {
         if (body_len > 0)
-            PUTS("Content-Type: text/plain\r\n");
-        PUTS("Content-Length: ");
-        PUTN(num, gh_str_u64(num, body_len));
-        PUTS("\r\n");
+            gh_wbuf_puts(&o, "Content-Type: text/plain\r\n");
+        gh_wbuf_puts(&o, "Content-Length: ");
+        gh_wbuf_u64(&o, body_len);
+        gh_wbuf_puts(&o, "\r\n");
     }
     if (location != NULL) {
-        PUTS("Location: ");
-        PUTN(location, strlen(location));
-        PUTS("\r\n");
+        gh_wbuf_puts(&o, "Location: ");
+        gh_wbuf_puts(&o, location);
+        gh_wbuf_puts(&o, "\r\n");
     }
     if (r->retry_after > 0) {
-        PUTS("Retry-After: ");
-        PUTN(num, gh_str_u64(num, (uint64_t)r->retry_after));
-        PUTS("\r\n");
+        gh_wbuf_puts(&o, "Retry-After: ");
+        gh_wbuf_u64(&o, (uint64_t)r->retry_after);
+        gh_wbuf_puts(&o, "\r\n");
     }
     if (r->request_id.len > 0) {
-        PUTS("X-Request-ID: ");
-        PUTN(r->request_id.p, r->request_id.len);
-        PUTS("\r\n");
+        gh_wbuf_puts(&o, "X-Request-ID: ");
+        gh_wbuf_putstr(&o, r->request_id);
+        gh_wbuf_puts(&o, "\r\n");
     }
-    if (r->match.vserver != NULL)
-        p = put_header_sets(p, end, &r->match.vserver->response_headers);
-    if (r->match.route != NULL)
-        p = put_header_sets(p, end, &r->match.route->response_headers);
+    if (vs != NULL)
+        gh_headers_put_set(&o, &vs->response_headers);
+    if (rt != NULL)
+        gh_headers_put_set(&o, &rt->response_headers);
     if (!r->keepalive)
-        PUTS("Connection: close\r\n");
+        gh_wbuf_puts(&o, "Connection: close\r\n");
     else if (r->head.version_minor == 0)
-        PUTS("Connection: keep-alive\r\n");
-    PUTS("\r\n");
-    r->out_len = (size_t)(p - r->out);
+        gh_wbuf_puts(&o, "Connection: keep-alive\r\n");
+    gh_wbuf_puts(&o, "\r\n");
+    r->out_len = (size_t)(o.p - r->out);
     r->out_off = 0;
     r->head_bytes = r->out_len;
     r->body = body;

@@ -108,9 +108,13 @@ static inline ssize_t gh_transport_read_buf(struct gh_transport *t, struct gh_bu
 }
 
 /* Write what q holds with one writev and consume what was written. Returns
- * as the writev op (0 for an empty queue). */
+ * as the writev op (0 for an empty queue; GH_ERROR for a poisoned one). */
 static inline ssize_t gh_transport_write_outq(struct gh_transport *t, struct gh_outq *q)
 {
+    if (GH_UNLIKELY(q->overflow)) {
+        errno = ENOBUFS;                /* a piece was lost (see gh_outq_push) */
+        return GH_ERROR;
+    }
     if (gh_outq_empty(q))
         return 0;
     ssize_t n = t->ops->writev(t, &q->v[q->first], q->n);
