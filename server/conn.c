@@ -49,7 +49,14 @@ static void conn_release(void *arg)
 static void conn_timeout(struct gh_timer *t)
 {
     struct gh_conn *c = t->data;
-    gh_http1_timeout(c);
+    c->proto->on_timeout(c);
+}
+
+static void conn_event(struct gh_io *io, uint32_t revents)
+{
+    struct gh_conn *c = io->data;
+    if (!c->freed)
+        c->proto->on_event(c, revents);
 }
 
 void gh_conn_accept(struct gh_io *io, uint32_t revents)
@@ -100,7 +107,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         c->listener = a->listener;
         c->peer = peer;
         /* Behind a balancer the client is known after the PROXY header;
-         * the connection checks wait for it (gh_http1_on_event). */
+         * the connection checks wait for it (server/http1.c). */
         bool pp = a->listener->proxy_protocol;
         if (!pp) {
             gh_conn_set_addr(c);
@@ -111,7 +118,8 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
             }
             gh_conn_set_addr_text(c);   /* after: a refusal skips it */
         }
-        gh_io_init(&c->io, gh_http1_on_event, c);
+        c->proto = &gh_http1_proto;     /* the only one on plain listeners (h2c later) */
+        gh_io_init(&c->io, conn_event, c);
         gh_timer_init(&c->timer, conn_timeout, c);
         gh_list_init(&c->link);
         if (gh_io_start(&w->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
@@ -127,7 +135,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         gh_list_insert_tail(pp ? &w->active : &w->idle, &c->link);
         gh_loop_timer_set(&w->loop, &c->timer, w->conf->timeouts.client_header);
         /* With TCP_DEFER_ACCEPT the request is usually here already. */
-        gh_http1_on_event(&c->io, EPOLLIN);
+        c->proto->on_event(c, EPOLLIN);
     }
 }
 
@@ -161,7 +169,7 @@ void gh_conn_close(struct gh_conn *c)
     if (c->freed)
         return;
     c->freed = true;
-    gh_http1_abort(c);
+    c->proto->abort(c);
     gh_edge_conn_release(&c->addr, &c->cl_held);
     gh_loop_timer_cancel(&w->loop, &c->timer);
     gh_list_remove(&c->link);

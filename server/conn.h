@@ -101,7 +101,19 @@ enum gh_conn_state {
     GH_CONN_PROXY,                      /* proxy_protocol listener: the PROXY header is arriving */
 };
 
+/* The protocol spoken on a connection, chosen at accept (ALPN later): it
+ * gets the connection's socket events and timer, and releases its
+ * requests when the connection closes. */
+struct gh_proto {
+    const char *name;
+    void (*on_event)(struct gh_conn *c, uint32_t revents);
+    void (*on_timeout)(struct gh_conn *c);
+    /* The connection is closing: abandon (log) what is in progress. */
+    void (*abort)(struct gh_conn *c);
+};
+
 struct gh_conn {
+    const struct gh_proto *proto;
     struct gh_io io;                    /* epoll registration (io.fd is tp.fd while registered) */
     struct gh_transport tp;             /* every read, write and close of the client goes here */
     struct gh_worker *w;

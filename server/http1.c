@@ -62,6 +62,19 @@ const char *gh_http_reason(int status)
     }
 }
 
+/* An HTTP/1 request: the protocol-neutral request and what only HTTP/1
+ * needs to read it (the head parser's state). One per connection at a
+ * time; r is its first member, so the free list holds requests. */
+struct h1_req {
+    struct gh_req r;
+    struct gh_http1_parser parser;
+};
+
+static inline struct h1_req *h1(struct gh_req *r)
+{
+    return GH_CONTAINER_OF(r, struct h1_req, r);
+}
+
 static struct gh_req *req_alloc(struct gh_conn *c)
 {
     struct gh_worker *w = c->w;
@@ -75,15 +88,16 @@ static struct gh_req *req_alloc(struct gh_conn *c)
         pool = gh_pool_create(REQ_POOL_SIZE);
         if (pool == NULL)
             return NULL;
-        r = gh_palloc(pool, sizeof(*r));
-        if (r == NULL) {
+        struct h1_req *hr = gh_palloc(pool, sizeof(*hr));
+        if (hr == NULL) {
             gh_pool_destroy(pool);
             return NULL;
         }
+        r = &hr->r;
     }
     /* The request object lives in its own pool's first allocation, which
      * gh_pool_reset keeps; everything after it is per request. */
-    memset(r, 0, sizeof(*r));
+    memset(h1(r), 0, sizeof(struct h1_req));
     r->pool = pool;
     r->conn = c;
     r->conf = w->conf;
@@ -98,7 +112,7 @@ static struct gh_req *req_alloc(struct gh_conn *c)
     r->start = gh_now_ms;
     r->keepalive = true;
     strcpy(r->upstream_addr, "-");
-    gh_http1_parser_reset(&r->parser);
+    gh_http1_parser_reset(&h1(r)->parser);
     return r;
 }
 
@@ -113,8 +127,8 @@ static void req_release(struct gh_req *r)
     }
     /* Reset keeps the first block, where r itself lives: re-take it. */
     gh_pool_reset(pool);
-    struct gh_req *again = gh_palloc(pool, sizeof(*again));
-    if (again != r) {
+    struct h1_req *again = gh_palloc(pool, sizeof(*again));
+    if (again != h1(r)) {
         gh_pool_destroy(pool);
         return;
     }
@@ -442,7 +456,7 @@ static bool advance_head(struct gh_conn *c)
         .max_headers = (size_t)conf->limits.max_headers,
     };
     for (int i = 0; i < 1024; i++) {
-        int rc = gh_http1_parse_request(&r->parser, c->in->pos, gh_buf_len(c->in), &lim,
+        int rc = gh_http1_parse_request(&h1(r)->parser, c->in->pos, gh_buf_len(c->in), &lim,
                                         &r->head);
         if (rc > 0) {
             c->state = GH_CONN_BUSY;
@@ -514,13 +528,10 @@ void gh_conn_process(struct gh_conn *c)
     c->in_process = false;
 }
 
-void gh_http1_on_event(struct gh_io *io, uint32_t revents)
+static void http1_on_event(struct gh_conn *c, uint32_t revents)
 {
-    struct gh_conn *c = io->data;
     struct gh_req *r = c->req;
 
-    if (c->freed)
-        return;
     if (r != NULL && r->proxy != NULL) {
         gh_proxy_client_event(r, revents);
         return;
@@ -550,7 +561,7 @@ void gh_http1_on_event(struct gh_io *io, uint32_t revents)
     gh_conn_process(c);
 }
 
-void gh_http1_timeout(struct gh_conn *c)
+static void http1_timeout(struct gh_conn *c)
 {
     struct gh_req *r = c->req;
     if (c->state == GH_CONN_PROXY) {
@@ -572,7 +583,7 @@ void gh_http1_timeout(struct gh_conn *c)
     gh_conn_close(c);
 }
 
-void gh_http1_abort(struct gh_conn *c)
+static void http1_abort(struct gh_conn *c)
 {
     struct gh_req *r = c->req;
     if (r == NULL)
@@ -586,3 +597,10 @@ void gh_http1_abort(struct gh_conn *c)
     c->req = NULL;
     req_release(r);
 }
+
+const struct gh_proto gh_http1_proto = {
+    .name = "http/1.1",
+    .on_event = http1_on_event,
+    .on_timeout = http1_timeout,
+    .abort = http1_abort,
+};

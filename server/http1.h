@@ -9,12 +9,8 @@
 #include "server/conn.h"
 #include "server/request.h"
 
-/* Client socket events (the io callback of every client connection). */
-void gh_http1_on_event(struct gh_io *io, uint32_t revents);
-/* The connection timer fired. */
-void gh_http1_timeout(struct gh_conn *c);
-/* The connection is closing: release its request and anything upstream. */
-void gh_http1_abort(struct gh_conn *c);
+/* HTTP/1.x on a client connection (server/conn.h's gh_proto). */
+extern const struct gh_proto gh_http1_proto;
 /* Free cached request objects at worker exit. */
 void gh_http1_worker_exit(struct gh_worker *w);
 

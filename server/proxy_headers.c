@@ -102,7 +102,7 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
     const char *peer = r->client->text;
     bool v6 = strchr(peer, ':') != NULL;
     struct gh_str host = h->authority.len > 0 ? h->authority : h->host;
-    bool tls = gh_conn_is_https(r->conn);
+    bool tls = r->https;
     GH_UNUSED(up);
 
     size_t bound = h->head_len * 2 + r->norm_len + h->query.len + host.len * 3
@@ -260,8 +260,6 @@ int gh_proxy_build_response(struct gh_req *r, const struct gh_http1_response *re
         *len = (size_t)(o.p - buf);
         return 0;
     }
-    if (r->conn->w->draining)
-        r->keepalive = false;
     if (!r->keepalive)
         gh_wbuf_puts(&o, "Connection: close\r\n");
     else if (r->head.version_minor == 0)

@@ -46,6 +46,8 @@ static void queue_response_head(struct gh_proxy *p)
     r->upstream_status = st;
     if (p->uc != NULL)
         gh_upstream_done(p->up, p->uc->srv, st, gh_now_ms - p->u_start);
+    if (p->w->draining)
+        r->keepalive = false;           /* a draining worker closes after this answer */
     if (gh_proxy_build_response(r, resp, p->chunked_out, &p->chead, &p->chead_len) == -1) {
         p->chead = NULL;
         p->chead_len = 0;

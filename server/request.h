@@ -58,7 +58,10 @@ struct gh_req {
     struct gh_client *conn_client;      /* the connection's own (the PROXY header's or the socket's) */
     struct gh_pool *pool;               /* per-request memory, reset between requests */
     struct gh_req *next_free;
-    struct gh_http1_parser parser;
+    /* The head as the protocol read it: method, target, path, query,
+     * authority and Host, the header fields, the body framing. HTTP/1's
+     * parser fills it in place; an HTTP/2 stream fills the same fields from
+     * its pseudo-headers. */
     struct gh_http1_request head;       /* points into the connection's input */
     struct gh_route_match match;
     char *norm_path;                    /* normalized path (pool) */
