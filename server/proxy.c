@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/outq.h"
 #include "common/time.h"
+#include "server/filter.h"
 #include "server/http1.h"
 #include "server/pipeline.h"
 #include "server/proxy.h"
@@ -68,6 +69,10 @@ static void proxy_free(struct gh_proxy *p)
     drop_upstream(p, false);
     gh_buf_put(&p->w->bufs, p->rbuf);
     p->rbuf = NULL;
+    if (p->filters != NULL) {
+        gh_filter_chain_free(p->filters);
+        p->filters = NULL;
+    }
     p->r->proxy = NULL;
 }
 
@@ -466,9 +471,15 @@ static int write_client(struct gh_proxy *p)
         return STEP_STOP;
     }
     p->r->bytes_sent += (uint64_t)n;
-    if (gh_outq_empty(&p->cq) && p->resp_span) {
-        p->rbuf->pos = p->resp_after;
-        p->resp_span = false;
+    if (gh_outq_empty(&p->cq)) {
+        if (p->resp_span) {
+            p->rbuf->pos = p->resp_after;
+            p->resp_span = false;
+        }
+        if (GH_UNLIKELY(p->filter_out)) {
+            gh_filter_chain_drained(p->filters);
+            p->filter_out = false;
+        }
     }
     return STEP_PROGRESS;
 }
@@ -479,6 +490,13 @@ static int relay_response(struct gh_proxy *p)
     if (!gh_outq_empty(&p->cq))
         return write_client(p);
     if (p->resp_body_read) {
+        if (p->filters != NULL && !p->filters_flushed) {
+            if (gh_proxy_filters_flush(p) == -1) {
+                gh_proxy_fail(p, 502);
+                return STEP_STOP;
+            }
+            return STEP_PROGRESS;
+        }
         if (p->chunked_out && !p->resp_term_queued) {
             p->resp_term_queued = true;
             gh_outq_push(&p->cq, "0\r\n\r\n", 5);

@@ -223,7 +223,7 @@ int gh_proxy_build_response(struct gh_req *r, const struct gh_http1_response *re
         struct gh_str n = resp->headers[i].name;
         if (hop_by_hop(n) || name_is(n, "server") || name_is(n, "x-powered-by")
             || name_is(n, "via") || name_is(n, "x-request-id")
-            || (chunked_out && name_is(n, "content-length"))
+            || ((chunked_out || r->body_rewritten) && name_is(n, "content-length"))
             || in_sets(n, &vs->response_headers) || in_sets(n, &rt->response_headers)
             || named_by_connection(resp->headers, resp->nheaders, n))
             continue;

@@ -77,6 +77,7 @@ struct gh_req {
     bool body_done;                     /* the whole request body was read */
     bool https;                         /* the client reached us over TLS (or a balancer's did) */
     bool fail_close;                    /* a GH_FAIL answer closes the connection */
+    bool body_rewritten;                /* response filters change the body: no Content-Length */
 
     /* A response produced here (error, return): head (pool) and body. */
     char *out;                          /* NULL until a response is made here */
