@@ -142,6 +142,18 @@ struct gh_conn {
     struct gh_client addr;
 };
 
+/* The one write step towards a client: every byte sent to it (answers made
+ * here, proxied responses, the WebSocket tunnel) leaves through here, after
+ * the filters. Writes q with one writev; returns bytes (>= 0), GH_AGAIN or
+ * GH_ERROR, and counts what left in *sent when sent is not NULL. */
+static inline ssize_t gh_conn_send(struct gh_conn *c, struct gh_outq *q, uint64_t *sent)
+{
+    ssize_t n = gh_transport_write_outq(&c->tp, q);
+    if (n > 0 && sent != NULL)
+        *sent += (uint64_t)n;
+    return n;
+}
+
 /* Accept handler: one per listening socket. */
 void gh_conn_accept(struct gh_io *io, uint32_t revents);
 /* Set c->addr's key from c->peer (what gh_edge_accept judges), then, once

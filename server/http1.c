@@ -218,17 +218,16 @@ static void write_own_response(struct gh_req *r)
 {
     struct gh_conn *c = r->conn;
     for (int i = 0; i < 16; i++) {
-        struct iovec iov[2];
-        int n = 0;
+        struct gh_outq q = { .n = 0 };
         if (r->out_off < r->out_len)
-            iov[n++] = (struct iovec){ r->out + r->out_off, r->out_len - r->out_off };
+            gh_outq_push(&q, r->out + r->out_off, r->out_len - r->out_off);
         if (r->body_off < r->body_len)
-            iov[n++] = (struct iovec){ (char *)r->body + r->body_off, r->body_len - r->body_off };
-        if (n == 0) {
+            gh_outq_push(&q, r->body + r->body_off, r->body_len - r->body_off);
+        if (gh_outq_empty(&q)) {
             gh_http1_finish(r);
             return;
         }
-        ssize_t w = gh_transport_writev(&c->tp, iov, n);
+        ssize_t w = gh_conn_send(c, &q, NULL);
         if (w < 0) {
             if (w == GH_AGAIN) {
                 gh_loop_timer_set(&c->w->loop, &c->timer, c->w->conf->timeouts.send);

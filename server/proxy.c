@@ -460,7 +460,7 @@ static int read_upstream(struct gh_proxy *p)
 
 static int write_client(struct gh_proxy *p)
 {
-    ssize_t n = gh_transport_write_outq(&p->c->tp, &p->cq);
+    ssize_t n = gh_conn_send(p->c, &p->cq, NULL);
     if (n == GH_AGAIN) {
         gh_loop_timer_set(&p->w->loop, &p->c->timer, p->w->conf->timeouts.send);
         return STEP_WAIT;
