@@ -79,12 +79,45 @@ static bool named_by_connection(const struct gh_http_header *h, size_t n, struct
     return false;
 }
 
-/* Join every value of header `name` with ", " (for appending). */
+/* Does v close every quoted-string it opens (and, with comments, every
+ * "(...)" of Via)? A value that does not would swallow the element we
+ * append after it: `Forwarded: for="x` followed by our `, for=1.2.3.4`
+ * reads upstream as one quoted string, the client's forged element last. */
+static bool closed_list(struct gh_str v, bool comments)
+{
+    bool quoted = false;
+    int depth = 0;
+    for (size_t i = 0; i < v.len; i++) {
+        char c = v.p[i];
+        if ((quoted || depth > 0) && c == '\\') {
+            i++;                        /* quoted-pair */
+            if (i == v.len)
+                return false;
+        } else if (depth == 0 && c == '"') {
+            quoted = !quoted;
+        } else if (!quoted && comments && c == '(') {
+            depth++;
+        } else if (!quoted && comments && c == ')') {
+            if (depth == 0)
+                return false;
+            depth--;
+        }
+    }
+    return !quoted && depth == 0;
+}
+
+/* Join every value of header `name` with ", " (for appending); values that
+ * leave a quote (or a Via comment) open are dropped, so nothing the client
+ * sent can swallow the element we append (X-Forwarded-For has no quoted
+ * strings, but an upstream that reads it as a generic list would). */
 static void put_joined(struct gh_wbuf *o, const struct gh_http_header *h, size_t n, const char *name,
                        bool *any)
 {
+    bool comments = name[0] == 'v';     /* Via's "(...)" */
     for (size_t i = 0; i < n; i++) {
         if (!name_is(h[i].name, name) || h[i].value.len == 0)
+            continue;
+        if (!closed_list(h[i].value, comments))
             continue;
         if (*any)
             gh_wbuf_put(o, ", ", 2);
@@ -100,7 +133,9 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
     const char *peer = r->client->text;
-    bool v6 = strchr(peer, ':') != NULL;
+    /* RFC 7239 6: a node without an address (a unix socket) is "unknown";
+     * an IPv6 one is quoted and bracketed. */
+    bool v6 = r->client->has_key && strchr(peer, ':') != NULL;
     struct gh_str host = h->authority.len > 0 ? h->authority : h->host;
     bool tls = r->https;
     GH_UNUSED(up);
@@ -120,9 +155,11 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
         size_t skip = r->match.prefix_len;
         if (r->norm_path[skip - 1] == '/')
             skip--;                     /* keep the slash that starts the rest */
-        if (skip == r->norm_len)
+        /* The rest always starts with a slash: a prefix "/api" also
+         * matches "/api(x", whose rest "(x" is no origin-form target. */
+        if (skip == r->norm_len || r->norm_path[skip] != '/')
             gh_wbuf_put(&o, "/", 1);
-        else
+        if (skip < r->norm_len)
             gh_wbuf_put(&o, r->norm_path + skip, r->norm_len - skip);
     } else {
         gh_wbuf_putstr(&o, h->path);
@@ -157,10 +194,11 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
     if (chunked) {
         gh_wbuf_puts(&o, "Transfer-Encoding: chunked\r\n");
     } else if (h->framing.content_length >= 0 && r->has_body) {
-        char num[32];
-        int n = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
-                         (long long)h->framing.content_length);
-        gh_wbuf_put(&o, num, (size_t)n);
+        /* Not snprintf into a small array: a 19-digit length made it
+         * return more than it wrote, and that many bytes were copied. */
+        gh_wbuf_puts(&o, "Content-Length: ");
+        gh_wbuf_u64(&o, (uint64_t)h->framing.content_length);
+        gh_wbuf_puts(&o, "\r\n");
     }
     bool any = false;
     gh_wbuf_puts(&o, "X-Forwarded-For: ");
@@ -178,7 +216,7 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
     if (any)
         gh_wbuf_put(&o, ", ", 2);
     gh_wbuf_puts(&o, v6 ? "for=\"[" : "for=");
-    gh_wbuf_puts(&o, peer);
+    gh_wbuf_puts(&o, r->client->has_key ? peer : "unknown");
     gh_wbuf_puts(&o, v6 ? "]\";host=\"" : ";host=\"");
     gh_wbuf_putstr(&o, host);
     gh_wbuf_puts(&o, tls ? "\";proto=https\r\nVia: " : "\";proto=http\r\nVia: ");
