@@ -4,6 +4,7 @@
  * state; the helper's loop never blocks on it.
  */
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #include "common/time.h"
 #include "server/admin.h"
 #include "server/admin_edge.h"
+#include "server/admin_json.h"
+#include "server/http1.h"
 #include "server/listen.h"
 
 #define ADMIN_HEAD_MAX 8192
@@ -81,21 +84,6 @@ int gh_admin_listen(const struct gh_conf_addr *addr)
 
 /* ---- rendering ------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 /* The label value escaping of the Prometheus text format. */
 static void prom_str(FILE *f, const char *s)
 {
@@ -137,7 +125,8 @@ static void view(struct gh_us_region *reg, const struct gh_conf_upstream *up,
 
 static char *finish(FILE *f, char **buf)
 {
-    if (fclose(f) != 0) {
+    bool failed = ferror(f) != 0;
+    if (fclose(f) != 0 || failed) {
         free(*buf);
         return NULL;
     }
@@ -151,42 +140,61 @@ static const char *balance_name(int b)
     return b >= 0 && b < (int)GH_ARRAY_LEN(names) ? names[b] : "round_robin";
 }
 
+static json_t *server_json(struct gh_us_region *reg, const struct gh_conf_upstream *up,
+                           const struct gh_conf_upstream_server *s)
+{
+    struct srv_view v;
+    view(reg, up, s, &v);
+    double avg = v.t.lat_count ? (double)v.t.lat_sum / (double)v.t.lat_count : 0.0;
+    json_t *o = json_object();
+    int rc = json_object_set_new(o, "address", gh_aj_text(s->addr.text));
+    rc |= json_object_set_new(o, "state", json_string(v.state));
+    rc |= json_object_set_new(o, "health", json_string(v.health_down ? "down" : "up"));
+    rc |= json_object_set_new(o, "passive", json_string(v.passive_down ? "down" : "up"));
+    rc |= json_object_set_new(o, "drained", json_boolean(strcmp(v.state, "drained") == 0));
+    rc |= json_object_set_new(o, "backup", json_boolean(s->backup));
+    rc |= json_object_set_new(o, "weight", json_integer(s->weight));
+    rc |= json_object_set_new(o, "max_conns", json_integer(s->max_conns));
+    rc |= json_object_set_new(o, "active", json_integer(v.t.active));
+    rc |= json_object_set_new(o, "requests", gh_aj_u64(v.t.requests));
+    rc |= json_object_set_new(o, "errors", gh_aj_u64(v.t.errors));
+    /* To the microsecond, as before (the millisecond sum over a count). */
+    rc |= json_object_set_new(o, "avg_latency_ms", json_real(round(avg * 1000.0) / 1000.0));
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *upstream_json(struct gh_us_region *reg, const struct gh_conf_upstream *up)
+{
+    json_t *o = json_object(), *servers = json_array();
+    int rc = json_object_set_new(o, "name", gh_aj_text(up->name));
+    rc |= json_object_set_new(o, "balance", json_string(balance_name(up->balance)));
+    rc |= json_object_set_new(o, "health_checks", json_boolean(up->health.enabled));
+    for (size_t k = 0; k < up->nservers && rc == 0; k++)
+        rc |= json_array_append_new(servers, server_json(reg, up, &up->servers[k]));
+    rc |= json_object_set_new(o, "servers", servers);
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 char *gh_admin_status_json(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len)
 {
-    char *buf = NULL;
-    FILE *f = open_memstream(&buf, len);
-    if (f == NULL)
+    json_t *root = json_object(), *ups = json_array();
+    int rc = json_object_set_new(root, "pid", json_integer(getpid()));
+    for (size_t u = 0; u < conf->nupstreams && rc == 0; u++)
+        rc |= json_array_append_new(ups, upstream_json(reg, &conf->upstreams[u]));
+    rc |= json_object_set_new(root, "upstreams", ups);
+    if (rc != 0 || gh_admin_edge_json(root, conf) != 0) {
+        json_decref(root);
         return NULL;
-    fprintf(f, "{\"pid\":%d,\"upstreams\":[", (int)getpid());
-    for (size_t u = 0; u < conf->nupstreams; u++) {
-        const struct gh_conf_upstream *up = &conf->upstreams[u];
-        fprintf(f, "%s{\"name\":", u ? "," : "");
-        json_str(f, up->name);
-        fprintf(f, ",\"balance\":\"%s\",\"health_checks\":%s,\"servers\":[",
-                balance_name(up->balance), up->health.enabled ? "true" : "false");
-        for (size_t k = 0; k < up->nservers; k++) {
-            const struct gh_conf_upstream_server *s = &up->servers[k];
-            struct srv_view v;
-            view(reg, up, s, &v);
-            fprintf(f, "%s{\"address\":", k ? "," : "");
-            json_str(f, s->addr.text);
-            double avg = v.t.lat_count ? (double)v.t.lat_sum / (double)v.t.lat_count : 0.0;
-            fprintf(f,
-                    ",\"state\":\"%s\",\"health\":\"%s\",\"passive\":\"%s\",\"drained\":%s,"
-                    "\"backup\":%s,\"weight\":%d,\"max_conns\":%d,\"active\":%lld,"
-                    "\"requests\":%llu,\"errors\":%llu,\"avg_latency_ms\":%.3f}",
-                    v.state, v.health_down ? "down" : "up", v.passive_down ? "down" : "up",
-                    strcmp(v.state, "drained") == 0 ? "true" : "false",
-                    s->backup ? "true" : "false", s->weight, s->max_conns,
-                    (long long)v.t.active, (unsigned long long)v.t.requests,
-                    (unsigned long long)v.t.errors, avg);
-        }
-        fputs("]}", f);
     }
-    fputs("]", f);
-    gh_admin_edge_json(f, conf);
-    fputs("}\n", f);
-    return finish(f, &buf);
+    return gh_aj_dump(root, len);
 }
 
 char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len)
@@ -264,14 +272,36 @@ static char *respond(int status, const char *reason, const char *ctype, const ch
     return finish(f, &buf);
 }
 
-static char *respond_text(int status, const char *reason, const char *extra, size_t *len)
+/* A JSON error: {"error":"STATUS PHRASE"}, with "reason" when one is given. */
+static char *respond_error(int status, const char *extra, const char *reason, size_t *len)
 {
-    char body[128];
-    int n = snprintf(body, sizeof(body), "{\"error\":\"%d %s\"}\n", status, reason);
-    return respond(status, reason, "application/json", extra, body, (size_t)n, false, len);
+    size_t blen = 0;
+    char *body = gh_aj_error_body(status, reason, &blen);
+    if (body == NULL)
+        return NULL;
+    char *resp = respond(status, gh_http_reason(status), "application/json", extra, body, blen,
+                         false, len);
+    free(body);
+    return resp;
 }
 
-
+/* The HTTP response of a handler's reply (whose body it takes). */
+static char *respond_reply(struct gh_admin_reply *r, size_t *len)
+{
+    if (r->status != 200) {
+        json_decref(r->body);
+        r->body = NULL;
+        return respond_error(r->status, r->status == 405 ? r->allow : NULL, r->reason, len);
+    }
+    size_t blen = 0;
+    char *body = gh_aj_dump(r->body, &blen);
+    r->body = NULL;
+    if (body == NULL)
+        return NULL;
+    char *resp = respond(200, "OK", "application/json", NULL, body, blen, false, len);
+    free(body);
+    return resp;
+}
 
 static bool auth_ok(const struct gh_conf *conf, const struct gh_str *auth)
 {
@@ -293,37 +323,44 @@ static bool auth_ok(const struct gh_conf *conf, const struct gh_str *auth)
 }
 
 /* POST /upstreams/NAME/servers/ADDR/(drain|enable); ADDR may hold raw
- * slashes (unix:/run/app.sock), so the action is after the last one. */
-static char *server_action(const struct gh_conf *conf, struct gh_us_region *reg,
-                           struct gh_str path, bool post, size_t *len)
+ * slashes (unix:/run/app.sock), so the action is after the last one. The
+ * body must be empty or {} (no fields yet). */
+static int server_action(const struct gh_conf *conf, struct gh_us_region *reg, struct gh_str path,
+                         bool post, struct gh_str body, struct gh_admin_reply *r)
 {
     static const char pre[] = "/upstreams/", mid[] = "/servers/";
     struct gh_str rest = gh_str_make(path.p + sizeof(pre) - 1, path.len - (sizeof(pre) - 1));
     const char *slash = memchr(rest.p, '/', rest.len);
     if (slash == NULL)
-        return respond_text(404, "Not Found", NULL, len);
+        return gh_admin_fail(r, 404, NULL);
     struct gh_str name = gh_str_make(rest.p, (size_t)(slash - rest.p));
     struct gh_str tail = gh_str_make(slash, rest.len - name.len);
     if (tail.len <= sizeof(mid) - 1 || memcmp(tail.p, mid, sizeof(mid) - 1) != 0)
-        return respond_text(404, "Not Found", NULL, len);
+        return gh_admin_fail(r, 404, NULL);
     struct gh_str sa = gh_str_make(tail.p + sizeof(mid) - 1, tail.len - (sizeof(mid) - 1));
     const char *last = NULL;
     for (size_t i = 0; i < sa.len; i++)
         if (sa.p[i] == '/')
             last = sa.p + i;
     if (last == NULL)
-        return respond_text(404, "Not Found", NULL, len);
+        return gh_admin_fail(r, 404, NULL);
     struct gh_str addr = gh_str_make(sa.p, (size_t)(last - sa.p));
     struct gh_str action = gh_str_make(last + 1, sa.len - addr.len - 1);
     bool drain = gh_str_eq(action, GH_STR("drain"));
     if (!drain && !gh_str_eq(action, GH_STR("enable")))
-        return respond_text(404, "Not Found", NULL, len);
-    if (!post)
-        return respond_text(405, "Method Not Allowed", "Allow: POST\r\n", len);
+        return gh_admin_fail(r, 404, "a server's calls are drain and enable");
+    if (!post) {
+        r->allow = "Allow: POST\r\n";
+        return gh_admin_fail(r, 405, NULL);
+    }
     char nbuf[256], abuf[512];
     if (gh_str_pct_decode(name, nbuf, sizeof(nbuf)) == -1
         || gh_str_pct_decode(addr, abuf, sizeof(abuf)) == -1)
-        return respond_text(400, "Bad Request", NULL, len);
+        return gh_admin_fail(r, 400, "a bad %%-escape (or %%00) in the upstream or the address");
+    json_t *o = gh_aj_parse(body, NULL, 0, r->reason);
+    if (o == NULL)
+        return gh_admin_fail(r, 400, NULL);
+    json_decref(o);
     for (size_t u = 0; u < conf->nupstreams; u++) {
         const struct gh_conf_upstream *up = &conf->upstreams[u];
         if (strcmp(up->name, nbuf) != 0)
@@ -333,51 +370,23 @@ static char *server_action(const struct gh_conf *conf, struct gh_us_region *reg,
                 continue;
             int slot = gh_us_find(reg, up->name, abuf);
             if (slot < 0)
-                return respond_text(503, "Service Unavailable", NULL, len);
+                return gh_admin_fail(r, 503, "the server has no slot in the shared segment");
             atomic_store(&gh_us_slot(reg, slot)->drained, drain ? 1 : 0);
             gh_log_notice("admin: upstream \"%s\" server %s %s", up->name, abuf,
                           drain ? "drained" : "enabled");
-            char *body = NULL;
-            size_t blen = 0;
-            FILE *f = open_memstream(&body, &blen);
-            if (f == NULL)
-                return NULL;
-            fputs("{\"upstream\":", f);
-            json_str(f, up->name);
-            fputs(",\"server\":", f);
-            json_str(f, abuf);
-            fprintf(f, ",\"drained\":%s}\n", drain ? "true" : "false");
-            if (finish(f, &body) == NULL)
-                return NULL;
-            char *resp = respond(200, "OK", "application/json", NULL, body, blen, false, len);
-            free(body);
-            return resp;
+            json_t *out = json_object();
+            int rc = json_object_set_new(out, "upstream", gh_aj_text(up->name));
+            rc |= json_object_set_new(out, "server", gh_aj_text(abuf));
+            rc |= json_object_set_new(out, "drained", json_boolean(drain));
+            if (rc != 0) {
+                json_decref(out);
+                out = NULL;
+            }
+            return gh_admin_ok(r, out);
         }
+        return gh_admin_fail(r, 404, "upstream \"%.64s\" has no server \"%.64s\"", nbuf, abuf);
     }
-    return respond_text(404, "Not Found", NULL, len);
-}
-
-/* /blacklist calls: the body, when any, follows the head. */
-static char *blacklist_call(struct gh_str method, struct gh_str path, struct gh_str body,
-                            size_t *len)
-{
-    char *out = NULL;
-    size_t olen = 0;
-    const char *allow = NULL;
-    int st = gh_admin_blacklist(method, path, body, &out, &olen, &allow);
-    if (st == 405)
-        return respond_text(405, "Method Not Allowed", allow, len);
-    if (out == NULL) {
-        if (st == 404)
-            return respond_text(404, "Not Found", NULL, len);
-        if (st == 503)
-            return respond_text(503, "Service Unavailable", NULL, len);
-        return NULL;
-    }
-    char *resp = respond(st, st == 200 ? "OK" : "Bad Request", "application/json", NULL, out,
-                         olen, false, len);
-    free(out);
-    return resp;
+    return gh_admin_fail(r, 404, "no upstream \"%.64s\"", nbuf);
 }
 
 char *gh_admin_handle(const struct gh_conf *conf, struct gh_us_region *reg, struct gh_str method,
@@ -391,15 +400,22 @@ char *gh_admin_handle_body(const struct gh_conf *conf, struct gh_us_region *reg,
                            struct gh_str body, size_t *len)
 {
     if (!auth_ok(conf, auth))
-        return respond_text(401, "Unauthorized", "WWW-Authenticate: Bearer\r\n", len);
+        return respond_error(401, "WWW-Authenticate: Bearer\r\n",
+                             "an \"Authorization: Bearer TOKEN\" header with the admin token "
+                             "is required", len);
     const char *q = memchr(target.p, '?', target.len);
     struct gh_str path = gh_str_make(target.p, q ? (size_t)(q - target.p) : target.len);
     bool get = gh_str_eq(method, GH_STR("GET")), head = gh_str_eq(method, GH_STR("HEAD"));
     bool post = gh_str_eq(method, GH_STR("POST"));
-    if (path.len > 11 && memcmp(path.p, "/upstreams/", 11) == 0)
-        return server_action(conf, reg, path, post, len);
-    if (gh_admin_blacklist_path(path))
-        return blacklist_call(method, path, body, len);
+    struct gh_admin_reply r = { .status = 0 };
+    if (path.len > 11 && memcmp(path.p, "/upstreams/", 11) == 0) {
+        server_action(conf, reg, path, post, body, &r);
+        return respond_reply(&r, len);
+    }
+    if (gh_admin_blacklist_path(path)) {
+        gh_admin_blacklist(method, path, body, &r);
+        return respond_reply(&r, len);
+    }
     char *(*render)(const struct gh_conf *, struct gh_us_region *, size_t *) = NULL;
     const char *ctype = NULL;
     if (gh_str_eq(path, GH_STR("/status.json"))) {
@@ -409,10 +425,10 @@ char *gh_admin_handle_body(const struct gh_conf *conf, struct gh_us_region *reg,
         render = gh_admin_metrics;
         ctype = "text/plain; version=0.0.4; charset=utf-8";
     } else if (!gh_str_eq(path, GH_STR("/status"))) {
-        return respond_text(404, "Not Found", NULL, len);
+        return respond_error(404, NULL, NULL, len);
     }
     if (!get && !head)
-        return respond_text(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", len);
+        return respond_error(405, "Allow: GET, HEAD\r\n", NULL, len);
     if (render == NULL)
         return respond(200, "OK", "text/html; charset=utf-8", NULL, status_html,
                        sizeof(status_html) - 1, head, len);
@@ -520,7 +536,7 @@ static void conn_request(struct admin_conn *c)
     char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
     const struct gh_conf *conf = c->a->conf;
     if (sp2 == NULL || sp1 == c->in || sp2 == sp1 + 1) {
-        c->out = respond_text(400, "Bad Request", NULL, &c->out_len);
+        c->out = respond_error(400, NULL, "malformed request line", &c->out_len);
     } else {
         struct gh_str auth_v, *auth = NULL;
         for (char *l = end + 1; l < c->in + c->len;) {
@@ -572,9 +588,10 @@ static void conn_event(struct gh_io *io, uint32_t revents)
         if (hl > 0) {
             long cl = content_length(c->in, hl);
             if (cl < 0 || (size_t)cl > sizeof(c->in) - 1 - hl) {
-                c->out = respond_text(cl < 0 ? 400 : 413, cl < 0 ? "Bad Request"
-                                                                : "Content Too Large",
-                                      NULL, &c->out_len);
+                if (cl < 0)
+                    c->out = respond_error(400, NULL, "invalid Content-Length", &c->out_len);
+                else
+                    c->out = respond_error(413, NULL, "the request (head and body) is over 8 KB", &c->out_len);
                 if (c->out == NULL)
                     conn_close(c);
                 else
@@ -588,7 +605,7 @@ static void conn_event(struct gh_io *io, uint32_t revents)
             continue;
         }
         if (c->len >= sizeof(c->in) - 1) {
-            c->out = respond_text(431, "Request Header Fields Too Large", NULL, &c->out_len);
+            c->out = respond_error(431, NULL, "the request head is over 8 KB", &c->out_len);
             if (c->out == NULL)
                 conn_close(c);
             else

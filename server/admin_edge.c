@@ -16,86 +16,43 @@ bool gh_admin_blacklist_path(struct gh_str path)
            || (path.len > 11 && memcmp(path.p, "/blacklist/", 11) == 0);
 }
 
+/* POST /blacklist: {"cidr": "10.0.0.0/8", "ttl": "10m"}, ttl optional. */
+static const struct gh_aj_field add_fields[] = {
+    { "cidr", GH_AJ_STRING, GH_AJ_REQUIRED },
+    { "ttl", GH_AJ_STRING | GH_AJ_NUMBER, GH_AJ_OPTIONAL },
+};
 
-
-/* The value of "name" in a flat JSON object: a string's contents (no
- * escapes allowed) or a bare number. 1 found, 0 absent, -1 malformed. */
-static int json_field(struct gh_str body, const char *name, char *out, size_t size)
-{
-    char pat[32];
-    int pl = snprintf(pat, sizeof(pat), "\"%s\"", name);
-    const char *end = body.p + body.len;
-    const char *p = memmem(body.p, body.len, pat, (size_t)pl);
-    if (p == NULL)
-        return 0;
-    p += pl;
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-        p++;
-    if (p == end || *p++ != ':')
-        return -1;
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-        p++;
-    size_t n = 0;
-    if (p < end && *p == '"') {
-        for (p++; p < end && *p != '"'; p++) {
-            if (*p == '\\' || n + 1 >= size)
-                return -1;
-            out[n++] = *p;
-        }
-        if (p == end)
-            return -1;
-    } else {
-        for (; p < end && ((*p >= '0' && *p <= '9') || *p == '.'); p++) {
-            if (n + 1 >= size)
-                return -1;
-            out[n++] = *p;
-        }
-        if (n == 0)
-            return -1;
-    }
-    out[n] = '\0';
-    return 1;
-}
-
-static int error(const char *msg, char **out, size_t *olen)
-{
-    *out = NULL;
-    FILE *f = open_memstream(out, olen);
-    if (f == NULL)
-        return 500;
-    fprintf(f, "{\"error\":\"%s\"}\n", msg);
-    fclose(f);
-    return 400;
-}
-
-static int list(char **out, size_t *olen)
+static int list(struct gh_admin_reply *r)
 {
     struct gh_bl_region *reg = gh_bl_region();
     struct gh_bl_entry *snap = malloc(sizeof(*snap) * GH_BL_CAPACITY);
-    *out = NULL;
-    if (snap == NULL)
-        return 500;
+    json_t *a = json_array();
+    if (snap == NULL || a == NULL) {
+        free(snap);
+        json_decref(a);
+        return gh_admin_ok(r, NULL);
+    }
     size_t n = reg ? gh_bl_snapshot(reg, snap, GH_BL_CAPACITY) : 0;
     int64_t now = gh_time_monotonic_ms();
-    FILE *f = open_memstream(out, olen);
-    if (f == NULL) {
-        free(snap);
-        return 500;
-    }
-    fputc('[', f);
-    for (size_t i = 0; i < n; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         char text[64];
         gh_acl_key_text(snap[i].key, snap[i].plen, text, sizeof(text));
-        fprintf(f, "%s{\"cidr\":\"%s\",", i ? "," : "", text);
-        if (snap[i].expires_ms == INT64_MAX)
-            fputs("\"expires_in\":null}", f);
-        else
-            fprintf(f, "\"expires_in\":%.3f}", (double)(snap[i].expires_ms - now) / 1000.0);
+        json_t *e = json_object();
+        rc |= json_object_set_new(e, "cidr", json_string(text));
+        /* Seconds left, to the millisecond; null = permanent. */
+        rc |= json_object_set_new(e, "expires_in",
+                                  snap[i].expires_ms == INT64_MAX
+                                      ? json_null()
+                                      : json_real((double)(snap[i].expires_ms - now) / 1000.0));
+        rc |= json_array_append_new(a, e);
     }
-    fputs("]\n", f);
-    fclose(f);
     free(snap);
-    return 200;
+    if (rc != 0) {
+        json_decref(a);
+        a = NULL;
+    }
+    return gh_admin_ok(r, a);
 }
 
 static int parse_cidr(const char *text, uint8_t key[16], int *plen)
@@ -108,97 +65,143 @@ static int parse_cidr(const char *text, uint8_t key[16], int *plen)
     return 0;
 }
 
-int gh_admin_blacklist(struct gh_str method, struct gh_str path, struct gh_str body,
-                       char **out, size_t *olen, const char **allow)
+#define CIDR_HINT "an IPv4 or IPv6 address with an optional /prefix and no host bits set"
+
+/* "ttl" in milliseconds (INT64_MAX = permanent): a duration string, as in
+ * the configuration ("10m", "0" = permanent), or a number of seconds, read
+ * by the same parser. Absent: the default hour. 0, or -1 when invalid. */
+static int ttl_of(const json_t *v, int64_t *ms)
 {
-    struct gh_bl_region *reg = gh_bl_region();
-    *out = NULL;
-    *olen = 0;
-    bool whole = gh_str_eq(path, GH_STR("/blacklist"));
-    if (whole && gh_str_eq(method, GH_STR("GET")))
-        return list(out, olen);
-    if (reg == NULL)
-        return 503;
-    char cidr[128], ttl[64];
+    char num[64];
+    const char *text = num;
+    int n = 0;
+    if (v == NULL) {
+        *ms = GH_BL_DEFAULT_TTL_MS;
+        return 0;
+    }
+    if (json_is_string(v))
+        text = json_string_value(v);
+    else if (json_is_integer(v))
+        n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else
+        n = snprintf(num, sizeof(num), "%.6f", json_real_value(v));
+    gh_msec_t d;
+    if (n < 0 || (size_t)n >= sizeof(num) || gh_parse_duration(text, &d) == -1)
+        return -1;
+    *ms = d == 0 ? INT64_MAX : d;
+    return 0;
+}
+
+static int add(struct gh_bl_region *reg, struct gh_str body, struct gh_admin_reply *r)
+{
+    json_t *o = gh_aj_parse(body, add_fields, GH_ARRAY_LEN(add_fields), r->reason);
+    if (o == NULL)
+        return gh_admin_fail(r, 400, NULL);
+    const char *cidr = json_string_value(json_object_get(o, "cidr"));
     uint8_t key[16];
     int plen;
-    if (whole && gh_str_eq(method, GH_STR("POST"))) {
-        if (json_field(body, "cidr", cidr, sizeof(cidr)) != 1)
-            return error("a JSON body {\"cidr\": \"...\", \"ttl\": \"10m\"} is required", out, olen);
-        if (parse_cidr(cidr, key, &plen) == -1)
-            return error("invalid cidr", out, olen);
-        int64_t ttl_ms = GH_BL_DEFAULT_TTL_MS;
-        int t = json_field(body, "ttl", ttl, sizeof(ttl));
-        gh_msec_t d;
-        if (t == -1 || (t == 1 && gh_parse_duration(ttl, &d) == -1))
-            return error("invalid ttl", out, olen);
-        if (t == 1)
-            ttl_ms = d == 0 ? INT64_MAX : d;
+    int64_t ttl_ms;
+    if (parse_cidr(cidr, key, &plen) == -1) {
+        gh_admin_fail(r, 400, "invalid cidr \"%.64s\": " CIDR_HINT, cidr);
+    } else if (ttl_of(json_object_get(o, "ttl"), &ttl_ms) == -1) {
+        gh_admin_fail(r, 400, "invalid ttl: a duration such as \"90s\", \"10m\" or \"0\" "
+                              "(permanent), or a number of seconds");
+    } else {
         gh_bl_add(reg, key, plen, ttl_ms);
         char text[64];
         gh_acl_key_text(key, plen, text, sizeof(text));
-        gh_log_notice("admin: blacklisted %s for %s", text, t == 1 ? ttl : "1h");
-        FILE *f = open_memstream(out, olen);
-        if (f == NULL)
-            return 500;
-        fprintf(f, "{\"cidr\":\"%s\",\"ttl_ms\":%lld}\n", text,
-                ttl_ms == INT64_MAX ? -1LL : (long long)ttl_ms);
-        fclose(f);
-        return 200;
+        if (ttl_ms == INT64_MAX)
+            gh_log_notice("admin: blacklisted %s permanently", text);
+        else
+            gh_log_notice("admin: blacklisted %s for %gs", text, (double)ttl_ms / 1000.0);
+        json_t *out = json_object();
+        int rc = json_object_set_new(out, "cidr", json_string(text));
+        rc |= json_object_set_new(out, "ttl_ms",
+                                  json_integer(ttl_ms == INT64_MAX ? -1 : (json_int_t)ttl_ms));
+        if (rc != 0) {
+            json_decref(out);
+            out = NULL;
+        }
+        gh_admin_ok(r, out);
     }
-    if (whole) {
-        *allow = "Allow: GET, POST\r\n";
-        return 405;
-    }
-    if (!gh_str_eq(method, GH_STR("DELETE"))) {
-        *allow = "Allow: DELETE\r\n";
-        return 405;
-    }
-    if (gh_str_pct_decode(gh_str_make(path.p + 11, path.len - 11), cidr, sizeof(cidr)) == -1
-        || parse_cidr(cidr, key, &plen) == -1)
-        return error("invalid cidr", out, olen);
-    if (gh_bl_remove(reg, key, plen) == -1)
-        return 404;
+    json_decref(o);
+    return r->status;
+}
+
+static int remove_cidr(struct gh_bl_region *reg, struct gh_str path, struct gh_str body,
+                       struct gh_admin_reply *r)
+{
+    json_t *o = gh_aj_parse(body, NULL, 0, r->reason);
+    if (o == NULL)
+        return gh_admin_fail(r, 400, NULL);
+    json_decref(o);
+    char cidr[128];
+    uint8_t key[16];
+    int plen;
+    if (gh_str_pct_decode(gh_str_make(path.p + 11, path.len - 11), cidr, sizeof(cidr)) == -1)
+        return gh_admin_fail(r, 400, "invalid cidr: a bad %%-escape, or too long");
+    if (parse_cidr(cidr, key, &plen) == -1)
+        return gh_admin_fail(r, 400, "invalid cidr \"%.64s\": " CIDR_HINT, cidr);
     char text[64];
     gh_acl_key_text(key, plen, text, sizeof(text));
+    if (gh_bl_remove(reg, key, plen) == -1)
+        return gh_admin_fail(r, 404, "%s is not in the blacklist", text);
     gh_log_notice("admin: removed %s from the blacklist", text);
-    FILE *f = open_memstream(out, olen);
-    if (f == NULL)
-        return 500;
-    fprintf(f, "{\"removed\":\"%s\"}\n", text);
-    fclose(f);
-    return 200;
-}
-
-static void json_name(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', f);
-        if ((unsigned char)*s >= 0x20)
-            fputc(*s, f);
+    json_t *out = json_object();
+    if (json_object_set_new(out, "removed", json_string(text)) != 0) {
+        json_decref(out);
+        out = NULL;
     }
-    fputc('"', f);
+    return gh_admin_ok(r, out);
 }
 
-void gh_admin_edge_json(FILE *f, const struct gh_conf *conf)
+int gh_admin_blacklist(struct gh_str method, struct gh_str path, struct gh_str body,
+                       struct gh_admin_reply *r)
 {
     struct gh_bl_region *reg = gh_bl_region();
-    fputs(",\"rate_limits\":[", f);
-    for (size_t i = 0; i < conf->nrate_limits; i++) {
-        fprintf(f, "%s{\"name\":", i ? "," : "");
-        json_name(f, conf->rate_limits[i].name);
-        fprintf(f, ",\"rejected\":%llu}", (unsigned long long)gh_ratelimit_rejected((int)i));
+    bool whole = gh_str_eq(path, GH_STR("/blacklist"));
+    if (whole && gh_str_eq(method, GH_STR("GET")))
+        return list(r);
+    if (whole && !gh_str_eq(method, GH_STR("POST"))) {
+        r->allow = "Allow: GET, POST\r\n";
+        return gh_admin_fail(r, 405, NULL);
     }
-    fputs("]", f);
-    fprintf(f, ",\"edge\":{\"blacklist_rejected\":%llu,\"connlimit_rejected\":%llu,"
-               "\"auto_bans\":%llu,\"proxy_protocol_rejected\":%llu,\"slow_clients\":%llu}",
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_BLACKLIST_REJECTED),
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_CONNLIMIT_REJECTED),
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_AUTO_BANS),
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_PROXY_REJECTED),
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_SLOW_CLIENTS));
+    if (!whole && !gh_str_eq(method, GH_STR("DELETE"))) {
+        r->allow = "Allow: DELETE\r\n";
+        return gh_admin_fail(r, 405, NULL);
+    }
+    if (reg == NULL)
+        return gh_admin_fail(r, 503, "the blacklist has no shared memory");
+    return whole ? add(reg, body, r) : remove_cidr(reg, path, body, r);
+}
+
+int gh_admin_edge_json(json_t *root, const struct gh_conf *conf)
+{
+    static const struct {
+        const char *name;
+        enum gh_edge_counter which;
+    } counters[] = {
+        { "blacklist_rejected", GH_EDGE_BLACKLIST_REJECTED },
+        { "connlimit_rejected", GH_EDGE_CONNLIMIT_REJECTED },
+        { "auto_bans", GH_EDGE_AUTO_BANS },
+        { "proxy_protocol_rejected", GH_EDGE_PROXY_REJECTED },
+        { "slow_clients", GH_EDGE_SLOW_CLIENTS },
+    };
+    struct gh_bl_region *reg = gh_bl_region();
+    json_t *limits = json_array(), *edge = json_object();
+    int rc = 0;
+    for (size_t i = 0; i < conf->nrate_limits; i++) {
+        json_t *o = json_object();
+        rc |= json_object_set_new(o, "name", gh_aj_text(conf->rate_limits[i].name));
+        rc |= json_object_set_new(o, "rejected", gh_aj_u64(gh_ratelimit_rejected((int)i)));
+        rc |= json_array_append_new(limits, o);
+    }
+    for (size_t k = 0; k < GH_ARRAY_LEN(counters); k++)
+        rc |= json_object_set_new(edge, counters[k].name,
+                                  gh_aj_u64(gh_edge_read(reg, counters[k].which)));
+    rc |= json_object_set_new(root, "rate_limits", limits);
+    rc |= json_object_set_new(root, "edge", edge);
+    return rc != 0 ? -1 : 0;
 }
 
 void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)

@@ -8,16 +8,18 @@
 #include <stdio.h>
 #include "common/conf.h"
 #include "common/str.h"
+#include "server/admin_json.h"
 
-/* GET/POST /blacklist, DELETE /blacklist/CIDR (path without the query).
- * Returns the HTTP status and sets *body (malloc'd JSON, *blen bytes; NULL
- * when out of memory). *allow is set for a 405. */
+/* GET/POST /blacklist, DELETE /blacklist/CIDR (path without the query),
+ * with the request body (read by POST; DELETE takes none, or {}). Fills r
+ * (a JSON body for a 200, else a reason) and returns r->status. */
 int gh_admin_blacklist(struct gh_str method, struct gh_str path, struct gh_str body,
-                       char **out, size_t *olen, const char **allow);
+                       struct gh_admin_reply *r);
 /* Is path one of ours (/blacklist or /blacklist/...)? */
 bool gh_admin_blacklist_path(struct gh_str path);
-/* ,"edge":{...} for /status.json. */
-void gh_admin_edge_json(FILE *f, const struct gh_conf *conf);
+/* Add "rate_limits" and "edge" to root, the object of /status.json. 0, or
+ * -1 when out of memory. */
+int gh_admin_edge_json(json_t *root, const struct gh_conf *conf);
 /* The edge metrics for /metrics. */
 void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf);
 

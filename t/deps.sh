@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config ca-certificates \
-    libssl-dev zlib1g-dev libconfig-dev check libpcre2-dev libnghttp2-dev \
+    libssl-dev zlib1g-dev libconfig-dev check libpcre2-dev libnghttp2-dev libjansson-dev \
     clang libclang-rt-14-dev \
     python3 python3-pytest curl openssl procps \
     nginx-light wrk valgrind >/dev/null
