@@ -22,13 +22,17 @@ cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gh-fuzz.XXXXXX")
 status=0
-for name in request response chunked proxy_proto xff accesslog; do
+for name in request response chunked proxy_proto xff accesslog admin; do
     bin="$build/fuzz_$name"
     corpus="$work/corpus-$name"
     mkdir -p "$corpus" "$work/artifacts-$name"
     cp "$here/corpus/$name/"* "$corpus/"
+    # A harness may come with a libFuzzer dictionary (t/fuzz/NAME.dict).
+    dict=""
+    [ -f "$here/$name.dict" ] && dict="-dict=$here/$name.dict"
     echo "== fuzz_$name for ${secs}s"
-    if ! "$bin" -max_total_time="$secs" -print_final_stats=1 \
+    # shellcheck disable=SC2086 # $dict is empty or one word
+    if ! "$bin" -max_total_time="$secs" -print_final_stats=1 $dict \
             -artifact_prefix="$work/artifacts-$name/" "$corpus" \
             >"$work/log-$name" 2>&1; then
         echo "fuzz_$name FAILED; log and artifacts in $work" >&2
