@@ -6,6 +6,10 @@
 
 ssize_t gh_outq_write(struct gh_outq *q, int fd)
 {
+    if (q->overflow) {
+        errno = ENOBUFS;
+        return GH_ERROR;
+    }
     for (;;) {
         if (q->n == 0)
             return 0;

@@ -10,7 +10,6 @@
 #include "common/time.h"
 #include "common/wbuf.h"
 #include "modules/accesslog.h"
-#include "server/http1.h"
 
 /* Output bytes each client-supplied field may take, escapes included, so
  * that a line with every field at its cap still fits GH_ACCESSLOG_LINE_MAX whole
@@ -131,13 +130,13 @@ size_t gh_accesslog_format(const struct gh_accesslog_fields *f, bool json, char 
     return (size_t)(l.p - buf);
 }
 
-void gh_http1_log_request(struct gh_req *r)
+/* LOG: one line per finished request. */
+static enum gh_verdict log_request(struct gh_req *r)
 {
-    struct gh_worker *w = r->conn->w;
     const struct gh_http1_request *h = &r->head;
 
-    if (w->conf->access_log.format == GH_ALOG_OFF || !gh_alog_enabled(&w->alog))
-        return;
+    if (r->conf->access_log.format == GH_ALOG_OFF || !gh_req_log_wanted(r))
+        return GH_CONTINUE;
     const char *up = r->upstream_addr;
     struct gh_accesslog_fields f = {
         .time = gh_time_log_date(),
@@ -156,7 +155,13 @@ void gh_http1_log_request(struct gh_req *r)
         .request_id = r->request_id,
     };
     char buf[GH_ACCESSLOG_LINE_MAX];
-    size_t n = gh_accesslog_format(&f, w->conf->access_log.format == GH_ALOG_JSON, buf,
+    size_t n = gh_accesslog_format(&f, r->conf->access_log.format == GH_ALOG_JSON, buf,
                                    sizeof(buf));
-    gh_alog_append(&w->alog, buf, n);
+    gh_req_log_line(r, buf, n);
+    return GH_CONTINUE;
 }
+
+struct gh_module gh_module_accesslog = {
+    .name = "accesslog",
+    .phase = { [GH_PHASE_LOG] = log_request },
+};

@@ -8,8 +8,12 @@
 #include <stdint.h>
 
 #include "common/str.h"
+#include "server/request.h"
 
 #define GH_ACCESSLOG_LINE_MAX 8192
+
+/* The pipeline module: the LOG phase's line per request. */
+extern struct gh_module gh_module_accesslog;
 
 struct gh_accesslog_fields {
     const char *time;                   /* [$time_local], NUL-terminated */

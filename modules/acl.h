@@ -25,6 +25,8 @@ struct gh_client {
     bool has_key;                       /* key is set (not a unix socket) */
     uint8_t key[16];
     char text[48];                      /* IPv4 dotted, IPv6 without brackets, or "unix:" */
+    int16_t rl_hash_idx;                /* rl_hash is for rate limit rl_hash_idx - 1 (0: none) */
+    uint64_t rl_hash;                   /* of key, for $remote_addr limits (modules/edge.c) */
 };
 
 /* A path-compressed (PATRICIA) node: it stands for the first plen bits of
@@ -48,6 +50,17 @@ struct gh_acl {
  * 0, or -1 for another family (unix: no key). */
 int gh_acl_key(const struct sockaddr_storage *ss, uint8_t key[16]);
 /* Is key an IPv4 address (::ffff:a.b.c.d, the address in key[12..15])? */
+/* FNV-1a over a 128-bit key: the slot or stripe of a client in the shared
+ * tables (modules/blacklist.c, connlimit.c). Stable across processes and
+ * binaries, so a table handed over by USR2 keeps its layout. */
+static inline uint32_t gh_acl_key_hash(const uint8_t key[16])
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ key[i]) * 16777619u;
+    return h;
+}
+
 static inline bool gh_acl_key_is_v4(const uint8_t key[16])
 {
     static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };

@@ -13,6 +13,7 @@
 #ifndef GH_BALANCE_H
 #define GH_BALANCE_H
 
+#include "modules/balance_key.h"
 #include "server/upstream.h"
 
 struct gh_req;
@@ -51,17 +52,9 @@ static inline bool gh_balance_candidate(const struct gh_upstream_rt *up,
  * candidates for which keep[i] is true (keep NULL: all). */
 struct gh_server_rt *gh_balance_swrr(struct gh_upstream_rt *up, uint64_t tried, bool backup,
                                      const bool *keep);
-/* A 64-bit hash (FNV-1a with a final mix); stable across processes. */
-uint64_t gh_balance_hash64(const void *p, size_t len);
 /* The next value of the upstream's xorshift generator. */
 uint64_t gh_balance_random(struct gh_upstream_rt *up);
 
-/* The value of cookie `name` in r's Cookie headers, or an empty string. */
-struct gh_str gh_balance_cookie(const struct gh_req *r, const char *name, size_t name_len);
-/* Build r's hash key from a template of $remote_addr, $uri, $host,
- * $cookie_NAME, $header_NAME and literal text, into buf (at most size
- * bytes; longer keys are cut). Returns the length. */
-size_t gh_balance_key(const struct gh_req *r, const char *tmpl, char *buf, size_t size);
 
 /* Consistent hashing (ketama ring), exposed for unit tests: the server for
  * a key hash among the primaries, skipping tried and unavailable ones. */

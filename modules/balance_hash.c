@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "modules/balance.h"
-#include "server/http1.h"
+#include "server/request.h"
 
 #define POINTS_PER_WEIGHT 160
 #define MAX_POINTS_PER_SERVER 16000

@@ -163,14 +163,6 @@ size_t gh_bl_snapshot(struct gh_bl_region *reg, struct gh_bl_entry *out, size_t 
     return n;
 }
 
-static uint32_t key_hash(const uint8_t key[16])
-{
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ key[i]) * 16777619u;
-    return h;
-}
-
 bool gh_bl_violation(struct gh_bl_region *reg, const struct gh_conf *conf, const uint8_t key[16])
 {
     int limit = conf->access.ban_violations;
@@ -178,7 +170,7 @@ bool gh_bl_violation(struct gh_bl_region *reg, const struct gh_conf *conf, const
         return false;
     int64_t now = gh_time_monotonic_ms();
     bool banned = false, evicted = false;
-    uint32_t h = key_hash(key);
+    uint32_t h = gh_acl_key_hash(key);
     bl_lock(reg);
     struct bl_viol *v = NULL, *victim = NULL;
     bool victim_stale = false;

@@ -5,6 +5,7 @@
 
 #include "common/lock.h"
 #include "common/log.h"
+#include "modules/acl.h"
 #include "modules/connlimit.h"
 
 #define CL_REGION "connlimit"
@@ -49,11 +50,10 @@ struct gh_cl_region *gh_cl_region(void)
     return g_region;
 }
 
+/* The stripe mixes the high bits in: FNV's low bits alone cluster. */
 static uint32_t key_hash(const uint8_t key[16])
 {
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ key[i]) * 16777619u;
+    uint32_t h = gh_acl_key_hash(key);
     return h ^ (h >> 16);
 }
 

@@ -6,15 +6,15 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "modules/acl.h"
-#include "modules/balance.h"
+#include "modules/balance_key.h"
 #include "modules/ratelimit.h"
 #include "modules/blacklist.h"
 #include "modules/connlimit.h"
 #include "modules/edge.h"
 #include "modules/realip.h"
-#include "server/http1.h"
 
 static struct {
+    const struct gh_conf *conf;
     struct gh_acl allow, deny;
     struct gh_acl trusted;              /* real_ip.from */
     bool has_allow;
@@ -42,9 +42,10 @@ void gh_edge_proc_exit(struct gh_shm *shm, pid_t pid)
     gh_cl_proc_exit(shm, pid);
 }
 
-int gh_edge_worker_init(struct gh_worker *w)
+static int edge_worker_init(const struct gh_worker_env *env)
 {
-    const struct gh_conf *conf = w->conf;
+    const struct gh_conf *conf = env->conf;
+    E.conf = conf;
     gh_acl_init(&E.allow);
     gh_acl_init(&E.deny);
     gh_acl_init(&E.trusted);
@@ -58,8 +59,8 @@ int gh_edge_worker_init(struct gh_worker *w)
     E.has_allow = conf->access.nallow > 0;
     E.blr = gh_bl_region();
     E.clr = gh_cl_region();
-    E.proc = gh_shm_proc_claim(w->shm, w->pid, w->generation, w->slot);
-    E.rl_ok = conf->nrate_limits > 0 && gh_ratelimit_worker_init(w->shm, conf) == 0;
+    E.proc = gh_shm_proc_claim(env->shm, env->pid, env->generation, env->slot);
+    E.rl_ok = conf->nrate_limits > 0 && gh_ratelimit_worker_init(env->shm, conf) == 0;
     E.rl_full_seen = E.rl_ok ? gh_ratelimit_table_full() : 0;
     for (size_t i = 0; i < conf->nrate_limits && i < GH_RL_MAX_LIMITS; i++)
         E.rl_by_addr[i] = strcmp(conf->rate_limits[i].key, "$remote_addr") == 0;
@@ -67,9 +68,8 @@ int gh_edge_worker_init(struct gh_worker *w)
     return 0;
 }
 
-void gh_edge_worker_exit(struct gh_worker *w)
+static void edge_worker_exit(void)
 {
-    GH_UNUSED(w);
     gh_acl_free(&E.allow);
     gh_acl_free(&E.deny);
     gh_acl_free(&E.trusted);
@@ -87,36 +87,34 @@ static bool denied(const uint8_t key[16])
     return gh_bl_banned(&E.bl, E.blr, key);
 }
 
-bool gh_edge_accept(struct gh_conn *c)
+bool gh_edge_accept(const struct gh_client *addr, bool *cl_held)
 {
-    const struct gh_conf *conf = c->w->conf;
-    if (!c->addr.has_key)
+    const struct gh_conf *conf = E.conf;
+    if (!addr->has_key)
         return true;                    /* unix socket: no address to judge */
-    if (conf->access.deny_close && denied(c->addr.key)) {
+    if (conf->access.deny_close && denied(addr->key)) {
         gh_edge_count(E.blr, E.proc, GH_EDGE_BLACKLIST_REJECTED);
         return false;
     }
     /* A trusted proxy (real_ip.from) carries many clients: not limited. */
     if (conf->limits.max_conns_per_ip > 0 && E.clr != NULL
-        && (conf->real_ip.nfrom == 0 || !gh_acl_match(&E.trusted, c->addr.key, 0))) {
-        if (gh_cl_acquire(E.clr, E.proc, c->addr.key, conf->limits.max_conns_per_ip) == -1) {
+        && (conf->real_ip.nfrom == 0 || !gh_acl_match(&E.trusted, addr->key, 0))) {
+        if (gh_cl_acquire(E.clr, E.proc, addr->key, conf->limits.max_conns_per_ip) == -1) {
             gh_edge_count(E.blr, E.proc, GH_EDGE_CONNLIMIT_REJECTED);
             return false;
         }
-        c->cl_held = true;
+        *cl_held = true;
     }
     return true;
 }
 
-void gh_edge_count_connlimit(struct gh_worker *w)
+void gh_edge_count_connlimit(void)
 {
-    GH_UNUSED(w);
     gh_edge_count(E.blr, E.proc, GH_EDGE_CONNLIMIT_REJECTED);
 }
 
-void gh_edge_count_proxy_rejected(struct gh_worker *w)
+void gh_edge_count_proxy_rejected(void)
 {
-    GH_UNUSED(w);
     gh_edge_count(E.blr, E.proc, GH_EDGE_PROXY_REJECTED);
 }
 
@@ -125,39 +123,37 @@ void gh_edge_count_slow_client(void)
     gh_edge_count(E.blr, E.proc, GH_EDGE_SLOW_CLIENTS);
 }
 
-void gh_edge_conn_close(struct gh_conn *c)
+void gh_edge_conn_release(const struct gh_client *addr, bool *cl_held)
 {
-    if (c->cl_held) {
-        c->cl_held = false;
-        gh_cl_release(E.clr, E.proc, c->addr.key);
+    if (*cl_held) {
+        *cl_held = false;
+        gh_cl_release(E.clr, E.proc, addr->key);
     }
 }
 
-int gh_edge_rate_limit(struct gh_req *r, int idx)
+/* A route with rate_limit = idx: 0 admitted, or the Retry-After seconds
+ * (>= 1) of a refusal (counted; with auto_ban, may ban the client). The key
+ * is the limit's template ($remote_addr, $header_NAME, $cookie_NAME); a
+ * request whose key is empty (no such header or cookie) is not limited. */
+static int rate_limit(struct gh_req *r, int idx)
 {
-    struct gh_conn *c = r->conn;
-    const struct gh_conf *conf = c->w->conf;
+    const struct gh_conf *conf = r->conf;
     if (!E.rl_ok || idx < 0 || (size_t)idx >= conf->nrate_limits)
         return 0;
     int wait;
-    const struct gh_client *cl = r->client;
+    struct gh_client *cl = r->client;
     if (idx < GH_RL_MAX_LIMITS && E.rl_by_addr[idx] && cl->has_key) {
         /* The address itself (4 bytes for IPv4), not its text, hashed once
-         * per connection (per request when real_ip found the client): one
-         * client, one bucket. */
+         * per client: per connection (per request when real_ip found the
+         * client): one client, one bucket. */
         bool v4 = gh_acl_key_is_v4(cl->key);
         const uint8_t *k = v4 ? cl->key + 12 : cl->key;
         size_t len = v4 ? 4 : 16;
-        uint64_t h;
-        if (cl != &c->addr) {
-            h = gh_ratelimit_hash(idx, k, len);
-        } else {
-            if (c->rl_hash_idx != idx + 1) {
-                c->rl_hash = gh_ratelimit_hash(idx, k, len);
-                c->rl_hash_idx = (int16_t)(idx + 1);
-            }
-            h = c->rl_hash;
+        if (cl->rl_hash_idx != idx + 1) {
+            cl->rl_hash = gh_ratelimit_hash(idx, k, len);
+            cl->rl_hash_idx = (int16_t)(idx + 1);
         }
+        uint64_t h = cl->rl_hash;
         wait = gh_ratelimit_check_hashed(idx, k, len, h, gh_now_ms);
     } else {
         char key[1024];
@@ -183,28 +179,23 @@ int gh_edge_rate_limit(struct gh_req *r, int idx)
     return wait;
 }
 
-int gh_edge_access(struct gh_req *r)
+bool gh_edge_pp_trusted(const struct gh_client *addr)
 {
-    if (!r->client->has_key || !denied(r->client->key))
-        return 0;
-    gh_edge_count(E.blr, E.proc, GH_EDGE_BLACKLIST_REJECTED);
-    return 403;
-}
-
-bool gh_edge_pp_trusted(const struct gh_conn *c)
-{
-    if (c->w->conf->real_ip.nfrom == 0)
+    if (E.conf->real_ip.nfrom == 0)
         return true;
-    return c->addr.has_key && gh_acl_match(&E.trusted, c->addr.key, 0);
+    return addr->has_key && gh_acl_match(&E.trusted, addr->key, 0);
 }
 
-void gh_edge_real_ip(struct gh_req *r)
+/* When the connection's address is trusted (real_ip.from), point r->client
+ * at the address found in real_ip.header (modules/realip.h); otherwise
+ * leave it. */
+static void real_ip(struct gh_req *r)
 {
-    const struct gh_client *conn = &r->conn->addr;
+    const struct gh_client *conn = r->conn_client;
     if (!conn->has_key || !gh_acl_match(&E.trusted, conn->key, 0))
         return;                         /* not a trusted proxy: its headers mean nothing */
-    struct gh_client found;
-    const char *name = r->conn->w->conf->real_ip.header;
+    struct gh_client found = { 0 };
+    const char *name = r->conf->real_ip.header;
     if (!gh_realip_walk(&E.trusted, r->head.headers, r->head.nheaders,
                         gh_str_make(name, strlen(name)), &found))
         return;
@@ -214,3 +205,37 @@ void gh_edge_real_ip(struct gh_req *r)
     *cl = found;
     r->client = cl;
 }
+
+/* ACCESS: real_ip (when real_ip.from is set), then the access lists and
+ * the dynamic blacklist: 403, or with deny_action = "close" the connection
+ * closed without a byte (but for a client behind a trusted proxy, whose
+ * connection carries others: it gets its 403). */
+static enum gh_verdict edge_access(struct gh_req *r)
+{
+    if (r->conf->real_ip.nfrom > 0)
+        real_ip(r);
+    if (!r->client->has_key || !denied(r->client->key))
+        return GH_CONTINUE;
+    gh_edge_count(E.blr, E.proc, GH_EDGE_BLACKLIST_REJECTED);
+    if (r->conf->access.deny_close && r->client == r->conn_client)
+        return GH_DROP;
+    return gh_req_fail(r, 403, true);
+}
+
+/* LIMIT: the route's rate limit, before any 100 Continue (a refused
+ * request never gets one): 429 with Retry-After. */
+static enum gh_verdict edge_limit(struct gh_req *r)
+{
+    const struct gh_conf_route *rt = r->match.route;
+    if (rt->rate_limit_idx < 0)
+        return GH_CONTINUE;
+    r->retry_after = rate_limit(r, rt->rate_limit_idx);
+    return r->retry_after > 0 ? gh_req_fail(r, 429, false) : GH_CONTINUE;
+}
+
+struct gh_module gh_module_edge = {
+    .name = "edge",
+    .worker_init = edge_worker_init,
+    .worker_exit = edge_worker_exit,
+    .phase = { [GH_PHASE_ACCESS] = edge_access, [GH_PHASE_LIMIT] = edge_limit },
+};

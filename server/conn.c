@@ -49,7 +49,14 @@ static void conn_release(void *arg)
 static void conn_timeout(struct gh_timer *t)
 {
     struct gh_conn *c = t->data;
-    gh_http1_timeout(c);
+    c->proto->on_timeout(c);
+}
+
+static void conn_event(struct gh_io *io, uint32_t revents)
+{
+    struct gh_conn *c = io->data;
+    if (!c->freed)
+        c->proto->on_event(c, revents);
 }
 
 void gh_conn_accept(struct gh_io *io, uint32_t revents)
@@ -84,7 +91,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
             if (!gh_list_empty(&w->idle)) {
                 gh_conn_close(GH_CONTAINER_OF(w->idle.next, struct gh_conn, link));
             } else if (w->nconns >= max) {
-                gh_edge_count_connlimit(w);
+                gh_edge_count_connlimit();
                 close(fd);
                 continue;
             }
@@ -95,28 +102,30 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
             continue;
         }
         /* TCP_NODELAY is inherited from the listening socket (listen.c). */
+        gh_transport_init_plain(&c->tp, fd);
         c->w = w;
         c->listener = a->listener;
         c->peer = peer;
         /* Behind a balancer the client is known after the PROXY header;
-         * the connection checks wait for it (gh_http1_on_event). */
+         * the connection checks wait for it (server/http1.c). */
         bool pp = a->listener->proxy_protocol;
         if (!pp) {
             gh_conn_set_addr(c);
-            if (!gh_edge_accept(c)) {
-                close(fd);              /* refused at accept: not a byte */
+            if (!gh_edge_accept(&c->addr, &c->cl_held)) {
+                gh_transport_close(&c->tp);     /* refused at accept: not a byte */
                 conn_release(c);
                 continue;
             }
             gh_conn_set_addr_text(c);   /* after: a refusal skips it */
         }
-        gh_io_init(&c->io, gh_http1_on_event, c);
+        c->proto = &gh_http1_proto;     /* the only one on plain listeners (h2c later) */
+        gh_io_init(&c->io, conn_event, c);
         gh_timer_init(&c->timer, conn_timeout, c);
         gh_list_init(&c->link);
         if (gh_io_start(&w->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
             gh_log(GH_LOG_ERROR, errno, "epoll_ctl() on a new connection failed");
-            gh_edge_conn_close(c);
-            close(fd);
+            gh_edge_conn_release(&c->addr, &c->cl_held);
+            gh_transport_close(&c->tp);
             conn_release(c);
             continue;
         }
@@ -126,7 +135,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         gh_list_insert_tail(pp ? &w->active : &w->idle, &c->link);
         gh_loop_timer_set(&w->loop, &c->timer, w->conf->timeouts.client_header);
         /* With TCP_DEFER_ACCEPT the request is usually here already. */
-        gh_http1_on_event(&c->io, EPOLLIN);
+        c->proto->on_event(c, EPOLLIN);
     }
 }
 
@@ -134,6 +143,7 @@ void gh_conn_set_addr(struct gh_conn *c)
 {
     c->addr.has_key = gh_acl_key(&c->peer, c->addr.key) == 0;
     c->addr.text[0] = '\0';
+    c->addr.rl_hash_idx = 0;            /* a new address: its cached hash is stale */
 }
 
 void gh_conn_set_addr_text(struct gh_conn *c)
@@ -159,14 +169,12 @@ void gh_conn_close(struct gh_conn *c)
     if (c->freed)
         return;
     c->freed = true;
-    gh_http1_abort(c);
-    gh_edge_conn_close(c);
+    c->proto->abort(c);
+    gh_edge_conn_release(&c->addr, &c->cl_held);
     gh_loop_timer_cancel(&w->loop, &c->timer);
     gh_list_remove(&c->link);
-    int fd = c->io.fd;
     gh_io_forget(&w->loop, &c->io);     /* close(2) leaves the epoll set by itself */
-    if (fd != -1)
-        close(fd);
+    gh_transport_close(&c->tp);
     gh_buf_put(&w->bufs, c->in);
     c->in = NULL;
     w->nconns--;
@@ -189,7 +197,7 @@ size_t gh_conn_close_idle(struct gh_worker *w, gh_msec_t older_than, bool half_c
             continue;
         if (half_close) {
             /* FIN first: a request racing with it is not met by a RST. */
-            if (shutdown(c->io.fd, SHUT_WR) == 0) {
+            if (gh_transport_shutdown(&c->tp) == 0) {
                 c->state = GH_CONN_LINGER;
                 c->half_closed = true;
                 gh_loop_timer_set(&w->loop, &c->timer, LINGER_MS);

@@ -17,6 +17,7 @@
 #include "common/shm.h"
 #include "server/http1_parse.h"
 #include "server/listen.h"
+#include "server/transport.h"
 #include "server/worker.h"
 #include "modules/acl.h"
 
@@ -100,8 +101,21 @@ enum gh_conn_state {
     GH_CONN_PROXY,                      /* proxy_protocol listener: the PROXY header is arriving */
 };
 
+/* The protocol spoken on a connection, chosen at accept (ALPN later): it
+ * gets the connection's socket events and timer, and releases its
+ * requests when the connection closes. */
+struct gh_proto {
+    const char *name;
+    void (*on_event)(struct gh_conn *c, uint32_t revents);
+    void (*on_timeout)(struct gh_conn *c);
+    /* The connection is closing: abandon (log) what is in progress. */
+    void (*abort)(struct gh_conn *c);
+};
+
 struct gh_conn {
-    struct gh_io io;
+    const struct gh_proto *proto;
+    struct gh_io io;                    /* epoll registration (io.fd is tp.fd while registered) */
+    struct gh_transport tp;             /* every read, write and close of the client goes here */
     struct gh_worker *w;
     struct gh_link link;                /* in w->active or w->idle */
     struct gh_timer timer;
@@ -124,11 +138,21 @@ struct gh_conn {
     struct sockaddr_storage peer;       /* the socket's peer, or the PROXY protocol's source */
     /* The connection's client (from peer): key and text, set at accept or
      * after the PROXY header. A request uses r->client, which is this or
-     * the address real_ip found (server/http1.h). */
+     * the address real_ip found (server/request.h). */
     struct gh_client addr;
-    int16_t rl_hash_idx;                /* rl_hash is for rate limit rl_hash_idx - 1 (0: none) */
-    uint64_t rl_hash;                   /* of addr.key, for $remote_addr limits (modules/edge.c) */
 };
+
+/* The one write step towards a client: every byte sent to it (answers made
+ * here, proxied responses, the WebSocket tunnel) leaves through here, after
+ * the filters. Writes q with one writev; returns bytes (>= 0), GH_AGAIN or
+ * GH_ERROR, and counts what left in *sent when sent is not NULL. */
+static inline ssize_t gh_conn_send(struct gh_conn *c, struct gh_outq *q, uint64_t *sent)
+{
+    ssize_t n = gh_transport_write_outq(&c->tp, q);
+    if (n > 0 && sent != NULL)
+        *sent += (uint64_t)n;
+    return n;
+}
 
 /* Accept handler: one per listening socket. */
 void gh_conn_accept(struct gh_io *io, uint32_t revents);

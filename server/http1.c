@@ -13,24 +13,16 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "server/http1.h"
+#include "server/pipeline.h"
 #include "server/proxy.h"
+#include "server/proxy_headers.h"
 #include "server/proxy_proto.h"
 #include "server/reqid.h"
-#include "modules/balance.h"
 #include "modules/edge.h"
 
 #define MAX_FREE_REQS 1024
 #define REQ_POOL_SIZE 16384          /* a typical request (two header arrays, heads) fits: no malloc per request */
 #define LINGER_MS 2000
-
-/* The router is per worker (regex match data is not shared). */
-static struct gh_router *router;
-
-int gh_http1_worker_init(struct gh_worker *w)
-{
-    router = gh_router_build(w->conf, stderr);
-    return router == NULL ? -1 : 0;
-}
 
 const char *gh_http_reason(int status)
 {
@@ -70,6 +62,19 @@ const char *gh_http_reason(int status)
     }
 }
 
+/* An HTTP/1 request: the protocol-neutral request and what only HTTP/1
+ * needs to read it (the head parser's state). One per connection at a
+ * time; r is its first member, so the free list holds requests. */
+struct h1_req {
+    struct gh_req r;
+    struct gh_http1_parser parser;
+};
+
+static inline struct h1_req *h1(struct gh_req *r)
+{
+    return GH_CONTAINER_OF(r, struct h1_req, r);
+}
+
 static struct gh_req *req_alloc(struct gh_conn *c)
 {
     struct gh_worker *w = c->w;
@@ -83,18 +88,21 @@ static struct gh_req *req_alloc(struct gh_conn *c)
         pool = gh_pool_create(REQ_POOL_SIZE);
         if (pool == NULL)
             return NULL;
-        r = gh_palloc(pool, sizeof(*r));
-        if (r == NULL) {
+        struct h1_req *hr = gh_palloc(pool, sizeof(*hr));
+        if (hr == NULL) {
             gh_pool_destroy(pool);
             return NULL;
         }
+        r = &hr->r;
     }
     /* The request object lives in its own pool's first allocation, which
      * gh_pool_reset keeps; everything after it is per request. */
-    memset(r, 0, sizeof(*r));
+    memset(h1(r), 0, sizeof(struct h1_req));
     r->pool = pool;
     r->conn = c;
-    r->client = &c->addr;
+    r->conf = w->conf;
+    r->client = r->conn_client = &c->addr;
+    r->https = gh_conn_is_https(c);
     r->head.headers = gh_palloc(pool, sizeof(struct gh_http_header)
                                           * (size_t)w->conf->limits.max_headers);
     if (r->head.headers == NULL) {
@@ -104,7 +112,7 @@ static struct gh_req *req_alloc(struct gh_conn *c)
     r->start = gh_now_ms;
     r->keepalive = true;
     strcpy(r->upstream_addr, "-");
-    gh_http1_parser_reset(&r->parser);
+    gh_http1_parser_reset(&h1(r)->parser);
     return r;
 }
 
@@ -119,8 +127,8 @@ static void req_release(struct gh_req *r)
     }
     /* Reset keeps the first block, where r itself lives: re-take it. */
     gh_pool_reset(pool);
-    struct gh_req *again = gh_palloc(pool, sizeof(*again));
-    if (again != r) {
+    struct h1_req *again = gh_palloc(pool, sizeof(*again));
+    if (again != h1(r)) {
         gh_pool_destroy(pool);
         return;
     }
@@ -138,15 +146,13 @@ void gh_http1_worker_exit(struct gh_worker *w)
         gh_pool_destroy(r->pool);
     }
     w->nfree_reqs = 0;
-    gh_router_free(router);
-    router = NULL;
 }
 
 /* Lingering close: FIN now, discard what the client still sends, close on
  * its FIN or after a while, so an early answer is not lost to a RST. */
 static void linger(struct gh_conn *c)
 {
-    if (shutdown(c->io.fd, SHUT_WR) == -1) {
+    if (gh_transport_shutdown(&c->tp) == -1) {
         gh_conn_close(c);
         return;
     }
@@ -159,12 +165,10 @@ static void linger_read(struct gh_conn *c)
 {
     char sink[4096];
     for (int i = 0; i < 64; i++) {
-        ssize_t n = read(c->io.fd, sink, sizeof(sink));
+        ssize_t n = gh_transport_read(&c->tp, sink, sizeof(sink));
         if (n > 0)
             continue;
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == -1 && errno == EAGAIN)
+        if (n == GH_AGAIN)
             return;
         gh_conn_close(c);
         return;
@@ -180,7 +184,7 @@ void gh_http1_finish(struct gh_req *r)
      * (with close) or half-closes the connection once it has been idle. */
     bool keep = r->keepalive && !c->closing;
 
-    gh_http1_log_request(r);
+    gh_pipeline_log(r);
     if (c->in != NULL && r->head.head_len > 0)
         c->in->pos += r->head.head_len;
     /* Linger only when the client may still be sending (a body we did not
@@ -214,21 +218,18 @@ static void write_own_response(struct gh_req *r)
 {
     struct gh_conn *c = r->conn;
     for (int i = 0; i < 16; i++) {
-        struct iovec iov[2];
-        int n = 0;
+        struct gh_outq q = { .n = 0 };
         if (r->out_off < r->out_len)
-            iov[n++] = (struct iovec){ r->out + r->out_off, r->out_len - r->out_off };
+            gh_outq_push(&q, r->out + r->out_off, r->out_len - r->out_off);
         if (r->body_off < r->body_len)
-            iov[n++] = (struct iovec){ (char *)r->body + r->body_off, r->body_len - r->body_off };
-        if (n == 0) {
+            gh_outq_push(&q, r->body + r->body_off, r->body_len - r->body_off);
+        if (gh_outq_empty(&q)) {
             gh_http1_finish(r);
             return;
         }
-        ssize_t w = writev(c->io.fd, iov, n);
-        if (w == -1) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
+        ssize_t w = gh_conn_send(c, &q, NULL);
+        if (w < 0) {
+            if (w == GH_AGAIN) {
                 gh_loop_timer_set(&c->w->loop, &c->timer, c->w->conf->timeouts.send);
                 return;
             }
@@ -244,42 +245,10 @@ static void write_own_response(struct gh_req *r)
     }
 }
 
-static size_t put(char *p, const char *end, const char *s, size_t len)
-{
-    if (len > (size_t)(end - p))
-        len = (size_t)(end - p);
-    memcpy(p, s, len);
-    return len;
-}
-
-#define PUTS(lit) (p += put(p, end, (lit), sizeof(lit) - 1))
-#define PUTN(s, n) (p += put(p, end, (s), (n)))
-
-static size_t headers_size(const struct gh_conf_headers *h)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < h->nset; i++)
-        n += strlen(h->set[i].name) + strlen(h->set[i].value) + 4;
-    return n;
-}
-
-/* Append "Name: value\r\n" for the set-lists of the route and server. */
-static char *put_header_sets(char *p, const char *end, const struct gh_conf_headers *h)
-{
-    for (size_t i = 0; h != NULL && i < h->nset; i++) {
-        PUTN(h->set[i].name, strlen(h->set[i].name));
-        PUTS(": ");
-        PUTN(h->set[i].value, strlen(h->set[i].value));
-        PUTS("\r\n");
-    }
-    return p;
-}
-
 void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t body_len,
                       const char *location, bool close)
 {
     struct gh_conn *c = r->conn;
-    char num[32];
 
     r->status = status;
     if (close)
@@ -290,56 +259,55 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
     size_t bound = 288 + r->request_id.len + (location ? strlen(location) : 0)
-                   + (vs ? headers_size(&vs->response_headers) : 0)
-                   + (rt ? headers_size(&rt->response_headers) : 0);
+                   + (vs ? gh_headers_set_size(&vs->response_headers) : 0)
+                   + (rt ? gh_headers_set_size(&rt->response_headers) : 0);
     r->out = gh_palloc(r->pool, bound);
     if (r->out == NULL) {
         fail_conn(c);
         return;
     }
-    char *p = r->out;
-    const char *end = r->out + bound;
-    PUTS("HTTP/1.1 ");
-    PUTN(num, gh_str_u64(num, (uint64_t)status));     /* not snprintf: hot for 403 and 429 */
-    PUTS(" ");
+    struct gh_wbuf o = gh_wbuf_make(r->out, bound);
+    gh_wbuf_puts(&o, "HTTP/1.1 ");
+    gh_wbuf_u64(&o, (uint64_t)status);   /* not snprintf: hot for 403 and 429 */
+    gh_wbuf_putc(&o, ' ');
     const char *reason = gh_http_reason(status);
-    PUTN(reason, strlen(reason));
-    PUTS("\r\nServer: gatehouse\r\nDate: ");
-    PUTN(gh_time_http_date(), 29);
-    PUTS("\r\n");
+    gh_wbuf_puts(&o, reason);
+    gh_wbuf_puts(&o, "\r\nServer: gatehouse\r\nDate: ");
+    gh_wbuf_put(&o, gh_time_http_date(), 29);
+    gh_wbuf_puts(&o, "\r\n");
     bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
     if (!no_body) {
         if (body_len > 0)
-            PUTS("Content-Type: text/plain\r\n");
-        PUTS("Content-Length: ");
-        PUTN(num, gh_str_u64(num, body_len));
-        PUTS("\r\n");
+            gh_wbuf_puts(&o, "Content-Type: text/plain\r\n");
+        gh_wbuf_puts(&o, "Content-Length: ");
+        gh_wbuf_u64(&o, body_len);
+        gh_wbuf_puts(&o, "\r\n");
     }
     if (location != NULL) {
-        PUTS("Location: ");
-        PUTN(location, strlen(location));
-        PUTS("\r\n");
+        gh_wbuf_puts(&o, "Location: ");
+        gh_wbuf_puts(&o, location);
+        gh_wbuf_puts(&o, "\r\n");
     }
     if (r->retry_after > 0) {
-        PUTS("Retry-After: ");
-        PUTN(num, gh_str_u64(num, (uint64_t)r->retry_after));
-        PUTS("\r\n");
+        gh_wbuf_puts(&o, "Retry-After: ");
+        gh_wbuf_u64(&o, (uint64_t)r->retry_after);
+        gh_wbuf_puts(&o, "\r\n");
     }
     if (r->request_id.len > 0) {
-        PUTS("X-Request-ID: ");
-        PUTN(r->request_id.p, r->request_id.len);
-        PUTS("\r\n");
+        gh_wbuf_puts(&o, "X-Request-ID: ");
+        gh_wbuf_putstr(&o, r->request_id);
+        gh_wbuf_puts(&o, "\r\n");
     }
-    if (r->match.vserver != NULL)
-        p = put_header_sets(p, end, &r->match.vserver->response_headers);
-    if (r->match.route != NULL)
-        p = put_header_sets(p, end, &r->match.route->response_headers);
+    if (vs != NULL)
+        gh_headers_put_set(&o, &vs->response_headers);
+    if (rt != NULL)
+        gh_headers_put_set(&o, &rt->response_headers);
     if (!r->keepalive)
-        PUTS("Connection: close\r\n");
+        gh_wbuf_puts(&o, "Connection: close\r\n");
     else if (r->head.version_minor == 0)
-        PUTS("Connection: keep-alive\r\n");
-    PUTS("\r\n");
-    r->out_len = (size_t)(p - r->out);
+        gh_wbuf_puts(&o, "Connection: keep-alive\r\n");
+    gh_wbuf_puts(&o, "\r\n");
+    r->out_len = (size_t)(o.p - r->out);
     r->out_off = 0;
     r->head_bytes = r->out_len;
     r->body = body;
@@ -360,65 +328,12 @@ void gh_http1_error(struct gh_req *r, int status, bool close)
     gh_http1_respond(r, status, b, strlen(b), NULL, close);
 }
 
-/* redirect_https: 301 (GET, HEAD) or 308 (other methods keep their body)
- * to the same host, without its port, and the same path and query. A Host
- * that is not a plain name or address literal gets a 400 rather than being
- * echoed into a Location. */
-static void redirect_https(struct gh_req *r, struct gh_str host)
-{
-    const struct gh_http1_request *h = &r->head;
-    size_t n = host.len;
-    if (n > 0 && host.p[0] == '[') {
-        const char *end = memchr(host.p, ']', n);
-        n = end != NULL ? (size_t)(end - host.p) + 1 : 0;
-    } else {
-        const char *colon = memchr(host.p, ':', n);
-        if (colon != NULL)
-            n = (size_t)(colon - host.p);
-    }
-    bool ok = n > 0;
-    for (size_t i = 0; i < n && ok; i++) {
-        unsigned char ch = (unsigned char)host.p[i];
-        ok = (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') || ch == '.'
-             || ch == '-' || ch == '_' || (host.p[0] == '[' && (ch == ':' || ch == '[' || ch == ']'));
-    }
-    size_t size = sizeof("https://") + n + h->path.len + 1 + h->query.len;
-    char *loc = ok ? gh_palloc(r->pool, size) : NULL;
-    if (loc == NULL) {
-        gh_http1_error(r, 400, true);
-        return;
-    }
-    int len = snprintf(loc, size, "https://%.*s%.*s%s%.*s", (int)n, host.p, (int)h->path.len,
-                       h->path.p, h->query.len > 0 ? "?" : "", (int)h->query.len, h->query.p);
-    if (len < 0 || (size_t)len >= size) {
-        gh_http1_error(r, 500, true);
-        return;
-    }
-    bool get = h->method_id == GH_M_GET || h->method_id == GH_M_HEAD;
-    gh_http1_respond(r, get ? 301 : 308, NULL, 0, loc, r->has_body);
-}
-
-/* The upstream of a split route: by weight, per request, or stably per
- * client with split_by ($remote_addr is r->client's). Out of line: the
- * key buffer stays off the common path's stack. */
-static __attribute__((noinline)) int split_upstream(struct gh_req *r,
-                                                    const struct gh_conf_route *rt)
-{
-    char key[1024];
-    size_t klen = rt->split_by != NULL && rt->split_by[0] != '\0'
-                      ? gh_balance_key(r, rt->split_by, key, sizeof(key))
-                      : 0;
-    return gh_route_split(rt, klen > 0, klen > 0 ? gh_balance_hash64(key, klen) : 0,
-                          gh_reqid_random());
-}
-
-/* Policy checks and routing of a complete head. Either answers, hands the
- * request to the proxy, or fails the connection. */
+/* A complete head: what every request needs (method flags, keep-alive,
+ * the request id), then the pipeline (server/pipeline.c) answers it here,
+ * hands it to the proxy or closes the connection. */
 static void handle_request(struct gh_req *r)
 {
-    struct gh_conn *c = r->conn;
     struct gh_http1_request *h = &r->head;
-    const struct gh_conf *conf = c->w->conf;
 
     r->head_only = h->method_id == GH_M_HEAD;
     r->has_body = h->framing.chunked || h->framing.content_length > 0;
@@ -427,78 +342,7 @@ static void handle_request(struct gh_req *r)
     else
         r->keepalive = !h->framing.conn_close;
     gh_reqid_assign(r);
-
-    if (conf->real_ip.nfrom > 0)
-        gh_edge_real_ip(r);
-    int denied = gh_edge_access(r);
-    if (denied != 0) {
-        if (conf->access.deny_close && r->client == &c->addr) {
-            gh_conn_close(c);           /* deny_action = "close": not a byte */
-            return;
-        }
-        /* a client behind a trusted proxy gets its 403: closing would cut
-         * the proxy's connection, shared with other clients */
-        gh_http1_error(r, denied, true);
-        return;
-    }
-    if (h->method_id == GH_M_CONNECT || h->method_id == GH_M_TRACE) {
-        gh_http1_error(r, 405, r->has_body);
-        return;
-    }
-    if (h->expect_other) {
-        gh_http1_error(r, 417, true);
-        return;
-    }
-    if (conf->limits.max_body_size > 0 && h->framing.content_length > 0
-        && (uint64_t)h->framing.content_length > conf->limits.max_body_size) {
-        gh_http1_error(r, 413, true);
-        return;
-    }
-    r->norm_path = gh_palloc(r->pool, h->path.len + 1);
-    if (r->norm_path == NULL) {
-        fail_conn(c);
-        return;
-    }
-    ssize_t nlen = gh_path_normalize(h->path, r->norm_path);
-    if (nlen < 0) {
-        gh_http1_error(r, 400, true);
-        return;
-    }
-    r->norm_len = (size_t)nlen;
-    struct gh_str host = h->authority.len > 0 ? h->authority : h->host;
-    if (gh_router_match(router, host, gh_str_make(r->norm_path, r->norm_len), &r->match) == -1) {
-        gh_http1_error(r, 500, true);   /* a regex hit its match limit */
-        return;
-    }
-    const struct gh_conf_route *rt = r->match.route;
-    if (r->match.vserver != NULL && r->match.vserver->redirect_https && !gh_conn_is_https(c)) {
-        redirect_https(r, host);
-        return;
-    }
-    if (r->match.vserver == NULL || rt == NULL) {
-        gh_http1_error(r, 404, r->has_body);
-        return;
-    }
-    if (rt->rate_limit_idx >= 0) {
-        /* Before any 100 Continue: a refused request never gets one. */
-        r->retry_after = gh_edge_rate_limit(r, rt->rate_limit_idx);
-        if (r->retry_after > 0) {
-            gh_http1_error(r, 429, r->has_body);
-            return;
-        }
-    }
-    if (rt->has_return) {
-        const char *body = rt->ret.body;
-        gh_http1_respond(r, rt->ret.status, body, body ? strlen(body) : 0, rt->ret.location,
-                         r->has_body);
-        return;
-    }
-    int up = rt->nsplits > 0 ? split_upstream(r, rt) : rt->upstream_idx;
-    if (up < 0 || (size_t)up >= conf->nupstreams) {
-        gh_http1_error(r, 500, true);
-        return;
-    }
-    gh_proxy_start(r, up);
+    gh_pipeline_run(r);
 }
 
 /* Read from the client into c->in. Returns GH_OK when bytes arrived,
@@ -516,15 +360,9 @@ static int read_client(struct gh_conn *c)
             return GH_OK;               /* full: the parser decides (431) */
         gh_buf_compact(c->in);
     }
-    size_t room = gh_buf_room(c->in);
-    ssize_t n = gh_buf_read(c->in, c->io.fd);
-    if (n > 0) {
-        /* A short read drained the socket: with edge-triggered epoll the
-         * next bytes bring a new event, so no read to see EAGAIN. */
-        c->rd_more = (size_t)n == room;
+    ssize_t n = gh_transport_read_buf(&c->tp, c->in, &c->rd_more);
+    if (n > 0)
         return GH_OK;
-    }
-    c->rd_more = false;
     if (n == GH_AGAIN)
         return GH_AGAIN;
     return n == GH_DONE ? GH_DONE : GH_ERROR;
@@ -537,13 +375,13 @@ static int read_client(struct gh_conn *c)
 static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
 {
     gh_conn_set_addr(c);
-    if (gh_edge_pp_trusted(c)) {
+    if (gh_edge_pp_trusted(&c->addr)) {
         if (pp->family == AF_INET || pp->family == AF_INET6)
             c->peer = pp->src;
         c->edge_tls = pp->ssl;
         gh_conn_set_addr(c);
     }
-    if (!gh_edge_accept(c)) {
+    if (!gh_edge_accept(&c->addr, &c->cl_held)) {
         gh_conn_close(c);               /* refused: not a byte */
         return;
     }
@@ -578,7 +416,7 @@ static __attribute__((noinline)) void read_proxy_header(struct gh_conn *c)
                 char peer[48];
                 gh_log_info("malformed PROXY protocol header from %s; closing",
                             gh_sockaddr_host(&c->peer, peer, sizeof(peer)));
-                gh_edge_count_proxy_rejected(c->w);
+                gh_edge_count_proxy_rejected();
                 gh_conn_close(c);
                 return;
             }
@@ -597,7 +435,7 @@ static __attribute__((noinline)) void read_proxy_header(struct gh_conn *c)
             /* EOF or error: a balancer's TCP check sends nothing (not
              * counted); a header cut short is counted. */
             if (c->in != NULL && !gh_buf_empty(c->in))
-                gh_edge_count_proxy_rejected(c->w);
+                gh_edge_count_proxy_rejected();
             gh_conn_close(c);
             return;
         }
@@ -617,7 +455,7 @@ static bool advance_head(struct gh_conn *c)
         .max_headers = (size_t)conf->limits.max_headers,
     };
     for (int i = 0; i < 1024; i++) {
-        int rc = gh_http1_parse_request(&r->parser, c->in->pos, gh_buf_len(c->in), &lim,
+        int rc = gh_http1_parse_request(&h1(r)->parser, c->in->pos, gh_buf_len(c->in), &lim,
                                         &r->head);
         if (rc > 0) {
             c->state = GH_CONN_BUSY;
@@ -689,13 +527,10 @@ void gh_conn_process(struct gh_conn *c)
     c->in_process = false;
 }
 
-void gh_http1_on_event(struct gh_io *io, uint32_t revents)
+static void http1_on_event(struct gh_conn *c, uint32_t revents)
 {
-    struct gh_conn *c = io->data;
     struct gh_req *r = c->req;
 
-    if (c->freed)
-        return;
     if (r != NULL && r->proxy != NULL) {
         gh_proxy_client_event(r, revents);
         return;
@@ -725,14 +560,14 @@ void gh_http1_on_event(struct gh_io *io, uint32_t revents)
     gh_conn_process(c);
 }
 
-void gh_http1_timeout(struct gh_conn *c)
+static void http1_timeout(struct gh_conn *c)
 {
     struct gh_req *r = c->req;
     if (c->state == GH_CONN_PROXY) {
         char peer[48];
         gh_log_info("PROXY protocol header from %s timed out; closing",
                     gh_sockaddr_host(&c->peer, peer, sizeof(peer)));
-        gh_edge_count_proxy_rejected(c->w);
+        gh_edge_count_proxy_rejected();
         gh_conn_close(c);
         return;
     }
@@ -747,7 +582,7 @@ void gh_http1_timeout(struct gh_conn *c)
     gh_conn_close(c);
 }
 
-void gh_http1_abort(struct gh_conn *c)
+static void http1_abort(struct gh_conn *c)
 {
     struct gh_req *r = c->req;
     if (r == NULL)
@@ -757,7 +592,14 @@ void gh_http1_abort(struct gh_conn *c)
     if (r->status == 0)
         r->status = 499;                /* client closed before the answer (nginx's 499) */
     if (c->state != GH_CONN_READ_HEAD || r->head.head_len > 0)
-        gh_http1_log_request(r);
+        gh_pipeline_log(r);
     c->req = NULL;
     req_release(r);
 }
+
+const struct gh_proto gh_http1_proto = {
+    .name = "http/1.1",
+    .on_event = http1_on_event,
+    .on_timeout = http1_timeout,
+    .abort = http1_abort,
+};

@@ -23,11 +23,14 @@
 #include "common/log.h"
 #include "common/outq.h"
 #include "common/time.h"
+#include "server/filter.h"
 #include "server/http1.h"
+#include "server/pipeline.h"
 #include "server/proxy.h"
 #include "server/proxy_headers.h"
 #include "server/proxy_priv.h"
 #include "server/upstream.h"
+#include "modules/route_phase.h"
 
 static void proxy_run(struct gh_proxy *p);
 static void kick_run(struct gh_timer *t);
@@ -36,8 +39,6 @@ static int connect_next(struct gh_proxy *p);
 
 int gh_proxy_worker_init(struct gh_worker *w)
 {
-    if (gh_http1_worker_init(w) == -1)
-        return -1;
     return gh_upstreams_init(w);
 }
 
@@ -68,6 +69,10 @@ static void proxy_free(struct gh_proxy *p)
     drop_upstream(p, false);
     gh_buf_put(&p->w->bufs, p->rbuf);
     p->rbuf = NULL;
+    if (p->filters != NULL) {
+        gh_filter_chain_free(p->filters);
+        p->filters = NULL;
+    }
     p->r->proxy = NULL;
 }
 
@@ -317,15 +322,13 @@ static int next_request_span(struct gh_proxy *p)
             gh_loop_timer_set(&p->w->loop, &c->timer, p->w->conf->timeouts.client_body);
             return STEP_WAIT;
         }
-        ssize_t n = gh_buf_read(in, c->io.fd);
+        ssize_t n = gh_transport_read_buf(&c->tp, in, &c->rd_more);
         if (n == GH_AGAIN) {
-            c->rd_more = false;
             gh_loop_timer_set(&p->w->loop, &c->timer, p->w->conf->timeouts.client_body);
             return STEP_WAIT;
         }
         if (n <= 0)
             return -1;                  /* the client left mid-body */
-        c->rd_more = (size_t)n == gh_buf_size(in);
     } else if (gh_buf_room(in) == 0 && in->pos > in->start && p->req_mode == BODY_CHUNKED) {
         gh_buf_compact(in);
     }
@@ -369,11 +372,9 @@ static int next_request_span(struct gh_proxy *p)
             gh_buf_compact(in);
         if (!c->rd_more)
             return STEP_WAIT;
-        ssize_t n = gh_buf_read(in, c->io.fd);
-        if (n == GH_AGAIN) {
-            c->rd_more = false;
+        ssize_t n = gh_transport_read_buf(&c->tp, in, &c->rd_more);
+        if (n == GH_AGAIN)
             return STEP_WAIT;
-        }
         if (n <= 0)
             return -1;
     }
@@ -387,7 +388,7 @@ static int send_request(struct gh_proxy *p)
         return STEP_WAIT;
     for (int i = 0; i < 64; i++) {
         if (!gh_outq_empty(&p->uq)) {
-            ssize_t n = gh_outq_write(&p->uq, p->uc->io.fd);
+            ssize_t n = gh_transport_write_outq(&p->uc->tp, &p->uq);
             if (n == GH_AGAIN) {
                 gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_send);
                 return progress;
@@ -444,16 +445,13 @@ static int read_upstream(struct gh_proxy *p)
             return STEP_WAIT;           /* full; the parser decides */
         gh_buf_compact(b);
     }
-    size_t room = gh_buf_room(b);
-    ssize_t n = gh_buf_read(b, p->uc->io.fd);
+    ssize_t n = gh_transport_read_buf(&p->uc->tp, b, &p->u_rd_more);
     if (n == GH_AGAIN) {
-        p->u_rd_more = false;
         gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
         return STEP_WAIT;
     }
     if (n > 0) {
         p->got_any = true;
-        p->u_rd_more = (size_t)n == room;
         gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
         return STEP_PROGRESS;
     }
@@ -462,7 +460,7 @@ static int read_upstream(struct gh_proxy *p)
 
 static int write_client(struct gh_proxy *p)
 {
-    ssize_t n = gh_outq_write(&p->cq, p->c->io.fd);
+    ssize_t n = gh_conn_send(p->c, &p->cq, NULL);
     if (n == GH_AGAIN) {
         gh_loop_timer_set(&p->w->loop, &p->c->timer, p->w->conf->timeouts.send);
         return STEP_WAIT;
@@ -473,9 +471,15 @@ static int write_client(struct gh_proxy *p)
         return STEP_STOP;
     }
     p->r->bytes_sent += (uint64_t)n;
-    if (gh_outq_empty(&p->cq) && p->resp_span) {
-        p->rbuf->pos = p->resp_after;
-        p->resp_span = false;
+    if (gh_outq_empty(&p->cq)) {
+        if (p->resp_span) {
+            p->rbuf->pos = p->resp_after;
+            p->resp_span = false;
+        }
+        if (GH_UNLIKELY(p->filter_out)) {
+            gh_filter_chain_drained(p->filters);
+            p->filter_out = false;
+        }
     }
     return STEP_PROGRESS;
 }
@@ -486,6 +490,13 @@ static int relay_response(struct gh_proxy *p)
     if (!gh_outq_empty(&p->cq))
         return write_client(p);
     if (p->resp_body_read) {
+        if (p->filters != NULL && !p->filters_flushed) {
+            if (gh_proxy_filters_flush(p) == -1) {
+                gh_proxy_fail(p, 502);
+                return STEP_STOP;
+            }
+            return STEP_PROGRESS;
+        }
         if (p->chunked_out && !p->resp_term_queued) {
             p->resp_term_queued = true;
             gh_outq_push(&p->cq, "0\r\n\r\n", 5);
@@ -640,10 +651,7 @@ static void upstream_event(struct gh_io *io, uint32_t revents)
     if (uc == NULL || uc->freed)
         return;
     if (uc->connecting) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        if (getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-            err = errno;
+        int err = gh_uconn_connect_error(uc);
         if (err == 0 && !(revents & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
             return;
         if (err != 0 || (revents & (EPOLLERR | EPOLLHUP))) {
@@ -703,3 +711,18 @@ void gh_proxy_abort(struct gh_req *r)
     if (p != NULL)
         proxy_free(p);
 }
+/* CONTENT: the last handler; every routed request not answered before
+ * goes upstream. */
+static enum gh_verdict proxy_content(struct gh_req *r)
+{
+    int up = gh_route_upstream(r);
+    if (up < 0)
+        return gh_req_fail(r, 500, true);
+    gh_proxy_start(r, up);
+    return GH_ANSWERED;
+}
+
+struct gh_module gh_module_proxy = {
+    .name = "proxy",
+    .phase = { [GH_PHASE_CONTENT] = proxy_content },
+};

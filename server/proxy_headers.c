@@ -6,23 +6,12 @@
 #include <string.h>
 
 #include "common/time.h"
+#include "common/wbuf.h"
 #include "server/proxy_headers.h"
 
-struct out {
-    char *p, *end;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    if (n == 0)
-        return;                         /* s may be NULL for an empty string */
-    if (n > (size_t)(o->end - o->p))
-        n = (size_t)(o->end - o->p);  /* cannot happen: the size was bounded */
-    memcpy(o->p, s, n);
-    o->p += n;
-}
-static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
-static void putstr(struct out *o, struct gh_str s) { put(o, s.p, s.len); }
+/* Heads are written with the bounded writer (common/wbuf.h) into a size
+ * computed first, so a cut cannot happen; were it to, the head would be
+ * cut, never overrun. */
 
 static bool name_is(struct gh_str name, const char *lit)
 {
@@ -90,34 +79,49 @@ static bool named_by_connection(const struct gh_http_header *h, size_t n, struct
     return false;
 }
 
-static size_t sets_size(const struct gh_conf_headers *h)
+/* Does v close every quoted-string it opens (and, with comments, every
+ * "(...)" of Via)? A value that does not would swallow the element we
+ * append after it: `Forwarded: for="x` followed by our `, for=1.2.3.4`
+ * reads upstream as one quoted string, the client's forged element last. */
+static bool closed_list(struct gh_str v, bool comments)
 {
-    size_t n = 0;
-    for (size_t i = 0; h != NULL && i < h->nset; i++)
-        n += strlen(h->set[i].name) + strlen(h->set[i].value) + 4;
-    return n;
-}
-
-static void put_sets(struct out *o, const struct gh_conf_headers *h)
-{
-    for (size_t i = 0; h != NULL && i < h->nset; i++) {
-        puts_(o, h->set[i].name);
-        put(o, ": ", 2);
-        puts_(o, h->set[i].value);
-        put(o, "\r\n", 2);
+    bool quoted = false;
+    int depth = 0;
+    for (size_t i = 0; i < v.len; i++) {
+        char c = v.p[i];
+        if ((quoted || depth > 0) && c == '\\') {
+            i++;                        /* quoted-pair */
+            if (i == v.len)
+                return false;
+        } else if (depth == 0 && c == '"') {
+            quoted = !quoted;
+        } else if (!quoted && comments && c == '(') {
+            depth++;
+        } else if (!quoted && comments && c == ')') {
+            if (depth == 0)
+                return false;
+            depth--;
+        }
     }
+    return !quoted && depth == 0;
 }
 
-/* Join every value of header `name` with ", " (for appending). */
-static void put_joined(struct out *o, const struct gh_http_header *h, size_t n, const char *name,
+/* Join every value of header `name` with ", " (for appending); values that
+ * leave a quote (or a Via comment) open are dropped, so nothing the client
+ * sent can swallow the element we append (X-Forwarded-For has no quoted
+ * strings, but an upstream that reads it as a generic list would). */
+static void put_joined(struct gh_wbuf *o, const struct gh_http_header *h, size_t n, const char *name,
                        bool *any)
 {
+    bool comments = name[0] == 'v';     /* Via's "(...)" */
     for (size_t i = 0; i < n; i++) {
         if (!name_is(h[i].name, name) || h[i].value.len == 0)
             continue;
+        if (!closed_list(h[i].value, comments))
+            continue;
         if (*any)
-            put(o, ", ", 2);
-        putstr(o, h[i].value);
+            gh_wbuf_put(o, ", ", 2);
+        gh_wbuf_putstr(o, h[i].value);
         *any = true;
     }
 }
@@ -129,40 +133,44 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
     const char *peer = r->client->text;
-    bool v6 = strchr(peer, ':') != NULL;
+    /* RFC 7239 6: a node without an address (a unix socket) is "unknown";
+     * an IPv6 one is quoted and bracketed. */
+    bool v6 = r->client->has_key && strchr(peer, ':') != NULL;
     struct gh_str host = h->authority.len > 0 ? h->authority : h->host;
-    bool tls = gh_conn_is_https(r->conn);
+    bool tls = r->https;
     GH_UNUSED(up);
 
     size_t bound = h->head_len * 2 + r->norm_len + h->query.len + host.len * 3
-                   + strlen(peer) * 3 + r->request_id.len + 512 + sets_size(&vs->request_headers)
-                   + sets_size(&rt->request_headers);
+                   + strlen(peer) * 3 + r->request_id.len + 512 + gh_headers_set_size(&vs->request_headers)
+                   + gh_headers_set_size(&rt->request_headers);
     char *buf = gh_palloc(r->pool, bound);
     if (buf == NULL)
         return -1;
-    struct out o = { buf, buf + bound };
+    struct gh_wbuf o = gh_wbuf_make(buf, bound);
 
     /* Request line: origin-form; strip_prefix forwards the normalized rest. */
-    putstr(&o, h->method);
-    put(&o, " ", 1);
+    gh_wbuf_putstr(&o, h->method);
+    gh_wbuf_put(&o, " ", 1);
     if (rt->strip_prefix && r->match.prefix_len > 0 && r->match.prefix_len <= r->norm_len) {
         size_t skip = r->match.prefix_len;
         if (r->norm_path[skip - 1] == '/')
             skip--;                     /* keep the slash that starts the rest */
-        if (skip == r->norm_len)
-            put(&o, "/", 1);
-        else
-            put(&o, r->norm_path + skip, r->norm_len - skip);
+        /* The rest always starts with a slash: a prefix "/api" also
+         * matches "/api(x", whose rest "(x" is no origin-form target. */
+        if (skip == r->norm_len || r->norm_path[skip] != '/')
+            gh_wbuf_put(&o, "/", 1);
+        if (skip < r->norm_len)
+            gh_wbuf_put(&o, r->norm_path + skip, r->norm_len - skip);
     } else {
-        putstr(&o, h->path);
+        gh_wbuf_putstr(&o, h->path);
     }
     if (h->query.len > 0) {
-        put(&o, "?", 1);
-        putstr(&o, h->query);
+        gh_wbuf_put(&o, "?", 1);
+        gh_wbuf_putstr(&o, h->query);
     }
-    puts_(&o, " HTTP/1.1\r\nHost: ");
-    putstr(&o, host);
-    put(&o, "\r\n", 2);
+    gh_wbuf_puts(&o, " HTTP/1.1\r\nHost: ");
+    gh_wbuf_putstr(&o, host);
+    gh_wbuf_put(&o, "\r\n", 2);
 
     for (size_t i = 0; i < h->nheaders; i++) {
         struct gh_str n = h->headers[i].name;
@@ -173,54 +181,55 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
             || in_sets(n, &rt->request_headers)
             || named_by_connection(h->headers, h->nheaders, n))
             continue;
-        putstr(&o, n);
-        put(&o, ": ", 2);
-        putstr(&o, h->headers[i].value);
-        put(&o, "\r\n", 2);
+        gh_wbuf_putstr(&o, n);
+        gh_wbuf_put(&o, ": ", 2);
+        gh_wbuf_putstr(&o, h->headers[i].value);
+        gh_wbuf_put(&o, "\r\n", 2);
     }
     if (websocket) {
-        puts_(&o, "Connection: upgrade\r\nUpgrade: ");
-        putstr(&o, h->framing.upgrade);
-        put(&o, "\r\n", 2);
+        gh_wbuf_puts(&o, "Connection: upgrade\r\nUpgrade: ");
+        gh_wbuf_putstr(&o, h->framing.upgrade);
+        gh_wbuf_put(&o, "\r\n", 2);
     }
     if (chunked) {
-        puts_(&o, "Transfer-Encoding: chunked\r\n");
+        gh_wbuf_puts(&o, "Transfer-Encoding: chunked\r\n");
     } else if (h->framing.content_length >= 0 && r->has_body) {
-        char num[32];
-        int n = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
-                         (long long)h->framing.content_length);
-        put(&o, num, (size_t)n);
+        /* Not snprintf into a small array: a 19-digit length made it
+         * return more than it wrote, and that many bytes were copied. */
+        gh_wbuf_puts(&o, "Content-Length: ");
+        gh_wbuf_u64(&o, (uint64_t)h->framing.content_length);
+        gh_wbuf_puts(&o, "\r\n");
     }
     bool any = false;
-    puts_(&o, "X-Forwarded-For: ");
+    gh_wbuf_puts(&o, "X-Forwarded-For: ");
     put_joined(&o, h->headers, h->nheaders, "x-forwarded-for", &any);
     if (any)
-        put(&o, ", ", 2);
-    puts_(&o, peer);
-    puts_(&o, "\r\nX-Forwarded-Proto: ");
-    puts_(&o, tls ? "https" : "http");
-    puts_(&o, "\r\nX-Forwarded-Host: ");
-    putstr(&o, host);
-    puts_(&o, "\r\nForwarded: ");
+        gh_wbuf_put(&o, ", ", 2);
+    gh_wbuf_puts(&o, peer);
+    gh_wbuf_puts(&o, "\r\nX-Forwarded-Proto: ");
+    gh_wbuf_puts(&o, tls ? "https" : "http");
+    gh_wbuf_puts(&o, "\r\nX-Forwarded-Host: ");
+    gh_wbuf_putstr(&o, host);
+    gh_wbuf_puts(&o, "\r\nForwarded: ");
     any = false;
     put_joined(&o, h->headers, h->nheaders, "forwarded", &any);
     if (any)
-        put(&o, ", ", 2);
-    puts_(&o, v6 ? "for=\"[" : "for=");
-    puts_(&o, peer);
-    puts_(&o, v6 ? "]\";host=\"" : ";host=\"");
-    putstr(&o, host);
-    puts_(&o, tls ? "\";proto=https\r\nVia: " : "\";proto=http\r\nVia: ");
+        gh_wbuf_put(&o, ", ", 2);
+    gh_wbuf_puts(&o, v6 ? "for=\"[" : "for=");
+    gh_wbuf_puts(&o, r->client->has_key ? peer : "unknown");
+    gh_wbuf_puts(&o, v6 ? "]\";host=\"" : ";host=\"");
+    gh_wbuf_putstr(&o, host);
+    gh_wbuf_puts(&o, tls ? "\";proto=https\r\nVia: " : "\";proto=http\r\nVia: ");
     any = false;
     put_joined(&o, h->headers, h->nheaders, "via", &any);
     if (any)
-        put(&o, ", ", 2);
-    puts_(&o, h->version_minor == 0 ? "1.0 gatehouse\r\nX-Request-ID: " : "1.1 gatehouse\r\nX-Request-ID: ");
-    putstr(&o, r->request_id);
-    put(&o, "\r\n", 2);
-    put_sets(&o, &vs->request_headers);
-    put_sets(&o, &rt->request_headers);
-    put(&o, "\r\n", 2);
+        gh_wbuf_put(&o, ", ", 2);
+    gh_wbuf_puts(&o, h->version_minor == 0 ? "1.0 gatehouse\r\nX-Request-ID: " : "1.1 gatehouse\r\nX-Request-ID: ");
+    gh_wbuf_putstr(&o, r->request_id);
+    gh_wbuf_put(&o, "\r\n", 2);
+    gh_headers_put_set(&o, &vs->request_headers);
+    gh_headers_put_set(&o, &rt->request_headers);
+    gh_wbuf_put(&o, "\r\n", 2);
     *head = buf;
     *len = (size_t)(o.p - buf);
     return 0;
@@ -232,73 +241,71 @@ int gh_proxy_build_response(struct gh_req *r, const struct gh_http1_response *re
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
     size_t bound = resp->head_len + r->request_id.len + 256 + r->extra_resp_headers.len
-                   + sets_size(&vs->response_headers)
-                   + sets_size(&rt->response_headers);
+                   + gh_headers_set_size(&vs->response_headers)
+                   + gh_headers_set_size(&rt->response_headers);
     char *buf = gh_palloc(r->pool, bound);
     if (buf == NULL)
         return -1;
-    struct out o = { buf, buf + bound };
+    struct gh_wbuf o = gh_wbuf_make(buf, bound);
     char num[16];
     bool has_date = false, any = false;
 
-    puts_(&o, "HTTP/1.1 ");
-    put(&o, num, (size_t)snprintf(num, sizeof(num), "%03d ", resp->status));
+    gh_wbuf_puts(&o, "HTTP/1.1 ");
+    gh_wbuf_put(&o, num, (size_t)snprintf(num, sizeof(num), "%03d ", resp->status));
     if (resp->reason.len > 0)
-        putstr(&o, resp->reason);
+        gh_wbuf_putstr(&o, resp->reason);
     else
-        puts_(&o, gh_http_reason(resp->status));
-    puts_(&o, "\r\nServer: gatehouse\r\n");
+        gh_wbuf_puts(&o, gh_http_reason(resp->status));
+    gh_wbuf_puts(&o, "\r\nServer: gatehouse\r\n");
     for (size_t i = 0; i < resp->nheaders; i++) {
         struct gh_str n = resp->headers[i].name;
         if (hop_by_hop(n) || name_is(n, "server") || name_is(n, "x-powered-by")
             || name_is(n, "via") || name_is(n, "x-request-id")
-            || (chunked_out && name_is(n, "content-length"))
+            || ((chunked_out || r->body_rewritten) && name_is(n, "content-length"))
             || in_sets(n, &vs->response_headers) || in_sets(n, &rt->response_headers)
             || named_by_connection(resp->headers, resp->nheaders, n))
             continue;
         if (name_is(n, "date"))
             has_date = true;
-        putstr(&o, n);
-        put(&o, ": ", 2);
-        putstr(&o, resp->headers[i].value);
-        put(&o, "\r\n", 2);
+        gh_wbuf_putstr(&o, n);
+        gh_wbuf_put(&o, ": ", 2);
+        gh_wbuf_putstr(&o, resp->headers[i].value);
+        gh_wbuf_put(&o, "\r\n", 2);
     }
     if (!has_date) {
-        puts_(&o, "Date: ");
-        put(&o, gh_time_http_date(), 29);
-        put(&o, "\r\n", 2);
+        gh_wbuf_puts(&o, "Date: ");
+        gh_wbuf_put(&o, gh_time_http_date(), 29);
+        gh_wbuf_put(&o, "\r\n", 2);
     }
-    puts_(&o, "Via: ");
+    gh_wbuf_puts(&o, "Via: ");
     put_joined(&o, resp->headers, resp->nheaders, "via", &any);
     if (any)
-        put(&o, ", ", 2);
-    puts_(&o, resp->version_minor == 0 ? "1.0 gatehouse\r\n" : "1.1 gatehouse\r\n");
+        gh_wbuf_put(&o, ", ", 2);
+    gh_wbuf_puts(&o, resp->version_minor == 0 ? "1.0 gatehouse\r\n" : "1.1 gatehouse\r\n");
     if (r->request_id.len > 0) {
-        puts_(&o, "X-Request-ID: ");
-        putstr(&o, r->request_id);
-        put(&o, "\r\n", 2);
+        gh_wbuf_puts(&o, "X-Request-ID: ");
+        gh_wbuf_putstr(&o, r->request_id);
+        gh_wbuf_put(&o, "\r\n", 2);
     }
     if (chunked_out)
-        puts_(&o, "Transfer-Encoding: chunked\r\n");
+        gh_wbuf_puts(&o, "Transfer-Encoding: chunked\r\n");
     if (resp->status == 101) {
         /* The upgrade itself: its hop-by-hop headers are the point. */
-        puts_(&o, "Connection: upgrade\r\nUpgrade: ");
-        putstr(&o, resp->framing.upgrade);
-        put(&o, "\r\n\r\n", 4);
+        gh_wbuf_puts(&o, "Connection: upgrade\r\nUpgrade: ");
+        gh_wbuf_putstr(&o, resp->framing.upgrade);
+        gh_wbuf_put(&o, "\r\n\r\n", 4);
         *head = buf;
         *len = (size_t)(o.p - buf);
         return 0;
     }
-    if (r->conn->w->draining)
-        r->keepalive = false;
     if (!r->keepalive)
-        puts_(&o, "Connection: close\r\n");
+        gh_wbuf_puts(&o, "Connection: close\r\n");
     else if (r->head.version_minor == 0)
-        puts_(&o, "Connection: keep-alive\r\n");
-    putstr(&o, r->extra_resp_headers);
-    put_sets(&o, &vs->response_headers);
-    put_sets(&o, &rt->response_headers);
-    put(&o, "\r\n", 2);
+        gh_wbuf_puts(&o, "Connection: keep-alive\r\n");
+    gh_wbuf_putstr(&o, r->extra_resp_headers);
+    gh_headers_put_set(&o, &vs->response_headers);
+    gh_headers_put_set(&o, &rt->response_headers);
+    gh_wbuf_put(&o, "\r\n", 2);
     *head = buf;
     *len = (size_t)(o.p - buf);
     return 0;

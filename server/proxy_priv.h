@@ -14,6 +14,7 @@
 
 struct gh_upstream_rt;
 struct gh_uconn;
+struct gh_filter_chain;
 
 enum body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_EOF };
 
@@ -78,6 +79,9 @@ struct gh_proxy {
     char *resp_after;
     bool resp_span;
     char rchunk_hdr[24];
+    struct gh_filter_chain *filters;    /* response body filters, or NULL (zero copy) */
+    bool filter_out;                    /* cq holds the chain's output */
+    bool filters_flushed;               /* the chain saw the end of the body */
     char *chead;
     size_t chead_len;
     gh_msec_t u_start;                  /* when this try began (latency) */
@@ -86,7 +90,6 @@ struct gh_proxy {
     struct gh_minrate rate;             /* time spent waiting on the client */
     gh_msec_t rate_grace;               /* grace of the current phase */
     gh_msec_t gap_due;                  /* when the gap timeout of the current wait expires */
-    uint64_t sent_base;                 /* bytes_sent when a write to the client first blocked */
     uint64_t acked_base;                /* bytes out of the socket then (SIOCOUTQ) */
     uint64_t acked;                     /* bytes out of the socket since then, when measured */
     bool send_blocked;                  /* a write to the client has blocked */
@@ -136,6 +139,10 @@ bool gh_proxy_rate_due(struct gh_proxy *p);
  * send buffer drained, which a client reading steadily but slowly can take
  * longer than the gap to do. One ioctl per expiry. */
 bool gh_proxy_send_moving(struct gh_proxy *p);
+
+/* In proxy_response.c: the response body ended; flush the filter chain
+ * into cq. 0, or -1 (logged). */
+int gh_proxy_filters_flush(struct gh_proxy *p);
 
 /* In proxy_tunnel.c. */
 /* The upstream answered 101: queue the head and switch to tunnelling. */

@@ -8,17 +8,15 @@
  * waiting on the upstream, or with the upload held back by it, does not
  * count, nor does a wait for 100 Continue before any byte moved. The check
  * is the connection timer the pump arms anyway, moved earlier: no work per
- * read or write. Response credit is what the client took: the bytes written
- * after a write first blocked (what went before only filled the socket
- * buffers, megabytes on loopback), and when the deadline comes, what left
- * the socket since then (written minus SIOCOUTQ): an ioctl when a write
- * first blocks and one per deadline, so a client reading steadily is not
- * cut because the kernel wakes a writer only after a third of a large send
- * buffer drained.
+ * read or write. Response credit is what the client took: what left the
+ * socket (written minus SIOCOUTQ) since a write first blocked, measured
+ * then and when the deadline comes: an ioctl when a write first blocks and
+ * one per deadline, so a client reading steadily is not cut because the
+ * kernel wakes a writer only after a third of a large send buffer drained.
+ * Bytes written are no credit, not even after a write blocked: the kernel
+ * may grow the send buffer later (autotuning; with BBR by hundreds of KB)
+ * and take more that no client read.
  */
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
-
 #include "common/log.h"
 #include "common/time.h"
 #include "server/http1.h"
@@ -44,8 +42,8 @@ static uint64_t body_bytes(const struct gh_proxy *p)
  * in it), or UINT64_MAX when the kernel does not say. */
 static uint64_t sent_out(const struct gh_proxy *p)
 {
-    int queued;
-    if (ioctl(p->c->io.fd, SIOCOUTQ, &queued) == -1 || queued < 0)
+    int64_t queued = gh_transport_unacked(&p->c->tp);
+    if (queued < 0)
         return UINT64_MAX;
     uint64_t sent = p->r->bytes_sent;
     return sent > (uint64_t)queued ? sent - (uint64_t)queued : 0;
@@ -54,8 +52,7 @@ static uint64_t sent_out(const struct gh_proxy *p)
 /* What the client moved so far (see above). */
 static uint64_t client_bytes(const struct gh_proxy *p)
 {
-    uint64_t sent = p->send_blocked ? p->r->bytes_sent - p->sent_base : 0;
-    return body_bytes(p) + GH_MAX(sent, p->acked);
+    return body_bytes(p) + p->acked;
 }
 
 /* Arm c->timer at p->gap_due, or at the rate deadline (not before
@@ -78,7 +75,6 @@ void gh_proxy_rate_arm(struct gh_proxy *p, gh_msec_t gap, bool sending)
     p->gap_due = gh_now_ms + gap;
     if (sending && !p->send_blocked) {
         p->send_blocked = true;
-        p->sent_base = r->bytes_sent;
         p->acked_base = p->gap_out = sent_out(p);
     }
     if (p->w->conf->limits.min_client_rate == 0

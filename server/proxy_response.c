@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/outq.h"
 #include "common/time.h"
+#include "server/filter.h"
 #include "server/http1.h"
 #include "server/proxy_headers.h"
 #include "server/proxy_priv.h"
@@ -31,8 +32,14 @@ static void queue_response_head(struct gh_proxy *p)
     else
         p->resp_mode = BODY_EOF;
     p->resp_left = p->resp_mode == BODY_LENGTH ? (uint64_t)resp->framing.content_length : 0;
-    p->chunked_out = (p->resp_mode == BODY_CHUNKED || p->resp_mode == BODY_EOF) && client11;
-    if ((p->resp_mode == BODY_CHUNKED || p->resp_mode == BODY_EOF) && !client11)
+    if (gh_filters_any() && p->resp_mode != BODY_NONE)
+        p->filters = gh_filter_chain_start(r, resp, &p->w->bufs);
+    /* Filters change the length: the body is then framed as if its
+     * length were unknown. */
+    r->body_rewritten = p->filters != NULL;
+    bool unknown = p->resp_mode == BODY_CHUNKED || p->resp_mode == BODY_EOF || r->body_rewritten;
+    p->chunked_out = unknown && client11;
+    if (unknown && !client11)
         r->keepalive = false;           /* HTTP/1.0: the close delimits the body */
     p->upstream_reusable = p->resp_mode != BODY_EOF && !resp->framing.conn_close
                            && (resp->version_minor >= 1 || resp->framing.conn_keep_alive);
@@ -46,6 +53,8 @@ static void queue_response_head(struct gh_proxy *p)
     r->upstream_status = st;
     if (p->uc != NULL)
         gh_upstream_done(p->up, p->uc->srv, st, gh_now_ms - p->u_start);
+    if (p->w->draining)
+        r->keepalive = false;           /* a draining worker closes after this answer */
     if (gh_proxy_build_response(r, resp, p->chunked_out, &p->chead, &p->chead_len) == -1) {
         p->chead = NULL;
         p->chead_len = 0;
@@ -135,11 +144,42 @@ int gh_proxy_response_head(struct gh_proxy *p)
         gh_proxy_fail(p, 502);
         return STEP_STOP;
     }
-    if (p->resp_body_read && p->chunked_out && !p->resp_term_queued) {
+    if (p->resp_body_read && p->chunked_out && !p->resp_term_queued && p->filters == NULL) {
         p->resp_term_queued = true;
         gh_outq_push(&p->cq, "0\r\n\r\n", 5);
     }
     return STEP_PROGRESS;
+}
+
+/* Queue the chain's output of in[0..len) (last: flush), framed for the
+ * client. The input is copied, so the caller consumes it at once. */
+static int queue_filtered(struct gh_proxy *p, const char *in, size_t len, bool last)
+{
+    struct iovec iov[GH_FILTER_OUT_MAX];
+    int n;
+    size_t total;
+    if (gh_filter_chain_run(p->filters, in, len, last, iov, &n, &total) == -1) {
+        gh_log_error("a response filter failed on the body from %s", p->r->upstream_addr);
+        return -1;
+    }
+    if (total == 0)
+        return 0;
+    if (p->chunked_out) {
+        int hl = snprintf(p->rchunk_hdr, sizeof(p->rchunk_hdr), "%zx\r\n", total);
+        gh_outq_push(&p->cq, p->rchunk_hdr, (size_t)hl);
+    }
+    for (int i = 0; i < n; i++)
+        gh_outq_push(&p->cq, iov[i].iov_base, iov[i].iov_len);
+    if (p->chunked_out)
+        gh_outq_push(&p->cq, "\r\n", 2);
+    p->filter_out = true;
+    return 0;
+}
+
+int gh_proxy_filters_flush(struct gh_proxy *p)
+{
+    p->filters_flushed = true;
+    return queue_filtered(p, NULL, 0, true);
 }
 
 /* Queue the next span of response body bytes from rbuf. */
@@ -169,7 +209,12 @@ int gh_proxy_response_span(struct gh_proxy *p)
             return STEP_WAIT;
         }
     }
-    if (dlen > 0) {
+    if (p->filters != NULL) {
+        /* Copied through the filters: the span is consumed now. */
+        if (dlen > 0 && queue_filtered(p, start, dlen, false) == -1)
+            return -1;
+        b->pos = start + used;
+    } else if (dlen > 0) {
         if (p->chunked_out) {
             int hl = snprintf(p->rchunk_hdr, sizeof(p->rchunk_hdr), "%zx\r\n", dlen);
             gh_outq_push(&p->cq, p->rchunk_hdr, (size_t)hl);

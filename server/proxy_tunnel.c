@@ -3,8 +3,6 @@
  * flow both ways unparsed until either side closes or the tunnel idles out
  * (timeouts.tunnel).
  */
-#include <sys/socket.h>
-
 #include "server/http1.h"
 #include "server/proxy_headers.h"
 #include "server/proxy_priv.h"
@@ -35,20 +33,21 @@ void gh_proxy_tunnel_start(struct gh_proxy *p)
     gh_proxy_set_utimer(p, p->w->conf->timeouts.tunnel);
 }
 
-/* Move bytes one way: from `src` (fd) through `b` to `dst` (fd). Returns
- * STEP_PROGRESS, STEP_WAIT, or GH_DONE when src reached EOF and b is empty,
- * GH_ERROR on a socket error. */
-static int tunnel_pipe(struct gh_buf *b, int src, bool *rd_more, bool *eof, int dst,
-                       struct gh_outq *q, uint64_t *sent)
+/* Move bytes one way: from `src` through `b` to `dst`, written through the
+ * client's send step when `client` is set (the upstream's transport
+ * otherwise). Returns STEP_PROGRESS, STEP_WAIT, or GH_DONE when src reached
+ * EOF and b is empty, GH_ERROR on a socket error. */
+static int tunnel_pipe(struct gh_buf *b, struct gh_transport *src, bool *rd_more, bool *eof,
+                       struct gh_transport *dst, struct gh_conn *client, struct gh_outq *q,
+                       uint64_t *sent)
 {
     if (!gh_outq_empty(q)) {
-        ssize_t n = gh_outq_write(q, dst);
+        ssize_t n = client != NULL ? gh_conn_send(client, q, sent)
+                                   : gh_transport_write_outq(dst, q);
         if (n == GH_AGAIN)
             return STEP_WAIT;
         if (n == GH_ERROR)
             return GH_ERROR;
-        if (sent != NULL)
-            *sent += (uint64_t)n;
         if (gh_outq_empty(q))
             gh_buf_reset(b);
         return STEP_PROGRESS;
@@ -59,20 +58,16 @@ static int tunnel_pipe(struct gh_buf *b, int src, bool *rd_more, bool *eof, int 
         return STEP_WAIT;
     if (gh_buf_empty(b))
         gh_buf_reset(b);
-    size_t room = gh_buf_room(b);
-    ssize_t n = gh_buf_read(b, src);
-    if (n == GH_AGAIN) {
-        *rd_more = false;
+    ssize_t n = gh_transport_read_buf(src, b, rd_more);
+    if (n == GH_AGAIN)
         return STEP_WAIT;
-    }
     if (n == GH_DONE) {
         *eof = true;
-        shutdown(dst, SHUT_WR);         /* pass the half-close on */
+        (void)gh_transport_shutdown(dst);       /* pass the half-close on; a failure shows as an error next */
         return GH_DONE;
     }
     if (n < 0)
         return GH_ERROR;
-    *rd_more = (size_t)n == room;
     gh_outq_push(q, b->pos, gh_buf_len(b));
     return STEP_PROGRESS;
 }
@@ -85,10 +80,10 @@ int gh_proxy_tunnel_step(struct gh_proxy *p)
         if (c->in == NULL)
             return GH_ERROR;
     }
-    int a = tunnel_pipe(c->in, c->io.fd, &c->rd_more, &p->t_client_eof, p->uc->io.fd, &p->uq,
+    int a = tunnel_pipe(c->in, &c->tp, &c->rd_more, &p->t_client_eof, &p->uc->tp, NULL, &p->uq,
                         NULL);
-    int b = tunnel_pipe(p->rbuf, p->uc->io.fd, &p->u_rd_more, &p->t_upstream_eof, c->io.fd,
-                        &p->cq, &p->r->bytes_sent);
+    int b = tunnel_pipe(p->rbuf, &p->uc->tp, &p->u_rd_more, &p->t_upstream_eof, &c->tp, c, &p->cq,
+                        &p->r->bytes_sent);
     if (a == GH_ERROR || b == GH_ERROR)
         return GH_ERROR;
     if (a == GH_DONE && b == GH_DONE)

@@ -278,6 +278,15 @@ static void uconn_free(void *arg)
     free(arg);
 }
 
+int gh_uconn_connect_error(struct gh_uconn *uc)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(uc->tp.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+        err = errno;
+    return err;
+}
+
 void gh_uconn_close(struct gh_uconn *uc)
 {
     if (uc->freed)
@@ -288,10 +297,8 @@ void gh_uconn_close(struct gh_uconn *uc)
         gh_list_remove(&uc->link);
         uc->up->nidle--;
     }
-    int fd = uc->io.fd;
     gh_io_forget(&uc->w->loop, &uc->io);
-    if (fd != -1)
-        close(fd);
+    gh_transport_close(&uc->tp);
     gh_loop_defer(&uc->w->loop, &uc->deferred, uconn_free, uc);
 }
 
@@ -373,7 +380,7 @@ static struct gh_uconn *connect_new(struct gh_worker *w, struct gh_upstream_rt *
         }
         uc->connecting = true;
     }
-    uc->io.fd = fd;
+    gh_transport_init_plain(&uc->tp, fd);
     return uc;
 }
 
@@ -399,11 +406,11 @@ struct gh_uconn *gh_uconn_get(struct gh_worker *w, struct gh_upstream_rt *up,
         uc = connect_new(w, up, srv);
         if (uc == NULL)
             return NULL;
-        int fd = uc->io.fd;
         gh_io_init(&uc->io, cb, px);
-        if (gh_io_start(&w->loop, &uc->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == -1) {
+        if (gh_io_start(&w->loop, &uc->io, uc->tp.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+            == -1) {
             int err = errno;
-            close(fd);
+            gh_transport_close(&uc->tp);
             free(uc);
             errno = err;
             return NULL;

@@ -44,7 +44,8 @@ struct gh_upstream_rt {
 };
 /* A connection to an upstream server. */
 struct gh_uconn {
-    struct gh_io io;
+    struct gh_io io;                    /* epoll registration (io.fd is tp.fd while registered) */
+    struct gh_transport tp;             /* every read, write and close goes here */
     struct gh_worker *w;
     struct gh_upstream_rt *up;
     struct gh_server_rt *srv;
@@ -86,6 +87,9 @@ struct gh_uconn *gh_uconn_get(struct gh_worker *w, struct gh_upstream_rt *up,
 void gh_uconn_release(struct gh_uconn *uc);
 /* Close a busy connection that cannot be reused. */
 void gh_uconn_discard(struct gh_uconn *uc);
+/* A connection being connected became writable or failed: 0 when the
+ * connect succeeded, else its errno (SO_ERROR). */
+int gh_uconn_connect_error(struct gh_uconn *uc);
 /* Close and free (after this loop iteration). */
 void gh_uconn_close(struct gh_uconn *uc);
 /* Set up (free) one upstream's runtime view on the shared region reg (NULL:

@@ -17,7 +17,7 @@
 #include "server/proxy.h"
 #include "server/reqid.h"
 #include "server/worker.h"
-#include "modules/edge.h"
+#include "server/pipeline.h"
 
 #define GH_BUF_SIZE (16 * 1024)
 #define GH_MAX_FREE_BUFS 1024
@@ -245,7 +245,11 @@ int gh_worker_run(const struct gh_worker_args *args)
         gh_log_error("cannot open the access log; requests are not logged");
     if (setup_accepts(w, args->listeners) == -1)
         return 2;
-    if (gh_edge_worker_init(w) == -1)
+    const struct gh_worker_env env = {
+        .conf = w->conf, .shm = w->shm, .pid = w->pid, .generation = w->generation,
+        .slot = w->slot,
+    };
+    if (gh_pipeline_init(&env) == -1)
         return 2;
     if (gh_proxy_worker_init(w) == -1)
         return 2;
@@ -266,7 +270,7 @@ int gh_worker_run(const struct gh_worker_args *args)
     close_listeners(w);
     gh_proxy_worker_exit(w);
     gh_conn_worker_exit(w);
-    gh_edge_worker_exit(w);
+    gh_pipeline_exit();
     gh_alog_flush(&w->alog);
     gh_alog_close(&w->alog);
     free(w->accepts);

@@ -2,6 +2,7 @@
  * test_outq.c - writev queues (common/outq.h).
  */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -34,7 +35,18 @@ START_TEST(test_full)
     struct gh_outq q = { 0 };
     for (int i = 0; i < GH_OUTQ_MAX; i++)
         ck_assert_int_eq(gh_outq_push(&q, "a", 1), 0);
+    ck_assert(!q.overflow);
     ck_assert_int_eq(gh_outq_push(&q, "b", 1), -1);
+    /* A lost piece poisons the queue: its write fails rather than send a
+     * stream with a hole in it. */
+    ck_assert(q.overflow);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    errno = 0;
+    ck_assert_int_eq(gh_outq_write(&q, fds[1]), GH_ERROR);
+    ck_assert_int_eq(errno, ENOBUFS);
+    close(fds[0]);
+    close(fds[1]);
 }
 END_TEST
 

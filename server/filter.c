@@ -1,0 +1,157 @@
+/*
+ * filter.c - response body filter chains (see filter.h) and the list of
+ * body filters. Each stage writes into its own buffers; stage k reads what
+ * stage k - 1 wrote, which is given back as soon as stage k took it.
+ */
+#include <string.h>
+
+#include "server/filter.h"
+
+struct gh_filter_chain {
+    int n;
+    const struct gh_body_filter *f[GH_FILTER_MAX];
+    void *ctx[GH_FILTER_MAX];
+    struct gh_filter_out out[GH_FILTER_MAX];
+};
+
+#ifdef GH_DEBUG
+/* Debug builds only, for the tests: a request with
+ * "X-Gatehouse-Test-Filter: upper" gets its response body upper-cased
+ * (ASCII), an output that differs from its input byte for byte. */
+static void *upper_start(struct gh_req *r, const struct gh_http1_response *resp)
+{
+    GH_UNUSED(resp);
+    const struct gh_http_header *h =
+        gh_http1_find_header(r->head.headers, r->head.nheaders, "x-gatehouse-test-filter");
+    if (h == NULL || !gh_str_eq(h->value, GH_STR("upper")))
+        return NULL;
+    return r;                           /* stateless: any non-NULL context */
+}
+
+static int upper_body(void *ctx, struct gh_filter_out *out, const char *in, size_t len,
+                      bool last)
+{
+    GH_UNUSED(ctx);
+    GH_UNUSED(last);
+    while (len > 0) {
+        size_t room;
+        char *p = gh_filter_out_room(out, &room);
+        if (p == NULL)
+            return -1;
+        size_t n = GH_MIN(room, len);
+        for (size_t i = 0; i < n; i++) {
+            char c = in[i];
+            p[i] = c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
+        }
+        gh_filter_out_commit(out, n);
+        in += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static const struct gh_body_filter upper_filter = {
+    .name = "test-upper", .start = upper_start, .body = upper_body,
+};
+#endif
+
+/* The body filters, in chain order (compression will come here). */
+const struct gh_body_filter *const gh_body_filters[] = {
+#ifdef GH_DEBUG
+    &upper_filter,
+#endif
+    NULL,
+};
+
+char *gh_filter_out_room(struct gh_filter_out *out, size_t *room)
+{
+    if (out->n > 0 && gh_buf_room(out->bufs[out->n - 1]) > 0) {
+        *room = gh_buf_room(out->bufs[out->n - 1]);
+        return out->bufs[out->n - 1]->last;
+    }
+    if (out->n == GH_FILTER_OUT_MAX)
+        return NULL;
+    struct gh_buf *b = gh_buf_get(out->pool);
+    if (b == NULL)
+        return NULL;
+    out->bufs[out->n++] = b;
+    *room = gh_buf_room(b);
+    return b->last;
+}
+
+static void out_release(struct gh_filter_out *out)
+{
+    for (int i = 0; i < out->n; i++)
+        gh_buf_put(out->pool, out->bufs[i]);
+    out->n = 0;
+}
+
+struct gh_filter_chain *gh_filter_chain_start(struct gh_req *r,
+                                              const struct gh_http1_response *resp,
+                                              struct gh_buf_pool *pool)
+{
+    struct gh_filter_chain *ch = NULL;
+    for (size_t i = 0; gh_body_filters[i] != NULL; i++) {
+        void *ctx = gh_body_filters[i]->start(r, resp);
+        if (ctx == NULL)
+            continue;
+        if (ch == NULL) {
+            ch = gh_pcalloc(r->pool, sizeof(*ch));
+            if (ch == NULL)
+                return NULL;            /* out of memory: the body goes unfiltered */
+        }
+        if (ch->n == GH_FILTER_MAX)
+            break;
+        ch->f[ch->n] = gh_body_filters[i];
+        ch->ctx[ch->n] = ctx;
+        ch->out[ch->n].pool = pool;
+        ch->n++;
+    }
+    return ch;
+}
+
+int gh_filter_chain_run(struct gh_filter_chain *ch, const char *in, size_t len, bool last,
+                        struct iovec *iov, int *niov, size_t *out_len)
+{
+    /* Stage 0 reads the span; stage k the buffers of stage k - 1. */
+    for (int k = 0; k < ch->n; k++) {
+        struct gh_filter_out *out = &ch->out[k];
+        if (k == 0) {
+            if (ch->f[0]->body(ch->ctx[0], out, in, len, last) == -1)
+                return -1;
+            continue;
+        }
+        struct gh_filter_out *prev = &ch->out[k - 1];
+        if (prev->n == 0 && ch->f[k]->body(ch->ctx[k], out, NULL, 0, last) == -1)
+            return -1;
+        for (int i = 0; i < prev->n; i++) {
+            const struct gh_buf *b = prev->bufs[i];
+            if (ch->f[k]->body(ch->ctx[k], out, b->pos, gh_buf_len(b), last && i == prev->n - 1)
+                == -1)
+                return -1;
+        }
+        out_release(prev);
+    }
+    const struct gh_filter_out *fin = &ch->out[ch->n - 1];
+    *niov = 0;
+    *out_len = 0;
+    for (int i = 0; i < fin->n; i++) {
+        size_t n = gh_buf_len(fin->bufs[i]);
+        if (n == 0)
+            continue;
+        iov[(*niov)++] = (struct iovec){ fin->bufs[i]->pos, n };
+        *out_len += n;
+    }
+    return 0;
+}
+
+void gh_filter_chain_drained(struct gh_filter_chain *ch)
+{
+    out_release(&ch->out[ch->n - 1]);
+}
+
+void gh_filter_chain_free(struct gh_filter_chain *ch)
+{
+    for (int k = 0; ch != NULL && k < ch->n; k++)
+        out_release(&ch->out[k]);
+}

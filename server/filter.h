@@ -1,0 +1,79 @@
+/*
+ * filter.h - response body filters: stages between the upstream's body and
+ * the client that may change the bytes (compression, and in debug builds a
+ * test filter). A response whose chain is empty keeps the zero-copy path:
+ * spans of the upstream buffer go to the client as they are; one with
+ * filters has its body copied through them into buffer chains from the
+ * worker's pool, whose length the head no longer promises (chunked to
+ * HTTP/1.1 clients, close-delimited to HTTP/1.0 ones).
+ *
+ * Backpressure is the pump's: the next span of body is filtered only once
+ * the previous output was written, so memory per response is bounded by
+ * GH_FILTER_OUT_MAX buffers per stage.
+ */
+#ifndef GH_FILTER_H
+#define GH_FILTER_H
+
+#include <sys/uio.h>
+
+#include "common/buf.h"
+#include "server/request.h"
+
+#define GH_FILTER_OUT_MAX 2             /* output buffers per stage and span */
+#define GH_FILTER_MAX 4                 /* stages per response */
+
+/* Where a stage writes: buffers taken from the worker's pool on demand. */
+struct gh_filter_out {
+    struct gh_buf_pool *pool;
+    struct gh_buf *bufs[GH_FILTER_OUT_MAX];
+    int n;
+};
+
+/* Room for at least one byte at the end of out (a new buffer when the last
+ * is full): *room bytes at the returned pointer, or NULL when out already
+ * holds GH_FILTER_OUT_MAX full buffers or the pool is empty. Then
+ * gh_filter_out_commit the bytes written. */
+char *gh_filter_out_room(struct gh_filter_out *out, size_t *room);
+static inline void gh_filter_out_commit(struct gh_filter_out *out, size_t n)
+{
+    out->bufs[out->n - 1]->last += n;
+}
+
+struct gh_body_filter {
+    const char *name;
+    /* The response head is known: does this filter join the response's
+     * chain? Its state (pool memory), or NULL for no. */
+    void *(*start)(struct gh_req *r, const struct gh_http1_response *resp);
+    /* Transform all of in[0..len) into out; `last`: the body ends here
+     * (flush). 0, or -1 on failure (out of room: the connection closes). */
+    int (*body)(void *ctx, struct gh_filter_out *out, const char *in, size_t len, bool last);
+};
+
+struct gh_filter_chain;
+
+/* The body filters, in chain order, NULL-terminated (filter.c). */
+extern const struct gh_body_filter *const gh_body_filters[];
+
+/* Is any body filter built in? When not, a response costs one test. */
+static inline bool gh_filters_any(void)
+{
+    return gh_body_filters[0] != NULL;
+}
+
+/* The chain of filters that join r's response (in the order of the filter
+ * list), allocated from r->pool; NULL when none does. */
+struct gh_filter_chain *gh_filter_chain_start(struct gh_req *r,
+                                              const struct gh_http1_response *resp,
+                                              struct gh_buf_pool *pool);
+/* Run in[0..len) (all of it is taken) through every stage; `last` flushes.
+ * The final output is left in iov[0..*niov) (at most GH_FILTER_OUT_MAX
+ * pieces), *out_len bytes in all, valid until gh_filter_chain_drained. 0 or
+ * -1. */
+int gh_filter_chain_run(struct gh_filter_chain *ch, const char *in, size_t len, bool last,
+                        struct iovec *iov, int *niov, size_t *out_len);
+/* The final output of the last run was written: give its buffers back. */
+void gh_filter_chain_drained(struct gh_filter_chain *ch);
+/* Give every buffer back (the response is over or abandoned). */
+void gh_filter_chain_free(struct gh_filter_chain *ch);
+
+#endif
