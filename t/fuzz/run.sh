@@ -27,8 +27,12 @@ for name in request response chunked proxy_proto xff accesslog path cookie reali
     corpus="$work/corpus-$name"
     mkdir -p "$corpus" "$work/artifacts-$name"
     cp "$here/corpus/$name/"* "$corpus/"
+    # A harness may come with a libFuzzer dictionary (t/fuzz/NAME.dict).
+    dict=""
+    [ -f "$here/$name.dict" ] && dict="-dict=$here/$name.dict"
     echo "== fuzz_$name for ${secs}s"
-    if ! "$bin" -max_total_time="$secs" -print_final_stats=1 \
+    # shellcheck disable=SC2086 # $dict is empty or one word
+    if ! "$bin" -max_total_time="$secs" -print_final_stats=1 $dict \
             -artifact_prefix="$work/artifacts-$name/" "$corpus" \
             >"$work/log-$name" 2>&1; then
         echo "fuzz_$name FAILED; log and artifacts in $work" >&2

@@ -89,6 +89,108 @@ def test_token(gh_factory, backends):
     assert backend_of(get(gh.port, "/status.json")) == "b"
 
 
+def blacklist_conf(token=""):
+    return make_config(workers=1, extra=admin_block(token))
+
+
+def post(gh, path, body):
+    return request(admin_port(gh), "POST", path, body=body)
+
+
+def bad_request(r, reason):
+    """A 400 whose JSON body names the reason (the whole reason, or its start when it
+    ends in "...")."""
+    assert r.status == 400, (r.status, r.text)
+    assert r.header("Content-Type") == "application/json"
+    j = r.json()
+    assert set(j) == {"error", "reason"} and j["error"] == "400 Bad Request", j
+    if reason.endswith("..."):
+        assert j["reason"].startswith(reason[:-3]), j
+    else:
+        assert j["reason"] == reason, j
+
+
+def test_json_body_errors_have_reasons(gh_factory):
+    """POST /blacklist bodies are parsed as JSON (jansson) and checked field by field;
+    each refusal says why, and none of them bans anything."""
+    gh = gh_factory(blacklist_conf())
+    cases = [
+        ('{"cidr":', "malformed JSON at line 1, column 8: ..."),
+        ('{"cidr": "10.0.0.0/8"} trailing', "malformed JSON at line 1, column ..."),
+        ('{"cidr": "10.0.0.0/8", "cidr": "::/0"}', "malformed JSON at line 1, column ..."),
+        ('["10.0.0.0/8"]', "the body must be a JSON object, not an array"),
+        ('{"cidr": 10}', 'field "cidr" must be a string, not an integer'),
+        ('{"cidr": "10.0.0.0/8", "ttl": ["10m"]}',
+         'field "ttl" must be a string or a number, not an array'),
+        # A typo was silently ignored (a ban for the default hour) before.
+        ('{"cidr": "10.0.0.0/8", "tll": "10m"}', 'unknown field "tll"'),
+        ('{"ttl": "10m"}', 'missing required field "cidr"'),
+        ("", 'missing required field "cidr"'),
+        # The old search found the nested "cidr" and banned 10.9.0.0/16.
+        ('{"x": {"cidr": "10.9.0.0/16"}, "cidr": "10.0.0.0/8"}', 'unknown field "x"'),
+        ('{"cidr": "10.0.0.1/8"}', 'invalid cidr "10.0.0.1/8": ...'),
+        ('{"cidr": "10.0.0.0/8", "ttl": "soon"}', "invalid ttl: ..."),
+    ]
+    for body, reason in cases:
+        bad_request(post(gh, "/blacklist", body), reason)
+    assert request(admin_port(gh), "GET", "/blacklist").json() == []
+
+
+def test_json_bodies_are_decoded(gh_factory):
+    """Escapes, a value that spells a field name, and a number of seconds for ttl."""
+    gh = gh_factory(blacklist_conf())
+    r = post(gh, "/blacklist", r'{"ttl": "10m", "cidr": "10.0.0.0\/8"}')
+    assert r.status == 200 and r.json() == {"cidr": "10.0.0.0/8", "ttl_ms": 600000}, r.text
+    r = post(gh, "/blacklist", r'{"\u0063idr": "\u0031\u0030.1.0.0/16", "ttl": 90}')
+    assert r.status == 200 and r.json() == {"cidr": "10.1.0.0/16", "ttl_ms": 90000}, r.text
+    # "cidr" as the value of ttl, before the real field: the old search stopped at it.
+    bad_request(post(gh, "/blacklist", '{"ttl": "cidr", "cidr": "10.2.0.0/16"}'),
+                "invalid ttl: ...")
+    r = post(gh, "/blacklist", '{"ttl": "0", "cidr": "10.2.0.0/16"}')
+    assert r.status == 200 and r.json()["ttl_ms"] == -1
+    lst = request(admin_port(gh), "GET", "/blacklist").json()
+    assert [e["cidr"] for e in lst] == ["10.0.0.0/8", "10.1.0.0/16", "10.2.0.0/16"]
+    assert lst[2]["expires_in"] is None
+
+
+def test_calls_without_fields_take_no_body(gh_factory, backends):
+    """drain/enable and DELETE /blacklist/CIDR take an empty body or {}, and say so."""
+    a, b = backends("a"), backends("b")
+    gh = gh_factory(conf(a, b))
+    addr = "127.0.0.1:%d" % a.port
+    path = "/upstreams/app/servers/%s/drain" % addr
+    bad_request(post(gh, path, '{"now": true}'), 'unknown field "now"')
+    bad_request(post(gh, path, "drain"), "malformed JSON at line 1, column ...")
+    assert admin_status(gh)[("app", addr)]["state"] == "up"
+    assert post(gh, path, "{}").status == 200
+    assert admin_status(gh)[("app", addr)]["state"] == "drained"
+    assert post(gh, "/blacklist", '{"cidr": "10.0.0.0/8"}').status == 200
+    r = request(admin_port(gh), "DELETE", "/blacklist/10.0.0.0/8", body='{"cidr": "10.0.0.0/8"}')
+    bad_request(r, 'unknown field "cidr"')
+    assert request(admin_port(gh), "DELETE", "/blacklist/10.0.0.0/8").status == 200
+
+
+def test_error_bodies(gh_factory, backends):
+    """Every error is {"error": "CODE PHRASE"}, with a reason where there is one."""
+    a, b = backends("a"), backends("b")
+    gh = gh_factory(conf(a, b, token="s3cret"))
+    r = admin_request(gh, "GET", "/nope", token="s3cret")
+    assert r.status == 404 and r.json() == {"error": "404 Not Found"}
+    r = admin_request(gh, "POST", "/upstreams/nope/servers/127.0.0.1:1/drain", token="s3cret")
+    assert r.json() == {"error": "404 Not Found", "reason": 'no upstream "nope"'}
+    r = admin_request(gh, "DELETE", "/blacklist/10.0.0.0/8", token="s3cret")
+    assert r.json() == {"error": "404 Not Found", "reason": "10.0.0.0/8 is not in the blacklist"}
+    r = admin_request(gh, "PUT", "/blacklist", token="s3cret")
+    assert r.status == 405 and r.json() == {"error": "405 Method Not Allowed"}
+    r = admin_request(gh, "GET", "/status.json")
+    assert r.status == 401 and r.json()["error"] == "401 Unauthorized" and "Bearer" in r.json()["reason"]
+    # Announced, not sent: the answer comes at the head, so nothing is left unread.
+    big = ghtest.send_raw(admin_port(gh), b"POST /blacklist HTTP/1.1\r\nHost: a\r\n"
+                          b"Content-Length: 9000\r\n\r\n", method="POST")
+    assert big.status == 413 and big.json() == {
+        "error": "413 Content Too Large", "reason": "the request (head and body) is over 8 KB"}
+
+
 def _raw_admin(gh, method, path, body):
     return ghtest.request(ghtest.admin_port(gh), method, path, body=body)
 

@@ -170,6 +170,15 @@ def test_version(flag):
         assert re.search(r"openssl", out, re.I), "-V should name linked libraries: " + out
 
 
+def test_version_names_jansson():
+    """The admin API's JSON library is a linked library too."""
+    need_binary()
+    p = subprocess.run([GATEHOUSE_BIN, "-V"], capture_output=True, text=True,
+                       timeout=ghtest.scaled(10))
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"jansson \d+\.\d+", p.stdout), p.stdout
+
+
 def test_port_in_use_exits_2(conf_dir):
     need_binary()
     busy = ghtest.listening_socket()
