@@ -9,8 +9,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +18,7 @@
 #include "server/helper.h"
 #include "server/listen.h"
 #include "server/master.h"
+#include "server/master_prep.h"
 #include "server/process.h"
 #include "server/worker.h"
 
@@ -70,9 +69,7 @@ static struct {
     bool pid_renamed;
     struct gh_master_stats *stats;      /* in the segment; never NULL after start */
     struct gh_master_stats stats_local; /* fallback when the segment has no room */
-    bool drop_user;                     /* root with `user` set: children switch to it */
-    uid_t user_uid;
-    gid_t user_gid;
+    struct gh_master_user user;         /* whom the children run as */
 } M;
 
 static struct child *live_worker(int slot)
@@ -354,100 +351,6 @@ static void limit_draining(void)
     }
 }
 
-/* Create a log file the children write (when missing) and give it to the
- * user they run as, so that they can reopen it on USR1 (compare
- * ngx_reopen_files). Only when we are root and `user` is set. */
-static void own_log_file(const char *path)
-{
-    if (!M.drop_user || path == NULL || path[0] == '\0' || strcmp(path, "stderr") == 0)
-        return;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd == -1) {
-        gh_log(GH_LOG_ERROR, errno, "open(\"%s\") failed", path);
-        return;
-    }
-    struct stat st;
-    /* Only regular files: not /dev/stdout or a pipe. */
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        if (st.st_uid != M.user_uid && fchown(fd, M.user_uid, (gid_t)-1) == -1)
-            gh_log(GH_LOG_ERROR, errno, "chown(\"%s\", %d) failed", path, (int)M.user_uid);
-        if ((st.st_mode & S_IWUSR) == 0 && fchmod(fd, st.st_mode | S_IWUSR | S_IRUSR) == -1)
-            gh_log(GH_LOG_ERROR, errno, "chmod(\"%s\") failed", path);
-    }
-    close(fd);
-}
-
-/* The access log must be writable before workers start, as nginx checks:
- * create it now so a missing directory is an error at start (exit 2) or a
- * failed reload, not a silently unlogged server. 0 or -1 (logged). */
-static int check_access_log(const struct gh_conf *conf)
-{
-    const char *path = conf->access_log.path;
-    if (conf->access_log.format == GH_ALOG_OFF || path == NULL || path[0] == '\0'
-        || strcmp(path, "off") == 0)
-        return 0;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd == -1) {
-        gh_log(GH_LOG_ERROR, errno, "cannot open the access log \"%s\"", path);
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
-/* Look up `user` (when root) and prepare the log files the children open. */
-static int prepare_user(const struct gh_conf *conf)
-{
-    M.drop_user = false;
-    if (conf->user == NULL || conf->user[0] == '\0' || geteuid() != 0)
-        return 0;
-    if (gh_user_lookup(conf->user, &M.user_uid, &M.user_gid) == -1) {
-        gh_log_error("unknown user \"%s\"", conf->user);
-        return -1;
-    }
-    M.drop_user = true;
-    own_log_file(conf->error_log.path);
-    if (conf->access_log.format != GH_ALOG_OFF)
-        own_log_file(conf->access_log.path);
-    return 0;
-}
-
-/* A worker needs a descriptor per client and per upstream connection, plus
- * the listening sockets: raise the soft RLIMIT_NOFILE (up to the hard one)
- * when max_connections needs more. The children inherit it. */
-static void raise_nofile(const struct gh_conf *conf)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
-        gh_log(GH_LOG_WARN, errno, "getrlimit(RLIMIT_NOFILE) failed");
-        return;
-    }
-    rlim_t need = (rlim_t)conf->limits.max_connections * 2
-                  + (rlim_t)conf->nlistens * (rlim_t)GH_MAX_WORKERS + 64;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need)
-        return;
-    if (rl.rlim_cur == RLIM_INFINITY)
-        return;
-    rlim_t want = need;
-    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
-        want = rl.rlim_max;
-    if (want > rl.rlim_cur) {
-        rlim_t old = rl.rlim_cur;
-        rl.rlim_cur = want;
-        if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
-            gh_log(GH_LOG_WARN, errno, "setrlimit(RLIMIT_NOFILE, %llu) failed",
-                   (unsigned long long)want);
-            return;
-        }
-        gh_log_notice("raised the open files limit (RLIMIT_NOFILE) from %llu to %llu",
-                      (unsigned long long)old, (unsigned long long)want);
-    }
-    if (want < need)
-        gh_log_warn("max_connections %d needs about %llu open files per worker; the limit is "
-                    "%llu", conf->limits.max_connections, (unsigned long long)need,
-                    (unsigned long long)want);
-}
-
 /* Find (or start) the master's counters in the segment. */
 static void attach_stats(void)
 {
@@ -505,23 +408,23 @@ static void reload(void)
     }
     if (conf->shm_size != M.conf->shm_size)
         gh_log_warn("shm_size changes take effect only at a restart");
-    if (check_access_log(conf) == -1 || prepare_user(conf) == -1) {
+    if (gh_master_prep_access_log(conf) == -1 || gh_master_prep_user(conf, &M.user) == -1) {
         gh_log_error("reload failed; still serving with the previous configuration");
         gh_conf_free(conf);
-        prepare_user(M.conf);
+        gh_master_prep_user(M.conf, &M.user);
         return;
     }
     struct gh_listeners ls;
     if (gh_listeners_open(&ls, conf, conf->workers, &M.ls) == -1) {
         gh_log_error("reload failed; still serving with the previous configuration");
         gh_conf_free(conf);
-        prepare_user(M.conf);
+        gh_master_prep_user(M.conf, &M.user);
         return;
     }
     if (strcmp(conf->error_log.path, M.conf->error_log.path) != 0)
         gh_log_open(conf->error_log.path, conf->error_log.level);
     gh_log_set_level(conf->error_log.level);
-    raise_nofile(conf);
+    gh_master_prep_nofile(conf);
 
     /* The old generation stops accepting and drains. */
     gh_msec_t now = gh_time_monotonic_ms();
@@ -554,7 +457,7 @@ static void reopen_logs(void)
     gh_log_notice("reopening logs");
     gh_log_reopen();
     /* Recreate them for the children, owned by their user, before they reopen. */
-    prepare_user(M.conf);
+    gh_master_prep_user(M.conf, &M.user);
     for (size_t i = 0; i < MAX_CHILDREN; i++)
         if (M.children[i].pid != 0)
             send_ctl(&M.children[i], GH_CTL_REOPEN, 0);
@@ -734,7 +637,7 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
     }
     if (gh_log_open(conf->error_log.path, conf->error_log.level) == -1)
         return 2;
-    if (check_access_log(conf) == -1)
+    if (gh_master_prep_access_log(conf) == -1)
         return 2;
     if (gh_signals_block_master(&set) == -1)
         return 2;
@@ -745,11 +648,11 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
     if (setup_shm() == -1)
         return 2;
     attach_stats();
-    if (prepare_user(conf) == -1)
+    if (gh_master_prep_user(conf, &M.user) == -1)
         return 2;
     if (conf->user != NULL && conf->user[0] != '\0' && geteuid() != 0)
         gh_log_warn("user \"%s\" is used only when started as root; ignored", conf->user);
-    raise_nofile(conf);
+    gh_master_prep_nofile(conf);
     if (gh_listeners_open(&M.ls, conf, conf->workers, NULL) == -1) {
         gh_listeners_inherit_done();
         return 2;
