@@ -618,7 +618,9 @@ static gh_msec_t next_wakeup(gh_msec_t now)
         const struct child *c = &M.children[i];
         if (c->pid != 0 && c->kill_at > 0)
             next = GH_MIN(next, c->kill_at);
-        if (c->pid != 0 && c->handover)
+        /* A bound already past waits for a successor (a respawn), not a time:
+         * handover_due has acted on it, and sleeping 0 would spin. */
+        if (c->pid != 0 && c->handover && c->handover_by > now)
             next = GH_MIN(next, c->handover_by);
     }
     for (int s = 0; s < M.conf->workers; s++)

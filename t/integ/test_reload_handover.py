@@ -168,9 +168,14 @@ def test_new_worker_dying_at_start_leaves_old_serving(gh_factory, monkeypatch):
         gh.wait_log(r"worker slot 0 is crashing \(5 in a row\); respawning in 3200 ms",
                     timeout=15)
         t5 = time.monotonic()
+        cpu0 = ghtest.proc_cpu_ticks(gh.pid)
         assert t5 - t_hup > 2.0
-        time.sleep(2.3)
+        time.sleep(2.7)
         assert time.monotonic() - t5 < 3.1, "too slow to see the gap before the respawn"
+        # Past its 2 s with no successor to stop for, the master must not spin.
+        used = ghtest.proc_cpu_ticks(gh.pid) - cpu0
+        hz = os.sysconf("SC_CLK_TCK")
+        assert used < 0.25 * hz, "master used %d ticks of %d in 2.7 s: spinning" % (used, hz)
         assert all(ghtest.pid_alive(p) for p in old), "an old worker stopped: " + gh.log_tail()
         assert "stopping old worker" not in gh.error_log()
         assert re.search(r"debug: .*fail-start exists; failing the worker's start",
