@@ -18,6 +18,7 @@
 
 #include "common/conf_priv.h"
 #include "common/log.h"
+#include "common/nofile.h"
 
 /* ---- arena -------------------------------------------------------------- */
 
@@ -315,6 +316,25 @@ static void load_logs(struct gh_conf_ctx *c, const config_setting_t *root)
         gh_conf_error(c, member(g, "path"), "'access_log.path' must not be empty");
 }
 
+/* limits.max_connections: a number, or "auto" (also when absent), which is
+ * derived once the listeners are known (load_all). */
+static void load_max_connections(struct gh_conf_ctx *c, const config_setting_t *g)
+{
+    config_setting_t *s = member(g, "max_connections");
+
+    c->conf->limits.max_connections = GH_NOFILE_DEFAULT_MAX_CONNECTIONS;
+    c->conf->limits.max_connections_auto = true;
+    if (s != NULL && is_int(s)) {
+        c->conf->limits.max_connections_auto = false;
+        c->conf->limits.max_connections =
+            (int)gh_conf_int(c, g, "limits", "max_connections", 10000, 1, 10000000);
+    } else if (s != NULL && (config_setting_type(s) != CONFIG_TYPE_STRING
+                             || strcmp(config_setting_get_string(s), "auto") != 0)) {
+        gh_conf_error(c, s, "'limits.max_connections' must be a number from 1 to 10000000, "
+                      "or \"auto\"");
+    }
+}
+
 static void load_timeouts_limits(struct gh_conf_ctx *c, const config_setting_t *root)
 {
     static const char *const tkeys[] = { "client_header", "client_body", "send",
@@ -348,8 +368,7 @@ static void load_timeouts_limits(struct gh_conf_ctx *c, const config_setting_t *
     conf->limits.max_upstream_header_size =
         size_positive(c, g, "limits", "max_upstream_header_size", "16k");
     conf->limits.min_client_rate = gh_conf_size(c, g, "limits", "min_client_rate", "1k");
-    conf->limits.max_connections =
-        (int)gh_conf_int(c, g, "limits", "max_connections", 10000, 1, 10000000);
+    load_max_connections(c, g);
     conf->limits.max_conns_per_ip =
         (int)gh_conf_int(c, g, "limits", "max_conns_per_ip", 0, 0, 10000000);
 }
@@ -593,6 +612,11 @@ static void load_all(struct gh_conf_ctx *c, const config_setting_t *root)
     load_timeouts_limits(c, root);
     load_tls(c, root);
     load_listens(c, root);
+    /* The default that fits the descriptors the master can have, so that a
+     * hard limit of 20,000 (a common one) starts without a warning. */
+    if (conf->limits.max_connections_auto)
+        conf->limits.max_connections =
+            gh_nofile_max_connections(gh_nofile_hard_limit(), conf->nlistens);
     load_admin_realip(c, root);
     load_access(c, root);
     load_cache_compression(c, root);

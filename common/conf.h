@@ -188,7 +188,10 @@ struct gh_conf {
         size_t max_body_size;           /* 10M; 0 = unlimited */
         size_t max_upstream_header_size;/* 16k */
         size_t min_client_rate;         /* 1k bytes/s; 0 = off */
-        int max_connections;            /* 10000 per worker */
+        int max_connections;            /* per worker; "auto" (the default): the
+                                           most that the hard RLIMIT_NOFILE fits, up
+                                           to 10000 (common/nofile.h) */
+        bool max_connections_auto;      /* "auto" or not set: derived as above */
         int max_conns_per_ip;           /* 0 = off */
     } limits;
 

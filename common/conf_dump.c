@@ -145,8 +145,12 @@ static void dump_globals(const struct gh_conf *c, FILE *f)
     fputs(";\n  max_upstream_header_size = ", f);
     put_size(f, c->limits.max_upstream_header_size);
     fputs(";\n  min_client_rate = ", f); put_size(f, c->limits.min_client_rate);
-    fprintf(f, ";\n  max_connections = %d;\n  max_conns_per_ip = %d;\n};\n\n",
-            c->limits.max_connections, c->limits.max_conns_per_ip);
+    if (c->limits.max_connections_auto)
+        fprintf(f, ";\n  max_connections = \"auto\";   # %d here: what the hard open files "
+                "limit fits, up to 10000", c->limits.max_connections);
+    else
+        fprintf(f, ";\n  max_connections = %d;", c->limits.max_connections);
+    fprintf(f, "\n  max_conns_per_ip = %d;\n};\n\n", c->limits.max_conns_per_ip);
 
     fputs("listen = (\n", f);
     for (i = 0; i < c->nlistens; i++) {

@@ -9,8 +9,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +18,8 @@
 #include "server/helper.h"
 #include "server/listen.h"
 #include "server/master.h"
+#include "server/master_prep.h"
+#include "server/master_upgrade.h"
 #include "server/process.h"
 #include "server/worker.h"
 
@@ -27,14 +27,20 @@
 #define CRASH_UPTIME_MS 2000            /* a death sooner than this counts as a crash */
 #define MAX_BACKOFF_MS 10000
 #define MAX_DRAINING_GENERATIONS 2
+#define HANDOVER_MS 2000                /* an old worker waits this long for its successor */
 
 struct child {
     pid_t pid;                          /* 0 = free entry */
     int slot;
     uint32_t generation;
     int ctl_fd;                         /* write end of its control pipe */
-    bool draining;
+    int ready_fd;                       /* read end of its ready pipe; -1 once read */
+    bool ready;                         /* it said it accepts (GH_READY) */
+    bool draining;                      /* of an old generation (or told to stop) */
+    bool handover;                      /* old but still accepting: told QUIT only when
+                                           its slot's new worker is ready (handover_due) */
     bool stopping;                      /* told to stop fast (too many old generations) */
+    gh_msec_t handover_by;              /* with handover: QUIT by then anyway */
     gh_msec_t started;
     gh_msec_t kill_at;                  /* 0 = none; SIGKILL when passed */
 };
@@ -64,15 +70,10 @@ static struct {
     uint32_t generation;
     bool quitting, terminating, no_workers;
     gh_msec_t quit_deadline;
-    pid_t upgrade_pid;
-    char *pid_path;
-    char *oldbin_path;
-    bool pid_renamed;
+    struct gh_upgrade upgrade;          /* USR2 */
     struct gh_master_stats *stats;      /* in the segment; never NULL after start */
     struct gh_master_stats stats_local; /* fallback when the segment has no room */
-    bool drop_user;                     /* root with `user` set: children switch to it */
-    uid_t user_uid;
-    gid_t user_gid;
+    struct gh_master_user user;         /* whom the children run as */
 } M;
 
 static struct child *live_worker(int slot)
@@ -124,9 +125,23 @@ static uint64_t orphan_mask(int except)
     return mask;
 }
 
+/* In a child, right after fork: close the master's ends of the other
+ * children's pipes, so that only the master holds them (a worker must see
+ * EOF on its control pipe when the master dies). */
+static void close_children_fds(void)
+{
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        const struct child *c = &M.children[i];
+        if (c->pid != 0 && c->ctl_fd != -1)
+            close(c->ctl_fd);
+        if (c->pid != 0 && c->ready_fd != -1)
+            close(c->ready_fd);
+    }
+}
+
 static int spawn_worker(int slot)
 {
-    int pfd[2];
+    int pfd[2], rfd[2];
     struct child *c = NULL;
 
     for (size_t i = 0; i < MAX_CHILDREN; i++) {
@@ -143,34 +158,42 @@ static int spawn_worker(int slot)
         gh_log(GH_LOG_ERROR, errno, "pipe2() for worker slot %d failed", slot);
         return -1;
     }
+    if (gh_ready_pipe(rfd) == -1) {
+        close(pfd[0]);
+        close(pfd[1]);
+        return -1;
+    }
     uint64_t adopt = orphan_mask(slot);
     pid_t pid = fork();
     if (pid == -1) {
         gh_log(GH_LOG_ERROR, errno, "fork() for worker slot %d failed", slot);
         close(pfd[0]);
         close(pfd[1]);
+        close(rfd[0]);
+        close(rfd[1]);
         return -1;
     }
     if (pid == 0) {
         gh_signals_reset_child();
         close(pfd[1]);
-        for (size_t i = 0; i < MAX_CHILDREN; i++)
-            if (M.children[i].pid != 0 && M.children[i].ctl_fd != -1)
-                close(M.children[i].ctl_fd);
+        close(rfd[0]);
+        close_children_fds();
         if (gh_drop_privileges(M.conf->user) == -1)
             _exit(2);
         struct gh_worker_args args = {
             .conf = M.conf, .listeners = &M.ls, .shm = &M.shm, .slot = slot,
-            .generation = M.generation, .ctl_fd = pfd[0], .adopt_mask = adopt,
+            .generation = M.generation, .ctl_fd = pfd[0], .ready_fd = rfd[1],
+            .adopt_mask = adopt,
         };
         _exit(gh_worker_run(&args));
     }
     close(pfd[0]);
+    close(rfd[1]);
     if (fcntl(pfd[1], F_SETFL, O_NONBLOCK) == -1)
         gh_log(GH_LOG_WARN, errno, "fcntl(O_NONBLOCK) on a worker pipe failed");
     *c = (struct child){
         .pid = pid, .slot = slot, .generation = M.generation, .ctl_fd = pfd[1],
-        .started = gh_time_monotonic_ms(),
+        .ready_fd = rfd[0], .started = gh_time_monotonic_ms(),
     };
     if (gh_shm_proc_claim(&M.shm, pid, M.generation, slot) == -1)
         gh_log_warn("no free process slot in the shared segment for worker %d", (int)pid);
@@ -184,9 +207,7 @@ static int spawn_worker(int slot)
 static void helper_child_init(void)
 {
     gh_signals_reset_child();
-    for (size_t i = 0; i < MAX_CHILDREN; i++)
-        if (M.children[i].pid != 0 && M.children[i].ctl_fd != -1)
-            close(M.children[i].ctl_fd);
+    close_children_fds();
     gh_listeners_close(&M.ls);
 }
 
@@ -218,30 +239,6 @@ static void log_death(const struct child *c, int status)
     }
 }
 
-/* The master started by USR2 is gone: it failed to start, or it was told to
- * stop (a roll-back). Either way this master takes the pid file back. */
-static void upgrade_failed(int status)
-{
-    if (WIFSIGNALED(status))
-        gh_log_error("new binary %d exited: killed by signal %d (%s); this master keeps "
-                     "serving", (int)M.upgrade_pid, WTERMSIG(status),
-                     gh_signal_name(WTERMSIG(status)));
-    else
-        gh_log(WEXITSTATUS(status) == 0 ? GH_LOG_NOTICE : GH_LOG_ERROR, 0,
-               "new binary %d exited with code %d; this master keeps serving",
-               (int)M.upgrade_pid, WEXITSTATUS(status));
-    M.upgrade_pid = 0;
-    if (M.pid_renamed) {
-        if (rename(M.oldbin_path, M.pid_path) == 0)
-            M.pid_renamed = false;
-        else
-            gh_log(GH_LOG_ERROR, errno, "rename(\"%s\", \"%s\") failed", M.oldbin_path,
-                   M.pid_path);
-    }
-    if (M.no_workers)
-        gh_log_notice("no workers running (WINCH); send HUP to start them");
-}
-
 static void reap(void)
 {
     for (int n = 0; n < 1024; n++) {
@@ -249,8 +246,10 @@ static void reap(void)
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0)
             return;
-        if (pid == M.upgrade_pid) {
-            upgrade_failed(status);
+        if (pid == M.upgrade.pid) {
+            gh_upgrade_failed(&M.upgrade, status);
+            if (M.no_workers)
+                gh_log_notice("no workers running (WINCH); send HUP to start them");
             continue;
         }
         if (gh_helper_reap(pid, status))
@@ -265,10 +264,12 @@ static void reap(void)
         gh_shm_proc_release(&M.shm, pid);
         if (c->ctl_fd != -1)
             close(c->ctl_fd);
+        if (c->ready_fd != -1)
+            close(c->ready_fd);
         bool was_current = !c->draining;
         int slot = c->slot;
         gh_msec_t uptime = gh_time_monotonic_ms() - c->started;
-        *c = (struct child){ .ctl_fd = -1 };
+        *c = (struct child){ .ctl_fd = -1, .ready_fd = -1 };
         if (!was_current || M.quitting || M.terminating || M.no_workers
             || slot >= M.conf->workers)
             continue;
@@ -298,8 +299,18 @@ static void respawn_due(gh_msec_t now)
         if (st->respawn_at == 0 || st->respawn_at > now)
             continue;
         st->respawn_at = 0;
-        if (live_worker(s) == NULL && spawn_worker(s) == -1)
+        if (live_worker(s) != NULL)
+            continue;
+        if (spawn_worker(s) == -1) {
             st->respawn_at = now + 1000;
+            continue;
+        }
+        /* The old workers of its slot give this one its own time to start. */
+        for (size_t i = 0; i < MAX_CHILDREN; i++) {
+            struct child *c = &M.children[i];
+            if (c->pid != 0 && c->handover && (c->slot == s || c->slot >= M.conf->workers))
+                c->handover_by = GH_MAX(c->handover_by, now + HANDOVER_MS);
+        }
     }
 }
 
@@ -312,12 +323,14 @@ static void stop_children(char cmd, gh_msec_t grace)
             continue;
         send_ctl(c, cmd, 0);
         c->draining = true;
+        c->handover = false;
         if (c->kill_at == 0 || c->kill_at > now + grace)
             c->kill_at = now + grace;
     }
 }
 
-/* Old generations drain; past MAX_DRAINING_GENERATIONS the oldest stop fast. */
+/* Old generations drain; past MAX_DRAINING_GENERATIONS the oldest stop fast.
+ * Old workers still accepting (handover) do not drain yet: not counted. */
 static void limit_draining(void)
 {
     for (int round = 0; round < MAX_CHILDREN; round++) {
@@ -326,7 +339,7 @@ static void limit_draining(void)
         uint32_t seen[MAX_CHILDREN];
         for (size_t i = 0; i < MAX_CHILDREN; i++) {
             struct child *c = &M.children[i];
-            if (c->pid == 0 || !c->draining || c->stopping)
+            if (c->pid == 0 || !c->draining || c->stopping || c->handover)
                 continue;
             bool dup = false;
             for (int k = 0; k < ngen; k++)
@@ -342,7 +355,8 @@ static void limit_draining(void)
                       MAX_DRAINING_GENERATIONS, oldest);
         for (size_t i = 0; i < MAX_CHILDREN; i++) {
             struct child *c = &M.children[i];
-            if (c->pid != 0 && c->draining && !c->stopping && c->generation == oldest) {
+            if (c->pid != 0 && c->draining && !c->stopping && !c->handover
+                && c->generation == oldest) {
                 send_ctl(c, GH_CTL_TERMINATE, 0);
                 /* Handled: not counted again; SIGKILL if still there in a second. */
                 c->stopping = true;
@@ -354,98 +368,80 @@ static void limit_draining(void)
     }
 }
 
-/* Create a log file the children write (when missing) and give it to the
- * user they run as, so that they can reopen it on USR1 (compare
- * ngx_reopen_files). Only when we are root and `user` is set. */
-static void own_log_file(const char *path)
+/* Read the ready pipes that have something. SIGIO woke us for one, but
+ * signals of a kind merge, so look at them all. */
+static void read_ready(void)
 {
-    if (!M.drop_user || path == NULL || path[0] == '\0' || strcmp(path, "stderr") == 0)
-        return;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd == -1) {
-        gh_log(GH_LOG_ERROR, errno, "open(\"%s\") failed", path);
-        return;
-    }
-    struct stat st;
-    /* Only regular files: not /dev/stdout or a pipe. */
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        if (st.st_uid != M.user_uid && fchown(fd, M.user_uid, (gid_t)-1) == -1)
-            gh_log(GH_LOG_ERROR, errno, "chown(\"%s\", %d) failed", path, (int)M.user_uid);
-        if ((st.st_mode & S_IWUSR) == 0 && fchmod(fd, st.st_mode | S_IWUSR | S_IRUSR) == -1)
-            gh_log(GH_LOG_ERROR, errno, "chmod(\"%s\") failed", path);
-    }
-    close(fd);
-}
-
-/* The access log must be writable before workers start, as nginx checks:
- * create it now so a missing directory is an error at start (exit 2) or a
- * failed reload, not a silently unlogged server. 0 or -1 (logged). */
-static int check_access_log(const struct gh_conf *conf)
-{
-    const char *path = conf->access_log.path;
-    if (conf->access_log.format == GH_ALOG_OFF || path == NULL || path[0] == '\0'
-        || strcmp(path, "off") == 0)
-        return 0;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd == -1) {
-        gh_log(GH_LOG_ERROR, errno, "cannot open the access log \"%s\"", path);
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
-/* Look up `user` (when root) and prepare the log files the children open. */
-static int prepare_user(const struct gh_conf *conf)
-{
-    M.drop_user = false;
-    if (conf->user == NULL || conf->user[0] == '\0' || geteuid() != 0)
-        return 0;
-    if (gh_user_lookup(conf->user, &M.user_uid, &M.user_gid) == -1) {
-        gh_log_error("unknown user \"%s\"", conf->user);
-        return -1;
-    }
-    M.drop_user = true;
-    own_log_file(conf->error_log.path);
-    if (conf->access_log.format != GH_ALOG_OFF)
-        own_log_file(conf->access_log.path);
-    return 0;
-}
-
-/* A worker needs a descriptor per client and per upstream connection, plus
- * the listening sockets: raise the soft RLIMIT_NOFILE (up to the hard one)
- * when max_connections needs more. The children inherit it. */
-static void raise_nofile(const struct gh_conf *conf)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
-        gh_log(GH_LOG_WARN, errno, "getrlimit(RLIMIT_NOFILE) failed");
-        return;
-    }
-    rlim_t need = (rlim_t)conf->limits.max_connections * 2
-                  + (rlim_t)conf->nlistens * (rlim_t)GH_MAX_WORKERS + 64;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need)
-        return;
-    if (rl.rlim_cur == RLIM_INFINITY)
-        return;
-    rlim_t want = need;
-    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
-        want = rl.rlim_max;
-    if (want > rl.rlim_cur) {
-        rlim_t old = rl.rlim_cur;
-        rl.rlim_cur = want;
-        if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
-            gh_log(GH_LOG_WARN, errno, "setrlimit(RLIMIT_NOFILE, %llu) failed",
-                   (unsigned long long)want);
-            return;
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        struct child *c = &M.children[i];
+        char buf[16];
+        if (c->pid == 0 || c->ready_fd == -1)
+            continue;
+        ssize_t r = read(c->ready_fd, buf, sizeof(buf));
+        if (r == -1 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (r > 0 && memchr(buf, GH_READY, (size_t)r) == NULL)
+            continue;                   /* not for us: wait for the byte or EOF */
+        if (r > 0) {
+            c->ready = true;
+            gh_log_info("worker %d (slot %d) is ready", (int)c->pid, c->slot);
+        } else if (r == -1) {
+            gh_log(GH_LOG_WARN, errno, "read() from the ready pipe of worker %d failed",
+                   (int)c->pid);
         }
-        gh_log_notice("raised the open files limit (RLIMIT_NOFILE) from %llu to %llu",
-                      (unsigned long long)old, (unsigned long long)want);
+        /* Done with it; EOF without the byte is a worker dying at start (reaped). */
+        close(c->ready_fd);
+        c->ready_fd = -1;
     }
-    if (want < need)
-        gh_log_warn("max_connections %d needs about %llu open files per worker; the limit is "
-                    "%llu", conf->limits.max_connections, (unsigned long long)need,
-                    (unsigned long long)want);
+}
+
+/* The current worker that takes over from an old one of `slot`: its slot's,
+ * or for a slot that has none since the reload (fewer workers), any, since
+ * they all accept from its sockets (orphan_mask); a ready one first. NULL
+ * when none is alive. */
+static const struct child *successor(int slot)
+{
+    const struct child *alive = NULL;
+    if (slot < M.conf->workers)
+        return live_worker(slot);
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        const struct child *c = &M.children[i];
+        if (c->pid != 0 && !c->draining && (alive == NULL || c->ready))
+            alive = c;
+    }
+    return alive;
+}
+
+/* On a reload the old workers keep accepting until the new worker of their
+ * slot is ready (nginx sleeps 100 ms instead), so that no connection waits
+ * in the queue while a new worker starts; HANDOVER_MS after the reload they
+ * stop anyway. A slot whose new worker died before it was ready keeps its
+ * old worker until a respawned one is ready (respawn_due gives each
+ * HANDOVER_MS). */
+static void handover_due(gh_msec_t now)
+{
+    bool stopped = false;
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        struct child *c = &M.children[i];
+        if (c->pid == 0 || !c->handover)
+            continue;
+        const struct child *n = successor(c->slot);
+        if (n == NULL || (!n->ready && now < c->handover_by))
+            continue;
+        if (n->ready)
+            gh_log_info("stopping old worker %d (slot %d): worker %d is ready", (int)c->pid,
+                        c->slot, (int)n->pid);
+        else
+            gh_log_warn("worker %d (slot %d) is not ready %d ms after it was due to take over; "
+                        "stopping old worker %d anyway", (int)n->pid, n->slot, HANDOVER_MS,
+                        (int)c->pid);
+        send_ctl(c, GH_CTL_QUIT, 0);
+        c->handover = false;
+        c->kill_at = now + M.conf->shutdown_timeout + 2000;
+        stopped = true;
+    }
+    if (stopped)
+        limit_draining();
 }
 
 /* Find (or start) the master's counters in the segment. */
@@ -505,33 +501,33 @@ static void reload(void)
     }
     if (conf->shm_size != M.conf->shm_size)
         gh_log_warn("shm_size changes take effect only at a restart");
-    if (check_access_log(conf) == -1 || prepare_user(conf) == -1) {
+    if (gh_master_prep_access_log(conf) == -1 || gh_master_prep_user(conf, &M.user) == -1) {
         gh_log_error("reload failed; still serving with the previous configuration");
         gh_conf_free(conf);
-        prepare_user(M.conf);
+        gh_master_prep_user(M.conf, &M.user);
         return;
     }
     struct gh_listeners ls;
     if (gh_listeners_open(&ls, conf, conf->workers, &M.ls) == -1) {
         gh_log_error("reload failed; still serving with the previous configuration");
         gh_conf_free(conf);
-        prepare_user(M.conf);
+        gh_master_prep_user(M.conf, &M.user);
         return;
     }
     if (strcmp(conf->error_log.path, M.conf->error_log.path) != 0)
         gh_log_open(conf->error_log.path, conf->error_log.level);
     gh_log_set_level(conf->error_log.level);
-    raise_nofile(conf);
+    gh_master_prep_nofile(conf);
 
-    /* The old generation stops accepting and drains. */
+    /* The old generation accepts until the new one is ready (handover_due). */
     gh_msec_t now = gh_time_monotonic_ms();
     for (size_t i = 0; i < MAX_CHILDREN; i++) {
         struct child *c = &M.children[i];
         if (c->pid == 0 || c->draining)
             continue;
-        send_ctl(c, GH_CTL_QUIT, 0);
         c->draining = true;
-        c->kill_at = now + conf->shutdown_timeout + 2000;
+        c->handover = true;
+        c->handover_by = now + HANDOVER_MS;
     }
     gh_listeners_close(&M.ls);
     M.ls = ls;
@@ -554,59 +550,11 @@ static void reopen_logs(void)
     gh_log_notice("reopening logs");
     gh_log_reopen();
     /* Recreate them for the children, owned by their user, before they reopen. */
-    prepare_user(M.conf);
+    gh_master_prep_user(M.conf, &M.user);
     for (size_t i = 0; i < MAX_CHILDREN; i++)
         if (M.children[i].pid != 0)
             send_ctl(&M.children[i], GH_CTL_REOPEN, 0);
     gh_helper_signal(SIGUSR1);
-}
-
-static void upgrade(void)
-{
-    if (M.upgrade_pid != 0) {
-        gh_log_warn("a binary upgrade (pid %d) is already running", (int)M.upgrade_pid);
-        return;
-    }
-    if (M.pid_renamed) {
-        gh_log_warn("this master was already upgraded; send it QUIT");
-        return;
-    }
-    char *env = gh_listeners_inherit_env(&M.ls, M.shm.fd);
-    if (env == NULL) {
-        gh_log_error("binary upgrade failed: out of memory");
-        return;
-    }
-    if (rename(M.pid_path, M.oldbin_path) == -1) {
-        gh_log(GH_LOG_ERROR, errno, "rename(\"%s\", \"%s\") failed", M.pid_path, M.oldbin_path);
-        free(env);
-        return;
-    }
-    M.pid_renamed = true;
-    pid_t pid = fork();
-    if (pid == -1) {
-        gh_log(GH_LOG_ERROR, errno, "fork() for the binary upgrade failed");
-        rename(M.oldbin_path, M.pid_path);
-        M.pid_renamed = false;
-        free(env);
-        return;
-    }
-    if (pid == 0) {
-        gh_signals_reset_child();
-        /* The sockets and the segment cross exec; nothing else does. */
-        for (size_t i = 0; i < M.ls.n; i++)
-            for (int s = 0; s < M.ls.v[i].nslots; s++)
-                if (M.ls.v[i].fds[s] != -1)
-                    fcntl(M.ls.v[i].fds[s], F_SETFD, 0);
-        fcntl(M.shm.fd, F_SETFD, 0);
-        gh_helper_exec_prepare();
-        setenv("GATEHOUSE_INHERIT", env, 1);
-        execv(M.opts->binary, M.opts->argv);
-        gh_log(GH_LOG_ERROR, errno, "execv(\"%s\") failed", M.opts->binary);
-        _exit(2);
-    }
-    free(env);
-    M.upgrade_pid = pid;
-    gh_log_notice("binary upgrade: started new master %d", (int)pid);
 }
 
 static void handle_signal(int sig)
@@ -622,7 +570,7 @@ static void handle_signal(int sig)
         reopen_logs();
         break;
     case SIGUSR2:
-        upgrade();
+        gh_upgrade_start(&M.upgrade, &M.ls, M.shm.fd, M.opts->binary, M.opts->argv);
         break;
     case SIGWINCH:
         if (!M.opts->daemonize) {
@@ -666,9 +614,15 @@ static void kill_overdue(gh_msec_t now)
 static gh_msec_t next_wakeup(gh_msec_t now)
 {
     gh_msec_t next = now + 1000;
-    for (size_t i = 0; i < MAX_CHILDREN; i++)
-        if (M.children[i].pid != 0 && M.children[i].kill_at > 0)
-            next = GH_MIN(next, M.children[i].kill_at);
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        const struct child *c = &M.children[i];
+        if (c->pid != 0 && c->kill_at > 0)
+            next = GH_MIN(next, c->kill_at);
+        /* A bound already past waits for a successor (a respawn), not a time:
+         * handover_due has acted on it, and sleeping 0 would spin. */
+        if (c->pid != 0 && c->handover && c->handover_by > now)
+            next = GH_MIN(next, c->handover_by);
+    }
     for (int s = 0; s < M.conf->workers; s++)
         if (M.slots[s].respawn_at > 0)
             next = GH_MIN(next, M.slots[s].respawn_at);
@@ -685,7 +639,8 @@ static int setup_shm(void)
     if (inherited_fd != -1) {
         if (gh_shm_attach(&M.shm, inherited_fd) == 0) {
             gh_log_notice("binary upgrade: took over the shared segment");
-            fcntl(M.shm.fd, F_SETFD, FD_CLOEXEC);
+            if (fcntl(M.shm.fd, F_SETFD, FD_CLOEXEC) == -1)
+                gh_log(GH_LOG_WARN, errno, "fcntl(FD_CLOEXEC) on the shared segment failed");
             return 0;
         }
         close(inherited_fd);
@@ -693,28 +648,12 @@ static int setup_shm(void)
     return gh_shm_create(&M.shm, M.conf->shm_size);
 }
 
-static char *concat(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 1);
-    if (s != NULL) {
-        memcpy(s, a, la);
-        memcpy(s + la, b, lb + 1);
-    }
-    return s;
-}
-
 static void cleanup(void)
 {
-    if (M.pid_renamed)
-        unlink(M.oldbin_path);
-    else if (M.pid_path != NULL)
-        unlink(M.pid_path);
+    gh_upgrade_cleanup(&M.upgrade);
     gh_listeners_close(&M.ls);
     gh_shm_detach(&M.shm);
     gh_conf_free(M.conf);
-    free(M.pid_path);
-    free(M.oldbin_path);
 }
 
 int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
@@ -726,7 +665,7 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
     M.opts = opts;
     M.generation = 1;
     for (size_t i = 0; i < MAX_CHILDREN; i++)
-        M.children[i].ctl_fd = -1;
+        M.children[i] = (struct child){ .ctl_fd = -1, .ready_fd = -1 };
     gh_time_update();
     if (conf->workers > GH_MAX_WORKERS) {
         fprintf(stderr, "gatehouse: at most %d workers\n", GH_MAX_WORKERS);
@@ -734,22 +673,20 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
     }
     if (gh_log_open(conf->error_log.path, conf->error_log.level) == -1)
         return 2;
-    if (check_access_log(conf) == -1)
+    if (gh_master_prep_access_log(conf) == -1)
         return 2;
     if (gh_signals_block_master(&set) == -1)
         return 2;
-    M.pid_path = strdup(conf->pid_file);
-    M.oldbin_path = concat(conf->pid_file, ".oldbin");
-    if (M.pid_path == NULL || M.oldbin_path == NULL)
+    if (gh_upgrade_init(&M.upgrade, conf->pid_file) == -1)
         return 2;
     if (setup_shm() == -1)
         return 2;
     attach_stats();
-    if (prepare_user(conf) == -1)
+    if (gh_master_prep_user(conf, &M.user) == -1)
         return 2;
     if (conf->user != NULL && conf->user[0] != '\0' && geteuid() != 0)
         gh_log_warn("user \"%s\" is used only when started as root; ignored", conf->user);
-    raise_nofile(conf);
+    gh_master_prep_nofile(conf);
     if (gh_listeners_open(&M.ls, conf, conf->workers, NULL) == -1) {
         gh_listeners_inherit_done();
         return 2;
@@ -759,7 +696,7 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
         return 2;
     if (opts->daemonize && !upgraded && gh_daemonize() == -1)
         return 2;
-    if (gh_pidfile_write(M.pid_path, getpid()) == -1)
+    if (gh_pidfile_write(M.upgrade.pid_path, getpid()) == -1)
         return 2;
     M.generation = (uint32_t)atomic_load(&M.shm.hdr->generation) + 1;
     atomic_store(&M.shm.hdr->generation, M.generation);
@@ -778,8 +715,10 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
             handle_signal(sig);
         else if (errno != EAGAIN && errno != EINTR)
             gh_log(GH_LOG_ALERT, errno, "sigtimedwait() failed");
+        read_ready();
         reap();
         now = gh_time_monotonic_ms();
+        handover_due(now);
         respawn_due(now);
         kill_overdue(now);
         gh_helper_tick(M.quitting || M.terminating);

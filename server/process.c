@@ -15,6 +15,7 @@
 
 static const int master_signals[] = {
     SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD,
+    SIGIO,                              /* a child wrote to its ready pipe */
 };
 
 int gh_signals_block_master(sigset_t *set)
@@ -41,6 +42,27 @@ void gh_signals_reset_child(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+int gh_ready_pipe(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == -1) {
+        gh_log(GH_LOG_ERROR, errno, "pipe2() failed");
+        return -1;
+    }
+    /* The kernel sends SIGIO to the owner, us, when the pipe becomes
+     * readable (a byte, or EOF): a signal to ourselves, so it is allowed
+     * even after the child has dropped privileges, which kill() would not
+     * be. The child's end stays blocking: it writes one byte. */
+    if (fcntl(fds[0], F_SETOWN, getpid()) == -1
+        || fcntl(fds[0], F_SETFL, O_NONBLOCK | O_ASYNC) == -1
+        || fcntl(fds[1], F_SETFL, 0) == -1) {
+        gh_log(GH_LOG_ERROR, errno, "fcntl() on a ready pipe failed");
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    return 0;
+}
+
 const char *gh_signal_name(int sig)
 {
     static const struct { int sig; const char *name; } names[] = {
@@ -49,7 +71,7 @@ const char *gh_signal_name(int sig)
         { SIGFPE, "SIGFPE" }, { SIGKILL, "SIGKILL" }, { SIGUSR1, "SIGUSR1" },
         { SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" }, { SIGPIPE, "SIGPIPE" },
         { SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" }, { SIGCHLD, "SIGCHLD" },
-        { SIGWINCH, "SIGWINCH" }, { SIGSYS, "SIGSYS" },
+        { SIGWINCH, "SIGWINCH" }, { SIGSYS, "SIGSYS" }, { SIGIO, "SIGIO" },
     };
     for (size_t i = 0; i < GH_ARRAY_LEN(names); i++)
         if (names[i].sig == sig)

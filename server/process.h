@@ -12,6 +12,13 @@
 /* The signals the master handles: blocked, and taken with sigtimedwait in
  * its loop, so no handler runs asynchronously. Fills `set`. 0 or -1. */
 int gh_signals_block_master(sigset_t *set);
+/* A pipe from a child to the master (fds[1] for the child to write, fds[0]
+ * for us): both ends close-on-exec, ours non-blocking and O_ASYNC, so that
+ * data or EOF on it raises SIGIO here, which gh_signals_block_master blocks
+ * and the master's sigtimedwait takes like any other signal: its loop
+ * learns of the byte without polling and without ever blocking on the pipe.
+ * 0, or -1 (logged). */
+int gh_ready_pipe(int fds[2]);
 /* In a freshly forked child: default dispositions and an empty mask. */
 void gh_signals_reset_child(void);
 /* "SIGKILL" for 9 etc. */

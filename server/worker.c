@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -210,6 +211,43 @@ static int setup_accepts(struct gh_worker *w, const struct gh_listeners *ls)
     return 0;
 }
 
+#ifdef GH_DEBUG
+/* Start-up hooks for the tests, honoured by debug builds only (GH_DEBUG, the
+ * sanitizer build): GATEHOUSE_DEBUG_WORKER_START_DELAY_MS sleeps that long
+ * before the worker is ready (a slow start: TLS contexts, a cache index);
+ * GATEHOUSE_DEBUG_WORKER_START_FAIL=PATH fails the start (exit 2) while
+ * PATH exists. -1 to fail. */
+static int debug_start_hooks(void)
+{
+    const char *fail = getenv("GATEHOUSE_DEBUG_WORKER_START_FAIL");
+    const char *delay = getenv("GATEHOUSE_DEBUG_WORKER_START_DELAY_MS");
+    if (fail != NULL && fail[0] != '\0' && access(fail, F_OK) == 0) {
+        gh_log_error("debug: %s exists; failing the worker's start", fail);
+        return -1;
+    }
+    long ms = delay != NULL ? strtol(delay, NULL, 10) : 0;
+    if (ms > 0) {
+        struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
+        while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+            ;
+        gh_time_update();
+    }
+    return 0;
+}
+#endif
+
+/* Tell the master that this worker accepts now (worker.h). */
+static void report_ready(int fd)
+{
+    char b = GH_READY;
+    if (fd == -1)
+        return;
+    /* A master that is gone (EPIPE) is seen on the control pipe too. */
+    if (write(fd, &b, 1) != 1)
+        gh_log(GH_LOG_WARN, errno, "cannot tell the master that this worker is ready");
+    close(fd);
+}
+
 int gh_worker_run(const struct gh_worker_args *args)
 {
     struct gh_worker *w = &W;
@@ -258,8 +296,14 @@ int gh_worker_run(const struct gh_worker_args *args)
         gh_log(GH_LOG_ERROR, errno, "epoll_ctl() on the master pipe failed");
         return 2;
     }
+#ifdef GH_DEBUG
+    if (debug_start_hooks() == -1)
+        return 2;
+#endif
     gh_worker_update_accept(w);
     gh_loop_timer_set(&w->loop, &w->flush_timer, ALOG_FLUSH_MS);
+    /* Last: the sockets are in the loop, whose next turn accepts. */
+    report_ready(args->ready_fd);
 
     while (!w->loop.stop) {
         if (gh_loop_run_once(&w->loop, -1) == -1) {

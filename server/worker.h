@@ -7,6 +7,11 @@
  *   'A' slot: also accept from that slot's sockets     'R' slot: stop that
  *   'O' reopen the log files
  * EOF on the pipe means the master is gone: the worker stops gracefully.
+ *
+ * Back to the master, on a pipe of its own (gh_ready_pipe), the worker
+ * writes one byte, GH_READY, once its start-up is done and its listening
+ * sockets are in its event loop, and closes it. On a reload the master
+ * stops the old worker of a slot only then (server/master.c).
  */
 #ifndef GH_WORKER_H
 #define GH_WORKER_H
@@ -21,6 +26,7 @@ enum {
     GH_CTL_QUIT = 'Q', GH_CTL_TERMINATE = 'T', GH_CTL_ADOPT = 'A',
     GH_CTL_RELEASE = 'R', GH_CTL_REOPEN = 'O',
 };
+#define GH_READY 'r'
 
 struct gh_worker_args {
     struct gh_conf *conf;
@@ -29,6 +35,7 @@ struct gh_worker_args {
     int slot;                           /* 0 .. conf->workers - 1 */
     uint32_t generation;
     int ctl_fd;                         /* read end of the control pipe */
+    int ready_fd;                       /* write end of the ready pipe, or -1 */
     uint64_t adopt_mask;                /* slots without a live worker, to accept from too */
 };
 

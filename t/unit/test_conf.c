@@ -4,6 +4,8 @@
  */
 #include "conf_fixture.h"
 
+#include "common/nofile.h"
+
 START_TEST(test_defaults)
 {
     struct gh_conf *c = load(LISTEN);
@@ -35,7 +37,10 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c->limits.max_body_size, 10u << 20);
     ck_assert_uint_eq(c->limits.max_upstream_header_size, 16384);
     ck_assert_uint_eq(c->limits.min_client_rate, 1024);
-    ck_assert_int_eq(c->limits.max_connections, 10000);
+    /* Not set: what the hard open files limit fits (t/unit/test_nofile.c). */
+    ck_assert(c->limits.max_connections_auto);
+    ck_assert_int_eq(c->limits.max_connections,
+                     gh_nofile_max_connections(gh_nofile_hard_limit(), 1));
     ck_assert_int_eq(c->limits.max_conns_per_ip, 0);
     ck_assert_uint_eq(c->nlistens, 1);
     ck_assert_str_eq(c->listens[0].addr.text, "127.0.0.1:0");
