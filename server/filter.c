@@ -1,11 +1,12 @@
 /*
- * filter.c - response body filter chains (see filter.h) and the list of
- * body filters. Each stage writes into its own buffers; stage k reads what
+ * filter.c - the lists of header and body filters, the response head the
+ * header filters edit, and body filter chains (see filter.h). Each stage writes into its own buffers; stage k reads what
  * stage k - 1 wrote, which is given back as soon as stage k took it.
  */
 #include <string.h>
 
 #include "server/filter.h"
+#include "server/proxy_headers.h"
 
 struct gh_filter_chain {
     int n;
@@ -18,9 +19,9 @@ struct gh_filter_chain {
 /* Debug builds only, for the tests: a request with
  * "X-Gatehouse-Test-Filter: upper" gets its response body upper-cased
  * (ASCII), an output that differs from its input byte for byte. */
-static void *upper_start(struct gh_req *r, const struct gh_http1_response *resp)
+static void *upper_start(struct gh_req *r, struct gh_resp_head *head)
 {
-    GH_UNUSED(resp);
+    GH_UNUSED(head);
     const struct gh_http_header *h =
         gh_http1_find_header(r->head.headers, r->head.nheaders, "x-gatehouse-test-filter");
     if (h == NULL || !gh_str_eq(h->value, GH_STR("upper")))
@@ -63,6 +64,46 @@ const struct gh_body_filter *const gh_body_filters[] = {
     NULL,
 };
 
+/* The header filters, in order: the proxy's (identity, hop-by-hop fields,
+ * Date, Via, X-Request-ID, the sticky cookie, the configured set/remove
+ * lists; server/proxy_headers.c) first. */
+const struct gh_header_filter *const gh_header_filters[] = {
+    &gh_proxy_header_filter,
+    NULL,
+};
+
+int gh_resp_head_init(struct gh_req *r, struct gh_resp_head *h,
+                      const struct gh_http1_response *resp, size_t add_max)
+{
+    *h = (struct gh_resp_head){
+        .status = resp->status,
+        .reason = resp->reason,
+        .version_minor = resp->version_minor,
+        .fields = resp->headers,
+        .nfields = resp->nheaders,
+        .add_max = add_max,
+        .upgrade = resp->framing.upgrade,
+    };
+    /* One allocation for both arrays: this runs per response. */
+    size_t asz = add_max * sizeof(struct gh_http_header);
+    char *mem = gh_palloc(r->pool, asz + resp->nheaders + 1);
+    if (mem == NULL)
+        return -1;
+    h->add = (struct gh_http_header *)(void *)mem;
+    h->drop = (uint8_t *)mem + asz;
+    memset(h->drop, 0, resp->nheaders);
+    h->bytes = resp->head_len;          /* bounds the kept fields as lines */
+    return 0;
+}
+
+int gh_header_filters_run(struct gh_req *r, struct gh_resp_head *h)
+{
+    for (size_t i = 0; gh_header_filters[i] != NULL; i++)
+        if (gh_header_filters[i]->head(r, h) == -1)
+            return -1;
+    return 0;
+}
+
 char *gh_filter_out_room(struct gh_filter_out *out, size_t *room)
 {
     if (out->n > 0 && gh_buf_room(out->bufs[out->n - 1]) > 0) {
@@ -86,13 +127,12 @@ static void out_release(struct gh_filter_out *out)
     out->n = 0;
 }
 
-struct gh_filter_chain *gh_filter_chain_start(struct gh_req *r,
-                                              const struct gh_http1_response *resp,
+struct gh_filter_chain *gh_filter_chain_start(struct gh_req *r, struct gh_resp_head *h,
                                               struct gh_buf_pool *pool)
 {
     struct gh_filter_chain *ch = NULL;
     for (size_t i = 0; gh_body_filters[i] != NULL; i++) {
-        void *ctx = gh_body_filters[i]->start(r, resp);
+        void *ctx = gh_body_filters[i]->start(r, h);
         if (ctx == NULL)
             continue;
         if (ch == NULL) {

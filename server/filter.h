@@ -1,7 +1,16 @@
 /*
- * filter.h - response body filters: stages between the upstream's body and
- * the client that may change the bytes (compression, and in debug builds a
- * test filter). A response whose chain is empty keeps the zero-copy path:
+ * filter.h - response filters: header filters, which edit a response head
+ * (struct gh_resp_head, server/request.h) before the protocol's sink writes
+ * it, and body filters, stages between the upstream's body and the client
+ * that may change the bytes (compression, and in debug builds a test
+ * filter).
+ *
+ * A response goes: the body filters' start (each may join the chain and
+ * edit the head, e.g. Content-Encoding), then every header filter in list
+ * order, then the sink (r->io->resp_head). A new filter is an entry in
+ * gh_header_filters[] or gh_body_filters[] (filter.c).
+ *
+ * Body filters: A response whose chain is empty keeps the zero-copy path:
  * spans of the upstream buffer go to the client as they are; one with
  * filters has its body copied through them into buffer chains from the
  * worker's pool, whose length the head no longer promises (chunked to
@@ -43,7 +52,7 @@ struct gh_body_filter {
     const char *name;
     /* The response head is known: does this filter join the response's
      * chain? Its state (pool memory), or NULL for no. */
-    void *(*start)(struct gh_req *r, const struct gh_http1_response *resp);
+    void *(*start)(struct gh_req *r, struct gh_resp_head *h);
     /* Transform all of in[0..len) into out; `last`: the body ends here
      * (flush). 0, or -1 on failure (out of room: the connection closes). */
     int (*body)(void *ctx, struct gh_filter_out *out, const char *in, size_t len, bool last);
@@ -62,8 +71,7 @@ static inline bool gh_filters_any(void)
 
 /* The chain of filters that join r's response (in the order of the filter
  * list), allocated from r->pool; NULL when none does. */
-struct gh_filter_chain *gh_filter_chain_start(struct gh_req *r,
-                                              const struct gh_http1_response *resp,
+struct gh_filter_chain *gh_filter_chain_start(struct gh_req *r, struct gh_resp_head *h,
                                               struct gh_buf_pool *pool);
 /* Run in[0..len) (all of it is taken) through every stage; `last` flushes.
  * The final output is left in iov[0..*niov) (at most GH_FILTER_OUT_MAX
@@ -75,5 +83,38 @@ int gh_filter_chain_run(struct gh_filter_chain *ch, const char *in, size_t len, 
 void gh_filter_chain_drained(struct gh_filter_chain *ch);
 /* Give every buffer back (the response is over or abandoned). */
 void gh_filter_chain_free(struct gh_filter_chain *ch);
+
+/* ---- header filters ---- */
+
+struct gh_header_filter {
+    const char *name;
+    /* Edit h: drop upstream fields (gh_resp_head_drop), add fields
+     * (gh_resp_head_add). 0, or -1 (out of memory: the request fails). */
+    int (*head)(struct gh_req *r, struct gh_resp_head *h);
+};
+
+/* The header filters, in order, NULL-terminated (filter.c). */
+extern const struct gh_header_filter *const gh_header_filters[];
+
+/* A head for the upstream's response resp, every field kept, room for
+ * add_max added fields (r->pool). 0 or -1. */
+int gh_resp_head_init(struct gh_req *r, struct gh_resp_head *h,
+                      const struct gh_http1_response *resp, size_t add_max);
+static inline void gh_resp_head_drop(struct gh_resp_head *h, size_t i)
+{
+    h->drop[i] = 1;
+}
+/* Add a field (name and value kept alive by the caller: static, the
+ * configuration or r->pool). 0, or -1 when add_max are taken. */
+static inline int gh_resp_head_add(struct gh_resp_head *h, struct gh_str name, struct gh_str value)
+{
+    if (h->nadd == h->add_max)
+        return -1;
+    h->add[h->nadd++] = (struct gh_http_header){ name, value };
+    h->bytes += name.len + value.len + 4;
+    return 0;
+}
+/* Run every header filter over h. 0 or -1. */
+int gh_header_filters_run(struct gh_req *r, struct gh_resp_head *h);
 
 #endif

@@ -12,7 +12,7 @@
 
 #include "common/log.h"
 #include "common/time.h"
-#include "server/http1.h"
+#include "server/http1_priv.h"
 #include "server/pipeline.h"
 #include "server/proxy.h"
 #include "server/proxy_headers.h"
@@ -62,19 +62,6 @@ const char *gh_http_reason(int status)
     }
 }
 
-/* An HTTP/1 request: the protocol-neutral request and what only HTTP/1
- * needs to read it (the head parser's state). One per connection at a
- * time; r is its first member, so the free list holds requests. */
-struct h1_req {
-    struct gh_req r;
-    struct gh_http1_parser parser;
-};
-
-static inline struct h1_req *h1(struct gh_req *r)
-{
-    return GH_CONTAINER_OF(r, struct h1_req, r);
-}
-
 static struct gh_req *req_alloc(struct gh_conn *c)
 {
     struct gh_worker *w = c->w;
@@ -100,6 +87,8 @@ static struct gh_req *req_alloc(struct gh_conn *c)
     memset(h1(r), 0, sizeof(struct h1_req));
     r->pool = pool;
     r->conn = c;
+    r->io = &gh_http1_req_io;
+    r->timer = &c->timer;
     r->conf = w->conf;
     r->client = r->conn_client = &c->addr;
     r->https = gh_conn_is_https(c);
@@ -532,6 +521,8 @@ static void http1_on_event(struct gh_conn *c, uint32_t revents)
     struct gh_req *r = c->req;
 
     if (r != NULL && r->proxy != NULL) {
+        if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+            c->rd_more = true;
         gh_proxy_client_event(r, revents);
         return;
     }

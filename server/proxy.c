@@ -24,7 +24,6 @@
 #include "common/outq.h"
 #include "common/time.h"
 #include "server/filter.h"
-#include "server/http1.h"
 #include "server/pipeline.h"
 #include "server/proxy.h"
 #include "server/proxy_headers.h"
@@ -84,11 +83,11 @@ void gh_proxy_fail(struct gh_proxy *p, int status)
     bool close = !p->req_body_read;
     proxy_free(p);
     if (started) {
-        gh_conn_close(r->conn);
+        r->io->reset(r);
         return;
     }
     r->upstream_status = 0;
-    gh_http1_error(r, status, close || r->has_body);
+    r->io->error(r, status, close || r->has_body);
 }
 
 /* The upstream failed before answering: retry on another server when
@@ -116,8 +115,8 @@ void gh_proxy_upstream_failed(struct gh_proxy *p, int status, bool may_retry)
         }
         if (reused || p->tries_left-- > 0) {
             if (p->req_span) {
-                /* That span is in the held copy: take it off the client buffer. */
-                p->c->in->pos = p->req_after;
+                /* That span is in the held copy: release it. */
+                p->r->io->body_consume(p->r);
                 p->req_span = false;
             }
             p->uq = (struct gh_outq){ 0 };
@@ -143,9 +142,9 @@ static void utimeout(struct gh_timer *t)
 {
     struct gh_proxy *p = t->data;
     if (p->tunnel) {
-        struct gh_conn *c = p->c;
+        struct gh_req *r = p->r;
         proxy_free(p);
-        gh_conn_close(c);
+        r->io->reset(r);
         return;
     }
     if (p->uc != NULL && p->uc->connecting) {
@@ -210,32 +209,12 @@ static int connect_next(struct gh_proxy *p)
     return -1;
 }
 
-/* The chunked body bytes that came with the head are checked before the
- * head goes upstream (SPEC section 5: a bad request is never forwarded):
- * 400 for malformed framing, 413 past max_body_size, else 0. What arrives
- * later is checked as it streams, and a bad chunk then closes the upstream
- * connection. */
-static int check_buffered_chunks(struct gh_proxy *p)
-{
-    struct gh_buf *in = p->c->in;
-    struct gh_chunked_decoder d = p->req_dec;
-    size_t dlen = gh_buf_len(in);
-    if (dlen == 0)
-        return 0;
-    if (gh_chunked_scan(&d, in->pos, &dlen) < 0)
-        return 400;
-    size_t max_body = p->w->conf->limits.max_body_size;
-    if (max_body > 0 && dlen > max_body)
-        return 413;
-    return 0;
-}
-
 void gh_proxy_start(struct gh_req *r, int upstream)
 {
     struct gh_conn *c = r->conn;
     struct gh_proxy *p = gh_pcalloc(r->pool, sizeof(*p));
     if (p == NULL) {
-        gh_conn_close(c);
+        r->io->reset(r);
         return;
     }
     p->r = r;
@@ -256,129 +235,79 @@ void gh_proxy_start(struct gh_req *r, int upstream)
                                              * (size_t)c->w->conf->limits.max_headers);
     if (p->resp.headers == NULL) {
         r->proxy = NULL;
-        gh_conn_close(c);
+        r->io->reset(r);
         return;
     }
 
     const struct gh_http1_framing *f = &r->head.framing;
-    if (f->chunked) {
-        p->req_mode = BODY_CHUNKED;
-    } else if (f->content_length > 0) {
-        p->req_mode = BODY_LENGTH;
-        p->req_left = (uint64_t)f->content_length;
-    } else {
-        p->req_mode = BODY_NONE;
-        p->req_body_read = true;
-    }
-    if (gh_proxy_build_request(r, p->up->conf, p->req_mode == BODY_CHUNKED, p->ws, &p->head,
-                               &p->head_len) == -1) {
+    p->req_chunked = r->has_body && (f->chunked || f->content_length < 0);
+    p->req_body_read = !r->has_body;
+    if (gh_proxy_build_request(r, p->up->conf, p->req_chunked, p->ws, &p->head, &p->head_len)
+        == -1) {
         r->proxy = NULL;
-        gh_http1_error(r, 500, true);
+        r->io->error(r, 500, true);
         return;
     }
-    /* The body streams through c->in, which gets reused: move what the
-     * parsed head points to (log fields, headers) into the pool first. */
-    if ((r->has_body || p->ws) && gh_proxy_keep_head(r) == -1) {
-        r->proxy = NULL;
-        gh_conn_close(c);
-        return;
-    }
-    c->in->pos += r->head.head_len;
-    r->head.head_len = 0;               /* consumed here, not by gh_http1_finish */
-    int bad = p->req_mode == BODY_CHUNKED ? check_buffered_chunks(p) : 0;
+    int bad = r->io->body_start(r, p->ws);
     if (bad != 0) {
         r->proxy = NULL;
-        gh_http1_error(r, bad, true);
+        if (bad == -1)
+            r->io->reset(r);
+        else
+            r->io->error(r, bad, true);
         return;
     }
-    if (idempotent && p->req_mode == BODY_LENGTH && p->req_left <= p->up->conf->retry_buffer) {
+    if (idempotent && r->has_body && !p->req_chunked
+        && (uint64_t)f->content_length <= p->up->conf->retry_buffer) {
         /* Keep a copy of the body as it streams, so the request can be
          * retried once all of it has been read (chunked bodies are not:
          * their size is unknown until the end). */
-        p->hold = gh_palloc(r->pool, (size_t)p->req_left);
+        p->hold = gh_palloc(r->pool, (size_t)f->content_length);
         p->retryable = p->hold != NULL;
     }
-    gh_loop_timer_cancel(&p->w->loop, &c->timer);
+    gh_loop_timer_cancel(&p->w->loop, r->timer);
     gh_outq_push(&p->uq, p->head, p->head_len);
     connect_next(p);
 }
 
 /* ---- request: client -> upstream ---- */
 
-/* Queue the next span of request body bytes (reading from the client when
- * the buffer is empty). */
+/* Queue the next span of the request's body source for the upstream. */
 static int next_request_span(struct gh_proxy *p)
 {
-    struct gh_conn *c = p->c;
-    struct gh_buf *in = c->in;
-    if (in == NULL) {
-        c->in = in = gh_buf_get(&p->w->bufs);
-        if (in == NULL)
-            return -1;
-    }
-    if (in->pos == in->last) {
-        gh_buf_reset(in);
-        if (!c->rd_more) {
-            gh_loop_timer_set(&p->w->loop, &c->timer, p->w->conf->timeouts.client_body);
-            return STEP_WAIT;
-        }
-        ssize_t n = gh_transport_read_buf(&c->tp, in, &c->rd_more);
-        if (n == GH_AGAIN) {
-            gh_loop_timer_set(&p->w->loop, &c->timer, p->w->conf->timeouts.client_body);
-            return STEP_WAIT;
-        }
-        if (n <= 0)
-            return -1;                  /* the client left mid-body */
-    } else if (gh_buf_room(in) == 0 && in->pos > in->start && p->req_mode == BODY_CHUNKED) {
-        gh_buf_compact(in);
-    }
-    char *start = in->pos;
-    size_t avail = gh_buf_len(in);
-    if (p->req_mode == BODY_LENGTH) {
-        size_t n = (size_t)GH_MIN((uint64_t)avail, p->req_left);
+    struct gh_req *r = p->r;
+    const char *data;
+    bool last = false;
+    ssize_t n = r->io->body_next(r, &data, &last);
+    if (n > 0) {
         if (p->hold != NULL) {
-            memcpy(p->hold + p->hold_len, start, n);
-            p->hold_len += n;
+            memcpy(p->hold + p->hold_len, data, (size_t)n);
+            p->hold_len += (size_t)n;
         }
-        gh_outq_push(&p->uq, start, n);
-        p->req_after = start + n;
+        if (p->req_chunked) {
+            int hl = snprintf(p->chunk_hdr, sizeof(p->chunk_hdr), "%zx\r\n", (size_t)n);
+            gh_outq_push(&p->uq, p->chunk_hdr, (size_t)hl);
+        }
+        gh_outq_push(&p->uq, data, (size_t)n);
+        if (p->req_chunked)
+            gh_outq_push(&p->uq, "\r\n", 2);
         p->req_span = true;
-        p->req_left -= n;
-        p->req_body_read = p->req_left == 0;
+        p->req_body_read = last;
         return STEP_PROGRESS;
     }
-    size_t dlen = avail;
-    ssize_t used = gh_chunked_decode(&p->req_dec, start, &dlen);
-    if (used < 0)
-        return -2;                      /* malformed chunked body */
-    p->req_body_read = p->req_dec.done;
-    p->body_total += dlen;
-    size_t max_body = p->w->conf->limits.max_body_size;
-    if (max_body > 0 && p->body_total > max_body)
-        return -3;                      /* over max_body_size: 413 */
-    if (dlen > 0) {
-        int hl = snprintf(p->chunk_hdr, sizeof(p->chunk_hdr), "%zx\r\n", dlen);
-        gh_outq_push(&p->uq, p->chunk_hdr, (size_t)hl);
-        gh_outq_push(&p->uq, start, dlen);
-        gh_outq_push(&p->uq, "\r\n", 2);
-        p->req_after = start + used;
-        p->req_span = true;
+    if (n == 0)
+        return STEP_PROGRESS;           /* framing taken: call again */
+    if (n == GH_DONE) {
+        p->req_body_read = true;
         return STEP_PROGRESS;
     }
-    in->pos = start + used;
-    if (used == 0 && !p->req_body_read) {
-        /* An incomplete size line at the end of the buffer: read more. */
-        if (gh_buf_room(in) == 0)
-            gh_buf_compact(in);
-        if (!c->rd_more)
-            return STEP_WAIT;
-        ssize_t n = gh_transport_read_buf(&c->tp, in, &c->rd_more);
-        if (n == GH_AGAIN)
-            return STEP_WAIT;
-        if (n <= 0)
-            return -1;
+    if (n == GH_AGAIN) {
+        gh_loop_timer_set(&p->w->loop, r->timer, p->w->conf->timeouts.client_body);
+        return STEP_WAIT;
     }
-    return STEP_PROGRESS;
+    if (n == GH_ERROR)
+        return -1;                      /* the client left mid-body */
+    return n == -400 ? -2 : -3;         /* malformed: 400; over max_body_size: 413 */
 }
 
 static int send_request(struct gh_proxy *p)
@@ -401,13 +330,13 @@ static int send_request(struct gh_proxy *p)
             if (!gh_outq_empty(&p->uq))
                 continue;
             if (p->req_span) {
-                p->c->in->pos = p->req_after;
+                p->r->io->body_consume(p->r);
                 p->req_span = false;
             }
             continue;
         }
         if (p->req_body_read) {
-            if (p->req_mode == BODY_CHUNKED && !p->req_term_queued) {
+            if (p->req_chunked && !p->req_term_queued) {
                 p->req_term_queued = true;
                 gh_outq_push(&p->uq, "0\r\n\r\n", 5);
                 continue;
@@ -418,8 +347,9 @@ static int send_request(struct gh_proxy *p)
         }
         int rc = next_request_span(p);
         if (rc == -1) {
+            struct gh_req *r = p->r;
             proxy_free(p);
-            gh_conn_close(p->c);
+            r->io->reset(r);
             return STEP_STOP;
         }
         if (rc == -2 || rc == -3) {
@@ -460,18 +390,20 @@ static int read_upstream(struct gh_proxy *p)
 
 static int write_client(struct gh_proxy *p)
 {
-    ssize_t n = gh_conn_send(p->c, &p->cq, NULL);
+    struct gh_req *r = p->r;
+    bool drained;
+    ssize_t n = r->io->resp_send(r, &drained);
     if (n == GH_AGAIN) {
-        gh_loop_timer_set(&p->w->loop, &p->c->timer, p->w->conf->timeouts.send);
+        gh_loop_timer_set(&p->w->loop, r->timer, p->w->conf->timeouts.send);
         return STEP_WAIT;
     }
     if (n == GH_ERROR) {
         proxy_free(p);
-        gh_conn_close(p->c);
+        r->io->reset(r);
         return STEP_STOP;
     }
-    p->r->bytes_sent += (uint64_t)n;
-    if (gh_outq_empty(&p->cq)) {
+    if (drained) {
+        p->out_queued = false;
         if (p->resp_span) {
             p->rbuf->pos = p->resp_after;
             p->resp_span = false;
@@ -487,7 +419,7 @@ static int write_client(struct gh_proxy *p)
 /* One step of the response side. */
 static int relay_response(struct gh_proxy *p)
 {
-    if (!gh_outq_empty(&p->cq))
+    if (p->out_queued)
         return write_client(p);
     if (p->resp_body_read) {
         if (p->filters != NULL && !p->filters_flushed) {
@@ -497,10 +429,12 @@ static int relay_response(struct gh_proxy *p)
             }
             return STEP_PROGRESS;
         }
-        if (p->chunked_out && !p->resp_term_queued) {
+        if (!p->resp_term_queued) {
             p->resp_term_queued = true;
-            gh_outq_push(&p->cq, "0\r\n\r\n", 5);
-            return STEP_PROGRESS;
+            if (p->r->io->resp_end(p->r)) {
+                p->out_queued = true;
+                return STEP_PROGRESS;
+            }
         }
         return STEP_DONE;
     }
@@ -559,7 +493,7 @@ static void proxy_done(struct gh_proxy *p)
     if (!p->req_body_read)
         r->keepalive = false;           /* unread body bytes still on the wire */
     proxy_free(p);
-    gh_http1_finish(r);
+    r->io->finish(r);
 }
 
 /* After each run of the pump, arm the timers for what we now wait on: a
@@ -572,25 +506,25 @@ static void update_timers(struct gh_proxy *p)
 
     if (p->tunnel)
         return;                         /* the tunnel's idle timer is set on progress */
-    if (!gh_outq_empty(&p->cq)) {
+    if (p->out_queued) {
         gh_proxy_rate_arm(p, conf->timeouts.send, true);
     } else if (!p->req_body_read && !p->upload_stopped && gh_outq_empty(&p->uq)) {
         gh_proxy_rate_arm(p, conf->timeouts.client_body, false);
     } else {
         gh_proxy_rate_stop(p);
-        gh_loop_timer_cancel(loop, &p->c->timer);
+        gh_loop_timer_cancel(loop, p->r->timer);
     }
 
     if (p->uc == NULL || p->uc->connecting)
         return;                         /* connect_next armed the connect timeout */
     if (!gh_outq_empty(&p->uq) && !p->upload_stopped)
         gh_proxy_set_utimer(p, conf->timeouts.upstream_send);
-    else if (!p->resp_body_read && gh_outq_empty(&p->cq)
+    else if (!p->resp_body_read && !p->out_queued
              && (p->req_sent || p->upload_stopped || p->resp_head_done))
         gh_proxy_set_utimer(p, conf->timeouts.upstream_read);
     else if (!p->req_sent && !p->upload_stopped)
         gh_loop_timer_cancel(loop, &p->utimer);   /* waiting for the client's body */
-    else if (!gh_outq_empty(&p->cq))
+    else if (p->out_queued)
         gh_loop_timer_cancel(loop, &p->utimer);   /* waiting for the client to read */
 }
 
@@ -613,10 +547,10 @@ static void proxy_run(struct gh_proxy *p)
         if (p->tunnel) {
             int t = gh_proxy_tunnel_step(p);
             if (t == GH_ERROR || t == STEP_DONE) {
-                struct gh_conn *c = p->c;
+                struct gh_req *r = p->r;
                 p->running = false;
                 proxy_free(p);
-                gh_conn_close(c);
+                r->io->reset(r);
                 return;
             }
             if (t == STEP_WAIT)
@@ -672,18 +606,16 @@ void gh_proxy_client_event(struct gh_req *r, uint32_t revents)
     struct gh_proxy *p = r->proxy;
     if (revents & EPOLLERR) {
         proxy_free(p);
-        gh_conn_close(r->conn);
+        r->io->reset(r);
         return;
     }
-    if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
-        r->conn->rd_more = true;
     if ((revents & (EPOLLRDHUP | EPOLLHUP)) && p->req_body_read && !p->tunnel) {
         /* The client closed while we wait on the upstream: like nginx
          * (proxy_ignore_client_abort off), give up the request (499) and
          * release the upstream side instead of holding both sockets. */
         if (!p->resp_started || (revents & EPOLLHUP)) {
             proxy_free(p);
-            gh_conn_close(r->conn);
+            r->io->reset(r);
             return;
         }
         r->keepalive = false;
@@ -702,7 +634,7 @@ void gh_proxy_client_timeout(struct gh_req *r)
         return;
     }
     proxy_free(p);
-    gh_conn_close(r->conn);
+    r->io->reset(r);
 }
 
 void gh_proxy_abort(struct gh_req *r)

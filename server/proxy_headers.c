@@ -7,6 +7,7 @@
 
 #include "common/time.h"
 #include "common/wbuf.h"
+#include "server/filter.h"
 #include "server/proxy_headers.h"
 
 /* Heads are written with the bounded writer (common/wbuf.h) into a size
@@ -235,108 +236,80 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
     return 0;
 }
 
-int gh_proxy_build_response(struct gh_req *r, const struct gh_http1_response *resp,
-                            bool chunked_out, char **head, size_t *len)
+/* Add a configured set-list's fields (the route's or server's
+ * response_headers). */
+static int add_sets(struct gh_resp_head *h, const struct gh_conf_headers *sets)
+{
+    for (size_t i = 0; sets != NULL && i < sets->nset; i++)
+        if (gh_resp_head_add(h, gh_str_make(sets->set[i].name, strlen(sets->set[i].name)),
+                             gh_str_make(sets->set[i].value, strlen(sets->set[i].value)))
+            == -1)
+            return -1;
+    return 0;
+}
+
+/* The proxy's header filter (SPEC section 5): the upstream's identity
+ * (Server, X-Powered-By) and hop-by-hop fields never reach the client,
+ * nor a Content-Length the body no longer has; Via gets our hop, Date is
+ * added when missing, X-Request-ID and the sticky cookie are ours, and the
+ * configured response_headers lists set and remove fields. */
+static int proxy_head(struct gh_req *r, struct gh_resp_head *h)
 {
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
-    size_t bound = resp->head_len + r->request_id.len + 256 + r->extra_resp_headers.len
-                   + gh_headers_set_size(&vs->response_headers)
-                   + gh_headers_set_size(&rt->response_headers);
-    char *buf = gh_palloc(r->pool, bound);
-    if (buf == NULL)
-        return -1;
-    struct gh_wbuf o = gh_wbuf_make(buf, bound);
-    char num[16];
-    bool has_date = false, any = false;
-
-    gh_wbuf_puts(&o, "HTTP/1.1 ");
-    gh_wbuf_put(&o, num, (size_t)snprintf(num, sizeof(num), "%03d ", resp->status));
-    if (resp->reason.len > 0)
-        gh_wbuf_putstr(&o, resp->reason);
-    else
-        gh_wbuf_puts(&o, gh_http_reason(resp->status));
-    gh_wbuf_puts(&o, "\r\nServer: gatehouse\r\n");
-    for (size_t i = 0; i < resp->nheaders; i++) {
-        struct gh_str n = resp->headers[i].name;
-        if (hop_by_hop(n) || name_is(n, "server") || name_is(n, "x-powered-by")
-            || name_is(n, "via") || name_is(n, "x-request-id")
-            || ((chunked_out || r->body_rewritten) && name_is(n, "content-length"))
-            || in_sets(n, &vs->response_headers) || in_sets(n, &rt->response_headers)
-            || named_by_connection(resp->headers, resp->nheaders, n))
-            continue;
-        if (name_is(n, "date"))
+    bool has_date = false;
+    size_t via_bytes = 0;
+    for (size_t i = 0; i < h->nfields; i++) {
+        struct gh_str n = h->fields[i].name;
+        if (name_is(n, "via")) {
+            via_bytes += h->fields[i].value.len + 2;
+            gh_resp_head_drop(h, i);
+        } else if (hop_by_hop(n) || name_is(n, "server") || name_is(n, "x-powered-by")
+                   || name_is(n, "x-request-id")
+                   || (h->body == GH_RESP_STREAM && name_is(n, "content-length"))
+                   || in_sets(n, &vs->response_headers) || in_sets(n, &rt->response_headers)
+                   || named_by_connection(h->fields, h->nfields, n)) {
+            gh_resp_head_drop(h, i);
+        } else if (name_is(n, "date")) {
             has_date = true;
-        gh_wbuf_putstr(&o, n);
-        gh_wbuf_put(&o, ": ", 2);
-        gh_wbuf_putstr(&o, resp->headers[i].value);
-        gh_wbuf_put(&o, "\r\n", 2);
+        }
     }
-    if (!has_date) {
-        gh_wbuf_puts(&o, "Date: ");
-        gh_wbuf_put(&o, gh_time_http_date(), 29);
-        gh_wbuf_put(&o, "\r\n", 2);
+    const char *hop = h->version_minor == 0 ? "1.0 gatehouse" : "1.1 gatehouse";
+    struct gh_str via = gh_str_make(hop, 13);
+    if (via_bytes > 0) {
+        /* The upstream's hops first, ours appended. */
+        char *buf = gh_palloc(r->pool, via_bytes + 15);
+        if (buf == NULL)
+            return -1;
+        struct gh_wbuf o = gh_wbuf_make(buf, via_bytes + 15);
+        bool any = false;
+        put_joined(&o, h->fields, h->nfields, "via", &any);
+        if (any)
+            gh_wbuf_put(&o, ", ", 2);
+        gh_wbuf_put(&o, hop, 13);
+        via = gh_str_make(buf, (size_t)(o.p - buf));
     }
-    gh_wbuf_puts(&o, "Via: ");
-    put_joined(&o, resp->headers, resp->nheaders, "via", &any);
-    if (any)
-        gh_wbuf_put(&o, ", ", 2);
-    gh_wbuf_puts(&o, resp->version_minor == 0 ? "1.0 gatehouse\r\n" : "1.1 gatehouse\r\n");
-    if (r->request_id.len > 0) {
-        gh_wbuf_puts(&o, "X-Request-ID: ");
-        gh_wbuf_putstr(&o, r->request_id);
-        gh_wbuf_put(&o, "\r\n", 2);
-    }
-    if (chunked_out)
-        gh_wbuf_puts(&o, "Transfer-Encoding: chunked\r\n");
-    if (resp->status == 101) {
-        /* The upgrade itself: its hop-by-hop headers are the point. */
-        gh_wbuf_puts(&o, "Connection: upgrade\r\nUpgrade: ");
-        gh_wbuf_putstr(&o, resp->framing.upgrade);
-        gh_wbuf_put(&o, "\r\n\r\n", 4);
-        *head = buf;
-        *len = (size_t)(o.p - buf);
-        return 0;
-    }
-    if (!r->keepalive)
-        gh_wbuf_puts(&o, "Connection: close\r\n");
-    else if (r->head.version_minor == 0)
-        gh_wbuf_puts(&o, "Connection: keep-alive\r\n");
-    gh_wbuf_putstr(&o, r->extra_resp_headers);
-    gh_headers_put_set(&o, &vs->response_headers);
-    gh_headers_put_set(&o, &rt->response_headers);
-    gh_wbuf_put(&o, "\r\n", 2);
-    *head = buf;
-    *len = (size_t)(o.p - buf);
-    return 0;
-}
-
-static void rebase(struct gh_str *s, const char *from, size_t n, char *to)
-{
-    if (s->p >= from && s->p < from + n)
-        s->p = to + (s->p - from);
-}
-
-int gh_proxy_keep_head(struct gh_req *r)
-{
-    struct gh_http1_request *h = &r->head;
-    const char *from = r->conn->in->pos;
-    size_t n = h->head_len;
-    char *to = gh_palloc(r->pool, n ? n : 1);
-    if (to == NULL)
+    if (gh_resp_head_add(h, GH_STR("Server"), GH_STR("gatehouse")) == -1
+        || (!has_date && gh_resp_head_add(h, GH_STR("Date"),
+                                          gh_str_make(gh_time_http_date(), 29)) == -1)
+        || gh_resp_head_add(h, GH_STR("Via"), via) == -1
+        || (r->request_id.len > 0
+            && gh_resp_head_add(h, GH_STR("X-Request-ID"), r->request_id) == -1)
+        || (r->set_cookie.len > 0
+            && gh_resp_head_add(h, GH_STR("Set-Cookie"), r->set_cookie) == -1)
+        || add_sets(h, &vs->response_headers) == -1 || add_sets(h, &rt->response_headers) == -1)
         return -1;
-    memcpy(to, from, n);
-    rebase(&h->method, from, n, to);
-    rebase(&h->target, from, n, to);
-    rebase(&h->path, from, n, to);
-    rebase(&h->query, from, n, to);
-    rebase(&h->authority, from, n, to);
-    rebase(&h->host, from, n, to);
-    rebase(&h->framing.upgrade, from, n, to);
-    rebase(&r->request_id, from, n, to);
-    for (size_t i = 0; i < h->nheaders; i++) {
-        rebase(&h->headers[i].name, from, n, to);
-        rebase(&h->headers[i].value, from, n, to);
-    }
     return 0;
+}
+
+const struct gh_header_filter gh_proxy_header_filter = {
+    .name = "proxy",
+    .head = proxy_head,
+};
+
+size_t gh_proxy_head_adds(const struct gh_req *r)
+{
+    const struct gh_conf_vserver *vs = r->match.vserver;
+    const struct gh_conf_route *rt = r->match.route;
+    return 5 + vs->response_headers.nset + rt->response_headers.nset;
 }

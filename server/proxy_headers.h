@@ -35,11 +35,10 @@ static inline void gh_headers_put_set(struct gh_wbuf *w, const struct gh_conf_he
 
 int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, bool chunked,
                            bool websocket, char **head, size_t *len);
-/* Build the response head for the client, in r->pool. 0 or -1. */
-int gh_proxy_build_response(struct gh_req *r, const struct gh_http1_response *resp,
-                            bool chunked_out, char **head, size_t *len);
-/* Copy the parsed request head out of the connection buffer into the pool
- * and re-point every string at the copy. 0 or -1. */
-int gh_proxy_keep_head(struct gh_req *r);
+/* The proxy's response header filter (server/filter.h's list). */
+struct gh_header_filter;
+extern const struct gh_header_filter gh_proxy_header_filter;
+/* How many fields the header filters may add to r's response head. */
+size_t gh_proxy_head_adds(const struct gh_req *r);
 
 #endif

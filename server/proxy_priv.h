@@ -49,22 +49,19 @@ struct gh_proxy {
     char *head;
     size_t head_len;
     struct gh_outq uq;
-    enum body_mode req_mode;
-    uint64_t req_left;
-    struct gh_chunked_decoder req_dec;
-    char *req_after;                    /* c->in resumes here once uq has drained */
-    bool req_span;
+    bool req_chunked;                   /* the body's length is unknown: chunked upstream */
+    bool req_span;                      /* uq holds a span of the body source */
     bool req_term_queued;
     bool req_body_read;
     bool req_sent;
     bool upload_stopped;
     char chunk_hdr[24];
 
-    /* upstream -> client */
+    /* upstream -> client (through the request's sink, r->io) */
     struct gh_buf *rbuf;
     struct gh_http1_parser rparser;
     struct gh_http1_response resp;
-    struct gh_outq cq;
+    bool out_queued;                    /* the sink holds bytes not yet sent */
     bool u_rd_more;
     bool got_any;
     bool resp_head_done;
@@ -72,17 +69,16 @@ struct gh_proxy {
     enum body_mode resp_mode;
     uint64_t resp_left;
     struct gh_chunked_decoder resp_dec;
-    bool chunked_out;
     bool resp_body_read;
     bool resp_term_queued;
     bool upstream_reusable;
     char *resp_after;
     bool resp_span;
-    char rchunk_hdr[24];
     struct gh_filter_chain *filters;    /* response body filters, or NULL (zero copy) */
-    bool filter_out;                    /* cq holds the chain's output */
+    bool filter_out;                    /* the sink holds the chain's output */
     bool filters_flushed;               /* the chain saw the end of the body */
-    char *chead;
+    struct gh_outq tq;                  /* the tunnel's bytes to the client (HTTP/1 only) */
+    char *chead;                        /* the tunnel's 101 head */
     size_t chead_len;
     gh_msec_t u_start;                  /* when this try began (latency) */
 

@@ -33,16 +33,14 @@
 /* Request body bytes taken from the client so far. */
 static uint64_t body_bytes(const struct gh_proxy *p)
 {
-    if (p->req_mode == BODY_LENGTH)
-        return (uint64_t)p->r->head.framing.content_length - p->req_left;
-    return p->body_total;
+    return p->r->io->body_taken(p->r);
 }
 
 /* Response bytes that left the client socket (written minus still queued
  * in it), or UINT64_MAX when the kernel does not say. */
 static uint64_t sent_out(const struct gh_proxy *p)
 {
-    int64_t queued = gh_transport_unacked(&p->c->tp);
+    int64_t queued = p->r->io->resp_unacked(p->r);
     if (queued < 0)
         return UINT64_MAX;
     uint64_t sent = p->r->bytes_sent;
@@ -66,7 +64,7 @@ static void arm_rate(struct gh_proxy *p, gh_msec_t floor)
     p->rate_armed = due < when;
     if (p->rate_armed)
         when = due;
-    gh_loop_timer_set(&p->w->loop, &p->c->timer, GH_MAX(when - gh_now_ms, 0));
+    gh_loop_timer_set(&p->w->loop, p->r->timer, GH_MAX(when - gh_now_ms, 0));
 }
 
 void gh_proxy_rate_arm(struct gh_proxy *p, gh_msec_t gap, bool sending)
@@ -81,7 +79,7 @@ void gh_proxy_rate_arm(struct gh_proxy *p, gh_msec_t gap, bool sending)
         || (!sending && r->head.expect_continue && !p->got_any && body_bytes(p) == 0)) {
         gh_minrate_stop(&p->rate, gh_now_ms);
         p->rate_armed = false;
-        gh_loop_timer_set(&p->w->loop, &p->c->timer, gap);
+        gh_loop_timer_set(&p->w->loop, p->r->timer, gap);
         return;
     }
     p->rate_grace = GH_MIN(gap, RATE_GRACE_MS);
@@ -112,7 +110,7 @@ void gh_proxy_rate_stop(struct gh_proxy *p)
 
 bool gh_proxy_send_moving(struct gh_proxy *p)
 {
-    if (gh_outq_empty(&p->cq) || !p->send_blocked || p->gap_out == UINT64_MAX)
+    if (!p->out_queued || !p->send_blocked || p->gap_out == UINT64_MAX)
         return false;
     uint64_t out = sent_out(p);
     if (out == UINT64_MAX || out < p->gap_out + SEND_GAP_MIN_BYTES)
@@ -124,7 +122,7 @@ bool gh_proxy_send_moving(struct gh_proxy *p)
 
 bool gh_proxy_rate_due(struct gh_proxy *p)
 {
-    if (!gh_outq_empty(&p->cq) && rate_recheck(p))
+    if (p->out_queued && rate_recheck(p))
         return false;
     gh_log_info("client %s too slow: %llu bytes in %lld ms waiting on it, "
                 "below min_client_rate %zu bytes/s",

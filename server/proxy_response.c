@@ -11,17 +11,17 @@
 #include "common/outq.h"
 #include "common/time.h"
 #include "server/filter.h"
-#include "server/http1.h"
 #include "server/proxy_headers.h"
 #include "server/proxy_priv.h"
 #include "server/upstream.h"
 
-static void queue_response_head(struct gh_proxy *p)
+/* The final head: the body's framing, the filters (body filters first:
+ * they may change the head), then the sink. 0 or -1. */
+static int queue_response_head(struct gh_proxy *p)
 {
     struct gh_req *r = p->r;
     const struct gh_http1_response *resp = &p->resp;
     int st = resp->status;
-    bool client11 = r->head.version_minor >= 1;
 
     if (r->head_only || st == 204 || st == 304)
         p->resp_mode = BODY_NONE;
@@ -32,15 +32,19 @@ static void queue_response_head(struct gh_proxy *p)
     else
         p->resp_mode = BODY_EOF;
     p->resp_left = p->resp_mode == BODY_LENGTH ? (uint64_t)resp->framing.content_length : 0;
+    struct gh_resp_head h;
+    if (gh_resp_head_init(r, &h, resp, gh_proxy_head_adds(r)) == -1)
+        return -1;
+    h.body = p->resp_mode == BODY_NONE     ? GH_RESP_NO_BODY
+             : p->resp_mode == BODY_LENGTH ? GH_RESP_LENGTH
+                                           : GH_RESP_STREAM;
     if (gh_filters_any() && p->resp_mode != BODY_NONE)
-        p->filters = gh_filter_chain_start(r, resp, &p->w->bufs);
-    /* Filters change the length: the body is then framed as if its
+        p->filters = gh_filter_chain_start(r, &h, &p->w->bufs);
+    /* Filters change the length: the body is then delimited as if its
      * length were unknown. */
     r->body_rewritten = p->filters != NULL;
-    bool unknown = p->resp_mode == BODY_CHUNKED || p->resp_mode == BODY_EOF || r->body_rewritten;
-    p->chunked_out = unknown && client11;
-    if (unknown && !client11)
-        r->keepalive = false;           /* HTTP/1.0: the close delimits the body */
+    if (r->body_rewritten)
+        h.body = GH_RESP_STREAM;
     p->upstream_reusable = p->resp_mode != BODY_EOF && !resp->framing.conn_close
                            && (resp->version_minor >= 1 || resp->framing.conn_keep_alive);
     if (!p->req_sent) {
@@ -55,16 +59,14 @@ static void queue_response_head(struct gh_proxy *p)
         gh_upstream_done(p->up, p->uc->srv, st, gh_now_ms - p->u_start);
     if (p->w->draining)
         r->keepalive = false;           /* a draining worker closes after this answer */
-    if (gh_proxy_build_response(r, resp, p->chunked_out, &p->chead, &p->chead_len) == -1) {
-        p->chead = NULL;
-        p->chead_len = 0;
-    }
-    gh_outq_push(&p->cq, p->chead, p->chead_len);
-    r->head_bytes += p->chead_len;
+    if (gh_header_filters_run(r, &h) == -1 || r->io->resp_head(r, &h) == -1)
+        return -1;
+    p->out_queued = true;
     p->resp_started = true;
     p->resp_head_done = true;
     if (p->resp_mode == BODY_NONE || (p->resp_mode == BODY_LENGTH && p->resp_left == 0))
         p->resp_body_read = true;
+    return 0;
 }
 
 /* The chunked body bytes that came with the response head are well formed
@@ -117,11 +119,12 @@ int gh_proxy_response_head(struct gh_proxy *p)
             gh_proxy_tunnel_start(p);
             return STEP_PROGRESS;
         }
-        if ((st == 100 || st == 103) && p->r->head.version_minor >= 1) {
+        struct gh_resp_head ih;
+        if ((st == 100 || st == 103) && gh_resp_head_init(p->r, &ih, &p->resp, 0) == 0) {
             /* Relay the interim response as it came (its bytes stay in rbuf
-             * until written). */
-            gh_outq_push(&p->cq, b->pos, (size_t)rc);
-            p->r->head_bytes += (size_t)rc;
+             * until sent; an HTTP/1.0 sink drops it). */
+            p->r->io->resp_interim(p->r, &ih, b->pos, (size_t)rc);
+            p->out_queued = true;
             p->resp_after = b->pos + rc;
             p->resp_span = true;
         } else {
@@ -138,15 +141,18 @@ int gh_proxy_response_head(struct gh_proxy *p)
         gh_proxy_upstream_failed(p, 502, false);
         return STEP_STOP;
     }
-    queue_response_head(p);
+    if (queue_response_head(p) == -1) {
+        gh_proxy_fail(p, 502);
+        return STEP_STOP;
+    }
     /* Whatever body came with the head leaves in the same writev. */
     if (!p->resp_body_read && !gh_buf_empty(b) && gh_proxy_response_span(p) == -1) {
         gh_proxy_fail(p, 502);
         return STEP_STOP;
     }
-    if (p->resp_body_read && p->chunked_out && !p->resp_term_queued && p->filters == NULL) {
+    if (p->resp_body_read && !p->resp_term_queued && p->filters == NULL) {
         p->resp_term_queued = true;
-        gh_outq_push(&p->cq, "0\r\n\r\n", 5);
+        p->r->io->resp_end(p->r);
     }
     return STEP_PROGRESS;
 }
@@ -164,14 +170,8 @@ static int queue_filtered(struct gh_proxy *p, const char *in, size_t len, bool l
     }
     if (total == 0)
         return 0;
-    if (p->chunked_out) {
-        int hl = snprintf(p->rchunk_hdr, sizeof(p->rchunk_hdr), "%zx\r\n", total);
-        gh_outq_push(&p->cq, p->rchunk_hdr, (size_t)hl);
-    }
-    for (int i = 0; i < n; i++)
-        gh_outq_push(&p->cq, iov[i].iov_base, iov[i].iov_len);
-    if (p->chunked_out)
-        gh_outq_push(&p->cq, "\r\n", 2);
+    p->r->io->resp_data(p->r, iov, n, total);
+    p->out_queued = true;
     p->filter_out = true;
     return 0;
 }
@@ -215,13 +215,9 @@ int gh_proxy_response_span(struct gh_proxy *p)
             return -1;
         b->pos = start + used;
     } else if (dlen > 0) {
-        if (p->chunked_out) {
-            int hl = snprintf(p->rchunk_hdr, sizeof(p->rchunk_hdr), "%zx\r\n", dlen);
-            gh_outq_push(&p->cq, p->rchunk_hdr, (size_t)hl);
-        }
-        gh_outq_push(&p->cq, start, dlen);
-        if (p->chunked_out)
-            gh_outq_push(&p->cq, "\r\n", 2);
+        struct iovec v = { start, dlen };
+        p->r->io->resp_data(p->r, &v, 1, dlen);
+        p->out_queued = true;
         p->resp_after = start + used;
         p->resp_span = true;
     } else {

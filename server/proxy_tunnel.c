@@ -3,7 +3,8 @@
  * flow both ways unparsed until either side closes or the tunnel idles out
  * (timeouts.tunnel).
  */
-#include "server/http1.h"
+#include "server/filter.h"
+#include "server/http1_priv.h"
 #include "server/proxy_headers.h"
 #include "server/proxy_priv.h"
 #include "server/upstream.h"
@@ -14,15 +15,20 @@ void gh_proxy_tunnel_start(struct gh_proxy *p)
     r->status = 101;
     r->upstream_status = 101;
     r->keepalive = false;
-    if (gh_proxy_build_response(r, &p->resp, false, &p->chead, &p->chead_len) == -1) {
+    /* The head goes through the header filters like any other; the
+     * tunnel then writes its bytes itself (HTTP/1 only). */
+    struct gh_resp_head h;
+    if (gh_resp_head_init(r, &h, &p->resp, gh_proxy_head_adds(r)) == -1
+        || gh_header_filters_run(r, &h) == -1
+        || gh_http1_write_head(r, &h, false, &p->chead, &p->chead_len) == -1) {
         p->chead = NULL;
         p->chead_len = 0;
     }
-    gh_outq_push(&p->cq, p->chead, p->chead_len);
+    gh_outq_push(&p->tq, p->chead, p->chead_len);
     r->head_bytes += p->chead_len;
     /* Bytes either side sent right after the handshake are already read. */
     if (!gh_buf_empty(p->rbuf))
-        gh_outq_push(&p->cq, p->rbuf->pos, gh_buf_len(p->rbuf));
+        gh_outq_push(&p->tq, p->rbuf->pos, gh_buf_len(p->rbuf));
     if (p->c->in != NULL && !gh_buf_empty(p->c->in))
         gh_outq_push(&p->uq, p->c->in->pos, gh_buf_len(p->c->in));
     p->resp_started = true;
@@ -82,7 +88,7 @@ int gh_proxy_tunnel_step(struct gh_proxy *p)
     }
     int a = tunnel_pipe(c->in, &c->tp, &c->rd_more, &p->t_client_eof, &p->uc->tp, NULL, &p->uq,
                         NULL);
-    int b = tunnel_pipe(p->rbuf, &p->uc->tp, &p->u_rd_more, &p->t_upstream_eof, &c->tp, c, &p->cq,
+    int b = tunnel_pipe(p->rbuf, &p->uc->tp, &p->u_rd_more, &p->t_upstream_eof, &c->tp, c, &p->tq,
                         &p->r->bytes_sent);
     if (a == GH_ERROR || b == GH_ERROR)
         return GH_ERROR;

@@ -22,6 +22,8 @@
 #ifndef GH_REQUEST_H
 #define GH_REQUEST_H
 
+#include <sys/types.h>
+
 #include "common/conf.h"
 #include "common/pool.h"
 #include "common/shm.h"
@@ -50,9 +52,95 @@ enum gh_phase {
 
 #define GH_MODULES_MAX 8
 
+struct gh_timer;
+struct gh_req;
+struct iovec;
+
+/* How the response body is delimited, as the head tells the client. */
+enum gh_resp_body {
+    GH_RESP_NO_BODY = 0,                /* HEAD, 204, 304, 1xx */
+    GH_RESP_LENGTH,                     /* content_length bytes (Content-Length kept) */
+    GH_RESP_STREAM,                     /* length unknown: the protocol delimits it
+                                           (HTTP/1.1 chunked, HTTP/1.0 close, HTTP/2 END_STREAM) */
+};
+
+/* A response head on its way to the client: the status, the upstream's
+ * fields (each kept or dropped) and the fields added here, as the header
+ * filters (server/filter.h) edit it and the protocol's sink writes it.
+ * Framing is not a field here: the sink writes Transfer-Encoding and
+ * Connection (HTTP/1) from `body` and r->keepalive. */
+struct gh_resp_head {
+    int status;
+    struct gh_str reason;               /* the upstream's phrase, or empty */
+    int version_minor;                  /* the upstream's HTTP/1.x minor version (Via) */
+    const struct gh_http_header *fields;/* the upstream's */
+    size_t nfields;
+    uint8_t *drop;                      /* drop[i]: fields[i] is not forwarded */
+    struct gh_http_header *add;         /* added here, written after the kept ones */
+    size_t nadd, add_max;
+    size_t bytes;                       /* the fields written as "Name: value\r\n" lines take
+                                           at most this (bounds the sink's writing) */
+    enum gh_resp_body body;
+    struct gh_str upgrade;              /* 101: the protocol switched to */
+};
+
+/* What the protocol carrying a request does for it: the request body as
+ * a source of bytes and the response as a sink. HTTP/1 implements it over
+ * its connection (server/http1_io.c); an HTTP/2 stream will over its
+ * frames, so the proxy (server/proxy.c) serves both with the same code. */
+struct gh_req_io {
+    /* ---- request body source ---- */
+    /* The request is being forwarded: keep what the head points to and
+     * check the body bytes already read; upgrade: the connection is
+     * tunnelled after the head. 0, an error status to answer (400, 413)
+     * before anything goes upstream, or -1 (out of memory). */
+    int (*body_start)(struct gh_req *r, bool upgrade);
+    /* The next span of body bytes, without transfer framing, at *data: its
+     * length (> 0); 0 when only framing was taken (call again); GH_DONE
+     * when the body is over; GH_AGAIN (the client event resumes the
+     * reader); GH_ERROR (the client left); -400 (malformed) or -413 (over
+     * max_body_size). The span is valid until body_consume; *last is set
+     * when it ends the body. */
+    ssize_t (*body_next)(struct gh_req *r, const char **data, bool *last);
+    /* The last span was sent or copied: release it. */
+    void (*body_consume)(struct gh_req *r);
+    /* Body bytes taken from the client so far. */
+    uint64_t (*body_taken)(struct gh_req *r);
+
+    /* ---- response sink ---- */
+    /* Queue a 1xx interim answer; raw: its bytes as the upstream sent
+     * them (kept alive by the caller until sent). */
+    void (*resp_interim)(struct gh_req *r, const struct gh_resp_head *h, const char *raw,
+                         size_t len);
+    /* Queue the final head (after the header filters). 0 or -1. */
+    int (*resp_head)(struct gh_req *r, const struct gh_resp_head *h);
+    /* Queue body bytes, not copied: kept alive by the caller until a
+     * resp_send reports them drained. */
+    void (*resp_data)(struct gh_req *r, const struct iovec *iov, int n, size_t total);
+    /* Queue the end of the body; true when that queued bytes. */
+    bool (*resp_end)(struct gh_req *r);
+    /* Send what is queued: bytes sent (>= 0), GH_AGAIN or GH_ERROR;
+     * *drained when nothing is left queued. */
+    ssize_t (*resp_send)(struct gh_req *r, bool *drained);
+    /* Response bytes sent but not yet acknowledged by the client, or -1
+     * when unknown (limits.min_client_rate). */
+    int64_t (*resp_unacked)(struct gh_req *r);
+
+    /* ---- the end of the request ---- */
+    /* The response is complete: log, then keep-alive or close. */
+    void (*finish)(struct gh_req *r);
+    /* Answer an error status from here (nothing of a response sent yet). */
+    void (*error)(struct gh_req *r, int status, bool close);
+    /* Give up mid-response: the client sees the connection (HTTP/1) or
+     * the stream (HTTP/2) reset. */
+    void (*reset)(struct gh_req *r);
+};
+
 /* A request from its first byte to the end of its response. */
 struct gh_req {
     struct gh_conn *conn;               /* the server's; modules do not look inside */
+    const struct gh_req_io *io;         /* the protocol's side of this request */
+    struct gh_timer *timer;             /* the client-side timer the content handler may arm */
     const struct gh_conf *conf;         /* the worker's configuration */
     struct gh_client *client;           /* the effective client: the connection's, or real_ip's (pool) */
     struct gh_client *conn_client;      /* the connection's own (the PROXY header's or the socket's) */
@@ -89,7 +177,7 @@ struct gh_req {
     char upstream_addr[64];             /* for the access log; "-" when none */
     int upstream_status;                /* 0 when none */
     int retry_after;                    /* > 0: a Retry-After header on our own response */
-    struct gh_str extra_resp_headers;   /* whole "Name: value\r\n" lines added to a proxied response */
+    struct gh_str set_cookie;           /* a Set-Cookie value added to a proxied response (sticky) */
     void *mod_ctx[GH_MODULES_MAX];      /* per-request state of module i (gh_module.index) */
 };
 

@@ -173,28 +173,20 @@ static struct gh_server_rt *sticky_server(struct gh_upstream_rt *up, uint64_t tr
     return NULL;
 }
 
-/* Add "Set-Cookie: NAME=ID; Path=/; HttpOnly" to the response, replacing
- * the one an earlier try of the same request added. */
+/* Set-Cookie "NAME=ID; Path=/; HttpOnly" on the response (a later try of
+ * the same request replaces it). */
 static void sticky_set(struct gh_upstream_rt *up, struct gh_server_rt *s, struct gh_req *r)
 {
     const char *name = up->conf->sticky_cookie;
     char line[GH_US_KEY_LEN + 64];
-    int n = snprintf(line, sizeof(line), "Set-Cookie: %s=%s; Path=/; HttpOnly\r\n", name,
-                     s->sticky_id);
+    int n = snprintf(line, sizeof(line), "%s=%s; Path=/; HttpOnly", name, s->sticky_id);
     if (n < 0 || (size_t)n >= sizeof(line))
         return;
-    struct gh_str old = r->extra_resp_headers;
-    size_t keep = old.len;
-    size_t plen = 12 + strlen(name) + 1;        /* "Set-Cookie: NAME=" */
-    if (old.len >= (size_t)n && memcmp(old.p + old.len - (size_t)n, line, plen) == 0)
-        keep = old.len - (size_t)n;             /* ids have a fixed length */
-    char *p = gh_palloc(r->pool, keep + (size_t)n);
+    char *p = gh_palloc(r->pool, (size_t)n);
     if (p == NULL)
         return;
-    if (keep > 0)
-        memcpy(p, old.p, keep);
-    memcpy(p + keep, line, (size_t)n);
-    r->extra_resp_headers = gh_str_make(p, keep + (size_t)n);
+    memcpy(p, line, (size_t)n);
+    r->set_cookie = gh_str_make(p, (size_t)n);
 }
 
 struct gh_server_rt *gh_upstream_pick(struct gh_upstream_rt *up, uint64_t tried, struct gh_req *r)

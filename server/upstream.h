@@ -66,8 +66,7 @@ struct gh_upstream_rt *gh_upstream_get(struct gh_worker *w, int idx);
 /* Pick a server for request r, not in `tried` (bit i = server i; for more
  * than 64 servers, the rest are never excluded). Backup servers only when
  * no primary is available. NULL when none is available (503). The picker
- * may set r->extra_resp_headers (e.g. a sticky cookie), allocated from
- * r->pool. */
+ * may set r->set_cookie (the sticky cookie), allocated from r->pool. */
 struct gh_server_rt *gh_upstream_pick(struct gh_upstream_rt *up, uint64_t tried, struct gh_req *r);
 /* The exchange with srv ended: status is the upstream's status (0 when it
  * failed before answering), latency from connect to the response head. */

@@ -84,6 +84,10 @@ def test_usr2_shared_state_survives(gh_factory):
     gh = gh_factory(conf())
     gh.reload()
     gh.wait_log(r"reload done: generation \d+ with 2 workers \(reloads: 1, worker restarts: 0\)")
+    # The old workers serve until the new ones are ready (the handover): the
+    # victim must be a new one, so wait until both old ones are gone.
+    for slot in (0, 1):
+        gh.wait_log(r"old worker \d+ \(slot %d\) exited" % slot)
     victim = gh.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
     gh.wait_log(r"worker %d .*killed by signal 9" % victim)
