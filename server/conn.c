@@ -175,8 +175,6 @@ void gh_conn_close(struct gh_conn *c)
     gh_list_remove(&c->link);
     gh_io_forget(&w->loop, &c->io);     /* close(2) leaves the epoll set by itself */
     gh_transport_close(&c->tp);
-    gh_buf_put(&w->bufs, c->in);
-    c->in = NULL;
     w->nconns--;
     /* Events for this connection may still be pending in this iteration. */
     gh_loop_defer(&w->loop, &c->deferred, conn_release, c);
@@ -218,10 +216,6 @@ void gh_conn_set_idle(struct gh_conn *c)
     gh_list_insert_tail(&w->idle, &c->link);
     c->state = GH_CONN_IDLE;
     c->idle_since = gh_now_ms;
-    if (c->in != NULL && gh_buf_empty(c->in)) {
-        gh_buf_put(&w->bufs, c->in);
-        c->in = NULL;
-    }
     gh_loop_timer_set(&w->loop, &c->timer, w->conf->timeouts.keepalive);
 }
 

@@ -12,6 +12,7 @@
 #include "common/alog.h"
 #include "common/buf.h"
 #include "common/conf.h"
+#include "common/list.h"
 #include "common/loop.h"
 #include "common/pool.h"
 #include "common/shm.h"
@@ -33,26 +34,6 @@ struct gh_accept {
     int slot;
     bool active;                        /* registered with epoll */
 };
-
-/* Intrusive doubly linked list. */
-struct gh_link {
-    struct gh_link *prev, *next;
-};
-static inline void gh_list_init(struct gh_link *head) { head->prev = head->next = head; }
-static inline bool gh_list_empty(const struct gh_link *head) { return head->next == head; }
-static inline void gh_list_insert_tail(struct gh_link *head, struct gh_link *l)
-{
-    l->prev = head->prev;
-    l->next = head;
-    head->prev->next = l;
-    head->prev = l;
-}
-static inline void gh_list_remove(struct gh_link *l)
-{
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-    l->prev = l->next = l;
-}
 
 struct gh_worker {
     struct gh_loop loop;
@@ -101,6 +82,16 @@ enum gh_conn_state {
     GH_CONN_PROXY,                      /* proxy_protocol listener: the PROXY header is arriving */
 };
 
+/* HTTP/1's session on a connection: its input buffer (taken when bytes
+ * arrive, given back when the connection is idle or closes) and whether
+ * the transport may hold more bytes without a new event. The request's
+ * own HTTP/1 state (parser, body decoder, output queue) is struct h1_req
+ * (server/http1_priv.h). An HTTP/2 session will sit beside it. */
+struct gh_http1_session {
+    struct gh_buf *in;
+    bool rd_more;
+};
+
 /* The protocol spoken on a connection, chosen at accept (ALPN later): it
  * gets the connection's socket events and timer, and releases its
  * requests when the connection closes. */
@@ -108,7 +99,8 @@ struct gh_proto {
     const char *name;
     void (*on_event)(struct gh_conn *c, uint32_t revents);
     void (*on_timeout)(struct gh_conn *c);
-    /* The connection is closing: abandon (log) what is in progress. */
+    /* The connection is closing: abandon (log) what is in progress and
+     * give back the session's buffers. */
     void (*abort)(struct gh_conn *c);
 };
 
@@ -119,8 +111,8 @@ struct gh_conn {
     struct gh_worker *w;
     struct gh_link link;                /* in w->active or w->idle */
     struct gh_timer timer;
-    struct gh_buf *in;                  /* bytes from the client, taken when data arrives */
     struct gh_req *req;                 /* the request in progress, or NULL */
+    struct gh_http1_session h1;         /* the protocol's session (HTTP/1) */
     struct gh_conn *next_free;
     struct gh_loop_deferred deferred;
     const struct gh_listener *listener;
@@ -130,7 +122,6 @@ struct gh_conn {
     uint8_t state;
     bool closing;                       /* close after the current response */
     bool in_process;                    /* inside gh_conn_process: no re-entry */
-    bool rd_more;                       /* the socket may hold more unread bytes */
     bool half_closed;
     bool freed;
     bool cl_held;                       /* holds a max_conns_per_ip count (modules/edge.c) */

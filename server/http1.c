@@ -174,13 +174,13 @@ void gh_http1_finish(struct gh_req *r)
     bool keep = r->keepalive && !c->closing;
 
     gh_pipeline_log(r);
-    if (c->in != NULL && r->head.head_len > 0)
-        c->in->pos += r->head.head_len;
+    if (c->h1.in != NULL && r->head.head_len > 0)
+        c->h1.in->pos += r->head.head_len;
     /* Linger only when the client may still be sending (a body we did not
      * read, pipelined bytes, an unread socket): closing with unread data
      * sends a RST that can destroy the answer in flight. Otherwise close
      * at once, as nginx does. */
-    bool unread = (c->in != NULL && !gh_buf_empty(c->in)) || c->rd_more
+    bool unread = (c->h1.in != NULL && !gh_buf_empty(c->h1.in)) || c->h1.rd_more
                   || (r->has_body && !r->body_done);
     c->req = NULL;
     req_release(r);
@@ -334,22 +334,22 @@ static void handle_request(struct gh_req *r)
     gh_pipeline_run(r);
 }
 
-/* Read from the client into c->in. Returns GH_OK when bytes arrived,
+/* Read from the client into c->h1.in. Returns GH_OK when bytes arrived,
  * GH_AGAIN when none are available, GH_DONE on EOF, GH_ERROR. */
 static int read_client(struct gh_conn *c)
 {
     struct gh_worker *w = c->w;
-    if (c->in == NULL) {
-        c->in = gh_buf_get(&w->bufs);
-        if (c->in == NULL)
+    if (c->h1.in == NULL) {
+        c->h1.in = gh_buf_get(&w->bufs);
+        if (c->h1.in == NULL)
             return GH_ERROR;
     }
-    if (gh_buf_room(c->in) == 0) {
-        if (c->in->pos == c->in->start)
+    if (gh_buf_room(c->h1.in) == 0) {
+        if (c->h1.in->pos == c->h1.in->start)
             return GH_OK;               /* full: the parser decides (431) */
-        gh_buf_compact(c->in);
+        gh_buf_compact(c->h1.in);
     }
-    ssize_t n = gh_transport_read_buf(&c->tp, c->in, &c->rd_more);
+    ssize_t n = gh_transport_read_buf(&c->tp, c->h1.in, &c->h1.rd_more);
     if (n > 0)
         return GH_OK;
     if (n == GH_AGAIN)
@@ -375,9 +375,9 @@ static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
         return;
     }
     gh_conn_set_addr_text(c);
-    if (gh_buf_empty(c->in)) {
-        gh_buf_put(&c->w->bufs, c->in);
-        c->in = NULL;
+    if (gh_buf_empty(c->h1.in)) {
+        gh_buf_put(&c->w->bufs, c->h1.in);
+        c->h1.in = NULL;
     }
     /* Still bounded by the client_header timer set at accept. The idle
      * list is kept oldest first: it joins it as of now. */
@@ -393,11 +393,11 @@ static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
 static __attribute__((noinline)) void read_proxy_header(struct gh_conn *c)
 {
     for (int i = 0; i < 64; i++) {
-        if (c->in != NULL && !gh_buf_empty(c->in)) {
+        if (c->h1.in != NULL && !gh_buf_empty(c->h1.in)) {
             struct gh_pp_result pp;
-            int rc = gh_pp_parse((const uint8_t *)c->in->pos, gh_buf_len(c->in), &pp);
+            int rc = gh_pp_parse((const uint8_t *)c->h1.in->pos, gh_buf_len(c->h1.in), &pp);
             if (rc == GH_PP_DONE) {
-                c->in->pos += pp.consumed;
+                c->h1.in->pos += pp.consumed;
                 proxy_header_done(c, &pp);
                 return;
             }
@@ -410,20 +410,20 @@ static __attribute__((noinline)) void read_proxy_header(struct gh_conn *c)
                 return;
             }
         }
-        if (!c->rd_more)
+        if (!c->h1.rd_more)
             return;
         int rc = read_client(c);
         if (rc == GH_AGAIN) {
-            if (gh_buf_empty(c->in)) {  /* nothing yet: hold no buffer while waiting */
-                gh_buf_put(&c->w->bufs, c->in);
-                c->in = NULL;
+            if (gh_buf_empty(c->h1.in)) {  /* nothing yet: hold no buffer while waiting */
+                gh_buf_put(&c->w->bufs, c->h1.in);
+                c->h1.in = NULL;
             }
             return;
         }
         if (rc != GH_OK) {
             /* EOF or error: a balancer's TCP check sends nothing (not
              * counted); a header cut short is counted. */
-            if (c->in != NULL && !gh_buf_empty(c->in))
+            if (c->h1.in != NULL && !gh_buf_empty(c->h1.in))
                 gh_edge_count_proxy_rejected();
             gh_conn_close(c);
             return;
@@ -444,7 +444,7 @@ static bool advance_head(struct gh_conn *c)
         .max_headers = (size_t)conf->limits.max_headers,
     };
     for (int i = 0; i < 1024; i++) {
-        int rc = gh_http1_parse_request(&h1(r)->parser, c->in->pos, gh_buf_len(c->in), &lim,
+        int rc = gh_http1_parse_request(&h1(r)->parser, c->h1.in->pos, gh_buf_len(c->h1.in), &lim,
                                         &r->head);
         if (rc > 0) {
             c->state = GH_CONN_BUSY;
@@ -455,12 +455,12 @@ static bool advance_head(struct gh_conn *c)
             gh_http1_error(r, -rc, true);
             return true;
         }
-        if (gh_buf_room(c->in) == 0 && c->in->pos == c->in->start) {
+        if (gh_buf_room(c->h1.in) == 0 && c->h1.in->pos == c->h1.in->start) {
             /* The buffer holds the largest allowed head and no end yet. */
             gh_http1_error(r, 431, true);
             return true;
         }
-        if (!c->rd_more)
+        if (!c->h1.rd_more)
             return false;
         rc = read_client(c);
         if (rc == GH_AGAIN)
@@ -489,12 +489,18 @@ void gh_conn_process(struct gh_conn *c)
                 break;
             continue;
         }
-        if (c->in == NULL || gh_buf_empty(c->in)) {
+        if (c->h1.in == NULL || gh_buf_empty(c->h1.in)) {
             /* Read only after an edge: a short read drained the socket. */
-            int rc = c->rd_more ? read_client(c) : GH_AGAIN;
+            int rc = c->h1.rd_more ? read_client(c) : GH_AGAIN;
             if (rc == GH_AGAIN) {
-                if (c->state != GH_CONN_IDLE)
+                if (c->state != GH_CONN_IDLE) {
+                    /* Idle: hold no buffer while waiting. */
+                    if (c->h1.in != NULL && gh_buf_empty(c->h1.in)) {
+                        gh_buf_put(&w->bufs, c->h1.in);
+                        c->h1.in = NULL;
+                    }
                     gh_conn_set_idle(c);
+                }
                 break;
             }
             if (rc != GH_OK) {
@@ -522,7 +528,7 @@ static void http1_on_event(struct gh_conn *c, uint32_t revents)
 
     if (r != NULL && r->proxy != NULL) {
         if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
-            c->rd_more = true;
+            c->h1.rd_more = true;
         gh_proxy_client_event(r, revents);
         return;
     }
@@ -543,7 +549,7 @@ static void http1_on_event(struct gh_conn *c, uint32_t revents)
     }
     if (!(revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
         return;
-    c->rd_more = true;
+    c->h1.rd_more = true;
     if (c->state == GH_CONN_PROXY) {
         read_proxy_header(c);
         return;
@@ -576,16 +582,18 @@ static void http1_timeout(struct gh_conn *c)
 static void http1_abort(struct gh_conn *c)
 {
     struct gh_req *r = c->req;
-    if (r == NULL)
-        return;
-    if (r->proxy != NULL)
-        gh_proxy_abort(r);
-    if (r->status == 0)
-        r->status = 499;                /* client closed before the answer (nginx's 499) */
-    if (c->state != GH_CONN_READ_HEAD || r->head.head_len > 0)
-        gh_pipeline_log(r);
-    c->req = NULL;
-    req_release(r);
+    if (r != NULL) {
+        if (r->proxy != NULL)
+            gh_proxy_abort(r);
+        if (r->status == 0)
+            r->status = 499;            /* client closed before the answer (nginx's 499) */
+        if (c->state != GH_CONN_READ_HEAD || r->head.head_len > 0)
+            gh_pipeline_log(r);         /* its fields may point into h1.in: before the put */
+        c->req = NULL;
+        req_release(r);
+    }
+    gh_buf_put(&c->w->bufs, c->h1.in);
+    c->h1.in = NULL;
 }
 
 const struct gh_proto gh_http1_proto = {

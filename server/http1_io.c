@@ -16,12 +16,12 @@
 
 /* ---- request body source ---- */
 
-/* Move what the parsed head points to (log fields, headers) out of c->in,
+/* Move what the parsed head points to (log fields, headers) out of c->h1.in,
  * which the body (or the tunnel) now reuses. */
 static int keep_head(struct gh_req *r)
 {
     struct gh_http1_request *h = &r->head;
-    const char *from = r->conn->in->pos;
+    const char *from = r->conn->h1.in->pos;
     size_t n = h->head_len;
     char *to = gh_palloc(r->pool, n ? n : 1);
     if (to == NULL)
@@ -61,16 +61,16 @@ static int h1_body_start(struct gh_req *r, bool upgrade)
     }
     if ((r->has_body || upgrade) && keep_head(r) == -1)
         return -1;
-    c->in->pos += r->head.head_len;
+    c->h1.in->pos += r->head.head_len;
     r->head.head_len = 0;               /* consumed here, not by gh_http1_finish */
-    if (hr->body_mode != H1_BODY_CHUNKED || gh_buf_empty(c->in))
+    if (hr->body_mode != H1_BODY_CHUNKED || gh_buf_empty(c->h1.in))
         return 0;
     /* The chunked bytes that came with the head are checked before the
      * head goes upstream (SPEC section 5: a bad request is never
      * forwarded); what arrives later is checked as it streams. */
     struct gh_chunked_decoder d = hr->body_dec;
-    size_t dlen = gh_buf_len(c->in);
-    if (gh_chunked_scan(&d, c->in->pos, &dlen) < 0)
+    size_t dlen = gh_buf_len(c->h1.in);
+    if (gh_chunked_scan(&d, c->h1.in->pos, &dlen) < 0)
         return 400;
     size_t max_body = c->w->conf->limits.max_body_size;
     if (max_body > 0 && dlen > max_body)
@@ -82,9 +82,9 @@ static int h1_body_start(struct gh_req *r, bool upgrade)
  * the client left mid-body). */
 static ssize_t body_read(struct gh_conn *c, struct gh_buf *in)
 {
-    if (!c->rd_more)
+    if (!c->h1.rd_more)
         return GH_AGAIN;
-    ssize_t n = gh_transport_read_buf(&c->tp, in, &c->rd_more);
+    ssize_t n = gh_transport_read_buf(&c->tp, in, &c->h1.rd_more);
     if (n == GH_AGAIN)
         return GH_AGAIN;
     return n > 0 ? n : GH_ERROR;
@@ -100,9 +100,9 @@ static ssize_t h1_body_next(struct gh_req *r, const char **data, bool *last)
     if (hr->body_mode == H1_BODY_NONE || (hr->body_mode == H1_BODY_LENGTH && hr->body_left == 0)
         || (hr->body_mode == H1_BODY_CHUNKED && hr->body_dec.done))
         return GH_DONE;
-    struct gh_buf *in = c->in;
+    struct gh_buf *in = c->h1.in;
     if (in == NULL) {
-        c->in = in = gh_buf_get(&c->w->bufs);
+        c->h1.in = in = gh_buf_get(&c->w->bufs);
         if (in == NULL)
             return GH_ERROR;
     }
@@ -154,7 +154,7 @@ static void h1_body_consume(struct gh_req *r)
 {
     struct h1_req *hr = h1(r);
     if (hr->body_after != NULL) {
-        r->conn->in->pos = hr->body_after;
+        r->conn->h1.in->pos = hr->body_after;
         hr->body_after = NULL;
     }
 }

@@ -29,13 +29,13 @@ void gh_proxy_tunnel_start(struct gh_proxy *p)
     /* Bytes either side sent right after the handshake are already read. */
     if (!gh_buf_empty(p->rbuf))
         gh_outq_push(&p->tq, p->rbuf->pos, gh_buf_len(p->rbuf));
-    if (p->c->in != NULL && !gh_buf_empty(p->c->in))
-        gh_outq_push(&p->uq, p->c->in->pos, gh_buf_len(p->c->in));
+    if (p->c->h1.in != NULL && !gh_buf_empty(p->c->h1.in))
+        gh_outq_push(&p->uq, p->c->h1.in->pos, gh_buf_len(p->c->h1.in));
     p->resp_started = true;
     p->resp_head_done = true;
     p->tunnel = true;
     p->upstream_reusable = false;
-    p->c->rd_more = true;
+    p->c->h1.rd_more = true;
     gh_proxy_set_utimer(p, p->w->conf->timeouts.tunnel);
 }
 
@@ -81,12 +81,12 @@ static int tunnel_pipe(struct gh_buf *b, struct gh_transport *src, bool *rd_more
 int gh_proxy_tunnel_step(struct gh_proxy *p)
 {
     struct gh_conn *c = p->c;
-    if (c->in == NULL) {
-        c->in = gh_buf_get(&p->w->bufs);
-        if (c->in == NULL)
+    if (c->h1.in == NULL) {
+        c->h1.in = gh_buf_get(&p->w->bufs);
+        if (c->h1.in == NULL)
             return GH_ERROR;
     }
-    int a = tunnel_pipe(c->in, &c->tp, &c->rd_more, &p->t_client_eof, &p->uc->tp, NULL, &p->uq,
+    int a = tunnel_pipe(c->h1.in, &c->tp, &c->h1.rd_more, &p->t_client_eof, &p->uc->tp, NULL, &p->uq,
                         NULL);
     int b = tunnel_pipe(p->rbuf, &p->uc->tp, &p->u_rd_more, &p->t_upstream_eof, &c->tp, c, &p->tq,
                         &p->r->bytes_sent);

@@ -7,7 +7,12 @@
 #ifndef GH_UPSTREAM_H
 #define GH_UPSTREAM_H
 
-#include "server/conn.h"
+#include "common/conf.h"
+#include "common/list.h"
+#include "common/loop.h"
+#include "server/transport.h"
+
+struct gh_worker;
 
 struct gh_us_region;
 
