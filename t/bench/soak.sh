@@ -56,11 +56,16 @@ declare -A LABEL=([gh]=gatehouse [nginx]=nginx)
 # Descriptors: the loris connections, the wrk client and the proxies' upstream connections.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
-MAXCONN=$((LORIS + CONC + 500))   # max_connections / worker_connections, both proxies
-# gatehouse needs about 2 descriptors per connection (client and upstream) and 128 more
-if [ $((2 * MAXCONN + 200)) -gt "$NOFILE" ]; then
-	MAXCONN=$(((NOFILE - 200) / 2))
-	LORIS=$((MAXCONN - CONC - 500))
+# max_connections / worker_connections, both proxies. Room for twice the loris connections:
+# in a wave the timed-out ones (gatehouse lingers on them until the client's FIN) and their
+# reconnections are open together, and gatehouse closes idle keep-alive clients (wrk's, between
+# two requests) once a worker is in the last tenth of max_connections (server/conn.c).
+MAXCONN=$((2 * LORIS + CONC + 500))
+# the descriptors that are really open: the loris connections twice in a wave, wrk's and
+# their upstream connections, and the proxies' own
+if [ $((2 * LORIS + 2 * CONC + 600)) -gt "$NOFILE" ]; then
+	LORIS=$(((NOFILE - 2 * CONC - 600) / 2))
+	MAXCONN=$((2 * LORIS + CONC + 500))
 	log "fd limit $NOFILE: slowloris connections lowered to $LORIS"
 fi
 
