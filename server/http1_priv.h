@@ -23,7 +23,7 @@ struct h1_req {
     uint64_t body_left;                 /* H1_BODY_LENGTH: bytes still to come */
     uint64_t body_total;                /* H1_BODY_CHUNKED: data bytes so far */
     struct gh_chunked_decoder body_dec;
-    char *body_after;                   /* c->in resumes here when the span is consumed */
+    char *body_after;                   /* c->h1.in resumes here when the span is consumed */
 
     /* response sink (http1_io.c): what waits for the client socket */
     struct gh_outq out;

@@ -137,7 +137,7 @@ bool gh_proxy_rate_due(struct gh_proxy *p);
 bool gh_proxy_send_moving(struct gh_proxy *p);
 
 /* In proxy_response.c: the response body ended; flush the filter chain
- * into cq. 0, or -1 (logged). */
+ * into the sink. 0, or -1 (logged). */
 int gh_proxy_filters_flush(struct gh_proxy *p);
 
 /* In proxy_tunnel.c. */
