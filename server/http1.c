@@ -18,6 +18,7 @@
 #include "server/proxy_headers.h"
 #include "server/proxy_proto.h"
 #include "server/reqid.h"
+#include "server/tls.h"
 #include "modules/edge.h"
 
 #define MAX_FREE_REQS 1024
@@ -375,6 +376,17 @@ static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
         return;
     }
     gh_conn_set_addr_text(c);
+    if (c->listener->tls) {
+        /* TLS after the PROXY header: what followed it is the handshake's. */
+        int rc = gh_tls_accept(c, c->h1.in->pos, gh_buf_len(c->h1.in));
+        gh_buf_put(&c->w->bufs, c->h1.in);
+        c->h1.in = NULL;
+        if (rc == -1)
+            gh_conn_close(c);
+        else
+            c->proto->on_event(c, EPOLLIN);
+        return;
+    }
     if (gh_buf_empty(c->h1.in)) {
         gh_buf_put(&c->w->bufs, c->h1.in);
         c->h1.in = NULL;
