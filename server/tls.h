@@ -45,6 +45,19 @@ struct gh_tls *gh_tls_current(void);
  * handshake first. 0, or -1 (the caller closes). */
 int gh_tls_accept(struct gh_conn *c, const void *early, size_t early_len);
 
+/* A verified client certificate (tls.client_ca), as passed upstream in
+ * X-Client-Cert-* and logged: RFC 2253 names (control and non-ASCII bytes
+ * escaped, so they are safe in a header), the serial in hex. */
+struct gh_tls_client_cert {
+    const char *subject, *issuer, *serial;
+    const char *verify;                 /* "SUCCESS" (a failure ends the handshake) */
+};
+struct gh_pool;
+/* The client certificate of a TLS connection, allocated from pool; NULL
+ * when there is none (or out of memory). */
+const struct gh_tls_client_cert *gh_tls_client_cert(const struct gh_transport *t,
+                                                     struct gh_pool *pool);
+
 /* What a TLS connection negotiated (NULL on a plain transport). */
 const char *gh_tls_protocol(const struct gh_transport *t);
 const char *gh_tls_cipher(const struct gh_transport *t);
@@ -55,11 +68,5 @@ static inline bool gh_transport_is_tls(const struct gh_transport *t)
     extern const struct gh_transport_ops gh_transport_tls;
     return t->ops == &gh_transport_tls;
 }
-
-/* Counters of this worker (summed into /metrics by the helper later). */
-struct gh_tls_stats {
-    uint64_t handshakes, resumed, failed, timeouts;
-};
-extern struct gh_tls_stats gh_tls_stats;
 
 #endif

@@ -15,18 +15,20 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "common/log.h"
+#include "common/pool.h"
 #include "common/time.h"
 #include "server/conn.h"
 #include "server/http1.h"
 #include "server/tls_priv.h"
+#include "modules/blacklist.h"
+#include "modules/edge.h"
 
 #define TLS_RECORD 16384                /* plaintext bytes in a full record */
 #define TLS_WRITE_MAX (256 * 1024)      /* per writev call: others get their turn */
 #define TLS_FATAL 1u                    /* gh_transport.flags: no close_notify after this */
-
-struct gh_tls_stats gh_tls_stats;
 
 /* Small pieces are gathered into one record (one write(2), one MAC)
  * instead of one record each. The worker is single-threaded. */
@@ -287,9 +289,7 @@ static void handshake_done(struct gh_conn *c)
 {
     struct gh_worker *w = c->w;
     SSL *ssl = c->tp.ctx;
-    gh_tls_stats.handshakes++;
-    if (SSL_session_reused(ssl))
-        gh_tls_stats.resumed++;
+    gh_edge_count_event(SSL_session_reused(ssl) ? GH_EDGE_TLS_RESUMED : GH_EDGE_TLS_FULL);
     /* ALPN chose http/1.1, or nothing: HTTP/1 either way (h2 later). */
     c->proto = &gh_http1_proto;
     c->state = GH_CONN_IDLE;
@@ -320,7 +320,7 @@ static void handshake(struct gh_conn *c)
     else
         gh_tls_err(why, sizeof(why));
     c->tp.flags |= TLS_FATAL;
-    gh_tls_stats.failed++;
+    gh_edge_count_event(GH_EDGE_TLS_FAILED);
     gh_log_info("TLS handshake with %s failed: %s", c->addr.text[0] ? c->addr.text
                 : gh_sockaddr_host(&c->peer, peer, sizeof(peer)), why);
     gh_conn_close(c);
@@ -334,7 +334,7 @@ static void handshake_event(struct gh_conn *c, uint32_t revents)
 
 static void handshake_timeout(struct gh_conn *c)
 {
-    gh_tls_stats.timeouts++;
+    gh_edge_count_event(GH_EDGE_TLS_TIMEOUT);
     c->tp.flags |= TLS_FATAL;           /* mid-handshake: no close_notify */
     gh_conn_close(c);
 }
@@ -379,4 +379,56 @@ int gh_tls_accept(struct gh_conn *c, const void *early, size_t early_len)
     gh_list_remove(&c->link);
     gh_list_insert_tail(&c->w->active, &c->link);
     return 0;
+}
+
+/* ---- the client's certificate (mTLS) ------------------------------------ */
+
+static const char *name_text(const X509_NAME *name, struct gh_pool *pool)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b == NULL)
+        return NULL;
+    char *out = NULL;
+    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+        char *p;
+        long n = BIO_get_mem_data(b, &p);
+        if (n >= 0 && (out = gh_palloc(pool, (size_t)n + 1)) != NULL) {
+            memcpy(out, p, (size_t)n);
+            out[n] = '\0';
+        }
+    }
+    BIO_free(b);
+    return out;
+}
+
+const struct gh_tls_client_cert *gh_tls_client_cert(const struct gh_transport *t,
+                                                     struct gh_pool *pool)
+{
+    if (!gh_transport_is_tls(t) || t->ctx == NULL)
+        return NULL;
+    X509 *x = SSL_get0_peer_certificate(t->ctx);
+    if (x == NULL || SSL_get_verify_result(t->ctx) != X509_V_OK)
+        return NULL;
+    struct gh_tls_client_cert *cc = gh_palloc(pool, sizeof(*cc));
+    if (cc == NULL)
+        return NULL;
+    cc->subject = name_text(X509_get_subject_name(x), pool);
+    cc->issuer = name_text(X509_get_issuer_name(x), pool);
+    cc->serial = NULL;
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+    if (hex != NULL) {
+        size_t n = strlen(hex);
+        char *s = gh_palloc(pool, n + 1);
+        if (s != NULL)
+            memcpy(s, hex, n + 1);
+        cc->serial = s;
+    }
+    OPENSSL_free(hex);
+    BN_free(bn);
+    cc->verify = "SUCCESS";
+    ERR_clear_error();
+    if (cc->subject == NULL || cc->issuer == NULL || cc->serial == NULL)
+        return NULL;
+    return cc;
 }

@@ -251,6 +251,21 @@ static SSL_CTX *new_server_ctx(struct loader *L)
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
     static const unsigned char sid_ctx[] = "gatehouse";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    if (t->client_ca[0] != '\0') {
+        /* mTLS: a client without a certificate the CA signed fails the
+         * handshake with an alert; the CA names are sent as acceptable. */
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(t->client_ca);
+        if (names == NULL || SSL_CTX_load_verify_locations(ctx, t->client_ca, NULL) != 1) {
+            load_error(L, t->line, "cannot load 'tls.client_ca' from '%s' (%s)", t->client_ca,
+                       gh_tls_err(why, sizeof(why)));
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_client_CA_list(ctx, names);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_set_verify_depth(ctx, 4);
+    }
     gh_tls_session_setup(ctx, t);
     return ctx;
 }
