@@ -27,7 +27,6 @@
 #include "modules/edge.h"
 
 #define TLS_RECORD 16384                /* plaintext bytes in a full record */
-#define TLS_WRITE_MAX (256 * 1024)      /* per writev call: others get their turn */
 #define TLS_FATAL 1u                    /* gh_transport.flags: no close_notify after this */
 
 /* Small pieces are gathered into one record (one write(2), one MAC)
@@ -43,23 +42,38 @@ static ssize_t tls_failed(struct gh_transport *t, int err)
     return GH_ERROR;
 }
 
+/* SSL_read gives at most one record: read on until len is filled or the
+ * socket is drained (WANT_READ), so that a short read means what it means
+ * on a plain socket and edge-triggered epoll brings the next bytes. */
 static ssize_t tls_read(struct gh_transport *t, void *buf, size_t len)
 {
     SSL *ssl = t->ctx;
-    size_t n;
-    ERR_clear_error();
-    if (SSL_read_ex(ssl, buf, len, &n) == 1)
-        return (ssize_t)n;
-    int err = SSL_get_error(ssl, 0);
-    switch (err) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return GH_AGAIN;
-    case SSL_ERROR_ZERO_RETURN:
-        return GH_DONE;                 /* close_notify, or a FIN (IGNORE_UNEXPECTED_EOF) */
-    default:
-        return tls_failed(t, err);
+    size_t total = 0;
+    while (total < len) {
+        size_t n;
+        ERR_clear_error();
+        if (SSL_read_ex(ssl, (char *)buf + total, len - total, &n) == 1) {
+            total += n;
+            continue;
+        }
+        int err = SSL_get_error(ssl, 0);
+        if (total > 0) {
+            if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE
+                && err != SSL_ERROR_ZERO_RETURN)
+                t->flags |= TLS_FATAL;  /* the next read reports it */
+            break;
+        }
+        switch (err) {
+        case SSL_ERROR_WANT_READ:
+        case SSL_ERROR_WANT_WRITE:
+            return GH_AGAIN;
+        case SSL_ERROR_ZERO_RETURN:
+            return GH_DONE;             /* close_notify, or a FIN (IGNORE_UNEXPECTED_EOF) */
+        default:
+            return tls_failed(t, err);
+        }
     }
+    return (ssize_t)total;
 }
 
 /* Write iov as records. A write that would block is retried by the caller
@@ -72,7 +86,9 @@ static ssize_t tls_writev(struct gh_transport *t, const struct iovec *iov, int i
     size_t total = 0, off = 0;
     int i = 0;
 
-    while (i < iovcnt && total < TLS_WRITE_MAX) {
+    /* Until WANT_WRITE or all is written, as writev(2) does: a short
+     * return must mean a full socket, or no EPOLLOUT edge would follow. */
+    while (i < iovcnt) {
         size_t left = iov[i].iov_len - off;
         if (left == 0) {
             i++;
@@ -315,11 +331,20 @@ static void handshake(struct gh_conn *c)
         return;
     char why[256], peer[48];
     int saved = errno;
-    if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+    c->tp.flags |= TLS_FATAL;
+    if ((err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
+        && BIO_number_read(SSL_get_rbio(ssl)) == 0) {
+        /* Closed before a ClientHello: a port probe, not a failed handshake. */
+        ERR_clear_error();
+        gh_conn_close(c);
+        return;
+    }
+    if (err == SSL_ERROR_ZERO_RETURN)
+        snprintf(why, sizeof(why), "connection closed");
+    else if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
         snprintf(why, sizeof(why), "%s", saved != 0 ? strerror(saved) : "connection closed");
     else
         gh_tls_err(why, sizeof(why));
-    c->tp.flags |= TLS_FATAL;
     gh_edge_count_event(GH_EDGE_TLS_FAILED);
     gh_log_info("TLS handshake with %s failed: %s", c->addr.text[0] ? c->addr.text
                 : gh_sockaddr_host(&c->peer, peer, sizeof(peer)), why);

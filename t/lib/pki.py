@@ -19,6 +19,7 @@ copy_extensions = none
 unique_subject = no
 [ policy_any ]
 commonName = supplied
+organizationName = optional
 [ req ]
 distinguished_name = dn
 prompt = no
