@@ -527,3 +527,17 @@ def test_reload_with_a_bad_certificate_keeps_serving(gh_factory, pki):
                  what="the new certificate served")
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_resumption_survives_a_binary_upgrade(gh_factory, pki):
+    """USR2: the new binary takes over the segment, ticket keys and session cache with it."""
+    import test_upgrade
+    gh = gh_factory(tls_config(pki, workers=2))
+    tickets, cache = gh.path("t.pem"), gh.path("c.pem")
+    req = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    s_client(gh.port, "-sess_out", tickets, "-ign_eof", "-tls1_3", input_=req)
+    s_client(gh.port, "-sess_out", cache, "-ign_eof", "-tls1_2", "-no_ticket", input_=req)
+    new = test_upgrade.upgrade(gh)
+    test_upgrade.quit_old(gh, new)
+    assert resumes(gh.port, tickets, "-tls1_3", n=4) == 4
+    assert resumes(gh.port, cache, "-tls1_2", "-no_ticket", n=4) == 4
