@@ -333,6 +333,9 @@ static void sess_remove_cb(SSL_CTX *ctx, SSL_SESSION *sess)
 void gh_tls_session_setup(SSL_CTX *ctx, const struct gh_conf_tls *conf)
 {
     SSL_CTX_set_timeout(ctx, SESSION_TIMEOUT_S);
+    /* One TLS 1.3 ticket per handshake, not OpenSSL's two: a client uses
+     * one per connection and a resumption brings a new one. */
+    SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL
                                    | SSL_SESS_CACHE_NO_AUTO_CLEAR);
     SSL_CTX_sess_set_new_cb(ctx, sess_new_cb);
