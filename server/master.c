@@ -445,6 +445,16 @@ static void handover_due(gh_msec_t now)
         limit_draining();
 }
 
+void gh_master_counters(uint64_t *reloads, uint64_t *worker_restarts)
+{
+    /* The helper is forked after attach_stats: M.stats points into the
+     * segment in its copy too. */
+    if (M.stats == NULL)
+        return;
+    *reloads = atomic_load(&M.stats->reloads);
+    *worker_restarts = atomic_load(&M.stats->worker_restarts);
+}
+
 /* Find (or start) the master's counters in the segment. */
 static void attach_stats(void)
 {
