@@ -9,4 +9,5 @@ apt-get install -y -qq --no-install-recommends \
     libssl-dev zlib1g-dev libconfig-dev check libpcre2-dev libnghttp2-dev libjansson-dev \
     clang libclang-rt-14-dev \
     python3 python3-pytest curl openssl procps \
+    logrotate \
     nginx-light wrk valgrind >/dev/null
