@@ -24,7 +24,6 @@
 
 #define TLS_RECORD 16384                /* plaintext bytes in a full record */
 #define TLS_WRITE_MAX (256 * 1024)      /* per writev call: others get their turn */
-#define TLS_FATAL 1u                    /* gh_transport.flags: no close_notify after this */
 
 struct gh_tls_stats gh_tls_stats;
 
@@ -34,14 +33,14 @@ static unsigned char gather_buf[TLS_RECORD];
 
 static ssize_t tls_failed(struct gh_transport *t, int err)
 {
-    t->flags |= TLS_FATAL;
+    t->flags |= GH_TLS_FATAL;
     if (err != SSL_ERROR_SYSCALL || errno == 0)
         errno = EPROTO;
     ERR_clear_error();
     return GH_ERROR;
 }
 
-static ssize_t tls_read(struct gh_transport *t, void *buf, size_t len)
+ssize_t gh_tls_io_read(struct gh_transport *t, void *buf, size_t len)
 {
     SSL *ssl = t->ctx;
     size_t n;
@@ -64,7 +63,7 @@ static ssize_t tls_read(struct gh_transport *t, void *buf, size_t len)
  * with the same bytes first (the output queue keeps them), which is what
  * SSL_write needs: the gathering below is deterministic for a given queue
  * head, and ACCEPT_MOVING_WRITE_BUFFER lets the bytes sit elsewhere. */
-static ssize_t tls_writev(struct gh_transport *t, const struct iovec *iov, int iovcnt)
+ssize_t gh_tls_io_writev(struct gh_transport *t, const struct iovec *iov, int iovcnt)
 {
     SSL *ssl = t->ctx;
     size_t total = 0, off = 0;
@@ -115,13 +114,13 @@ static ssize_t tls_writev(struct gh_transport *t, const struct iovec *iov, int i
     return (ssize_t)total;
 }
 
-static int tls_shutdown(struct gh_transport *t)
+int gh_tls_io_shutdown(struct gh_transport *t)
 {
     SSL *ssl = t->ctx;
-    if (!(t->flags & TLS_FATAL) && SSL_is_init_finished(ssl)) {
+    if (!(t->flags & GH_TLS_FATAL) && SSL_is_init_finished(ssl)) {
         ERR_clear_error();
         if (SSL_shutdown(ssl) < 0) {    /* close_notify queued or lost: the FIN follows */
-            t->flags |= TLS_FATAL;
+            t->flags |= GH_TLS_FATAL;
             ERR_clear_error();
         }
     }
@@ -135,7 +134,7 @@ static bool tls_pending(const struct gh_transport *t)
 
 /* Record bytes still in the socket: a little more than the plaintext they
  * carry, so the rate checks count slightly less progress than was made. */
-static int64_t tls_unacked(const struct gh_transport *t)
+int64_t gh_tls_io_unacked(const struct gh_transport *t)
 {
     int queued;
     if (ioctl(t->fd, SIOCOUTQ, &queued) == -1 || queued < 0)
@@ -143,12 +142,12 @@ static int64_t tls_unacked(const struct gh_transport *t)
     return queued;
 }
 
-static void tls_close(struct gh_transport *t)
+void gh_tls_io_close(struct gh_transport *t)
 {
     SSL *ssl = t->ctx;
     /* A close_notify if it fits in the socket (never waits): a client
      * reading a close-delimited body can tell the end from a cut. */
-    if (!(t->flags & TLS_FATAL) && SSL_is_init_finished(ssl)
+    if (!(t->flags & GH_TLS_FATAL) && SSL_is_init_finished(ssl)
         && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
         ERR_clear_error();
         SSL_shutdown(ssl);
@@ -162,12 +161,12 @@ static void tls_close(struct gh_transport *t)
 
 const struct gh_transport_ops gh_transport_tls = {
     .name = "tls",
-    .read = tls_read,
-    .writev = tls_writev,
-    .shutdown = tls_shutdown,
+    .read = gh_tls_io_read,
+    .writev = gh_tls_io_writev,
+    .shutdown = gh_tls_io_shutdown,
     .pending = tls_pending,
-    .unacked = tls_unacked,
-    .close = tls_close,
+    .unacked = gh_tls_io_unacked,
+    .close = gh_tls_io_close,
 };
 
 const char *gh_tls_protocol(const struct gh_transport *t)
@@ -187,19 +186,21 @@ const char *gh_tls_sni(const struct gh_transport *t)
     return SSL_get_servername(t->ctx, TLSEXT_NAMETYPE_host_name);
 }
 
-/* ---- bytes read before the handshake (behind a PROXY header) ------------- */
+/* ---- the socket BIO: bytes read before the handshake, drained reads ------ */
 
-/* A socket BIO that first returns bytes already read from the socket: the
- * start of the ClientHello that came in the same read as the PROXY header. */
-struct early_bio {
+/* A socket BIO that first returns bytes already read from the socket (the
+ * start of the ClientHello that came in the same read as the PROXY
+ * header), and remembers whether its last read(2) drained the socket. */
+struct sock_bio {
     int fd;
+    bool drained;                       /* the last read was short or EAGAIN */
     size_t len, off;
     unsigned char bytes[];
 };
 
-static int early_read(BIO *b, char *out, int outl)
+static int sock_bio_read(BIO *b, char *out, int outl)
 {
-    struct early_bio *e = BIO_get_data(b);
+    struct sock_bio *e = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     if (outl <= 0)
         return 0;
@@ -207,23 +208,27 @@ static int early_read(BIO *b, char *out, int outl)
         size_t n = GH_MIN((size_t)outl, e->len - e->off);
         memcpy(out, e->bytes + e->off, n);
         e->off += n;
+        e->drained = false;
         return (int)n;
     }
     for (;;) {
         ssize_t n = read(e->fd, out, (size_t)outl);
-        if (n >= 0)
+        if (n >= 0) {
+            e->drained = n < outl;
             return (int)n;
+        }
         if (errno == EINTR)
             continue;
+        e->drained = true;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             BIO_set_retry_read(b);
         return -1;
     }
 }
 
-static int early_write(BIO *b, const char *in, int inl)
+static int sock_bio_write(BIO *b, const char *in, int inl)
 {
-    struct early_bio *e = BIO_get_data(b);
+    struct sock_bio *e = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     for (;;) {
         ssize_t n = send(e->fd, in, (size_t)inl, MSG_NOSIGNAL);
@@ -237,41 +242,44 @@ static int early_write(BIO *b, const char *in, int inl)
     }
 }
 
-static long early_ctrl(BIO *b, int cmd, long num, void *ptr)
+static long sock_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
     GH_UNUSED(b); GH_UNUSED(num); GH_UNUSED(ptr);
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
-static int early_destroy(BIO *b)
+static int sock_bio_destroy(BIO *b)
 {
     free(BIO_get_data(b));
     BIO_set_data(b, NULL);
     return 1;
 }
 
-static BIO_METHOD *early_method;
+static BIO_METHOD *sock_bio_method;
 
-static BIO *early_bio_new(int fd, const void *bytes, size_t len)
+BIO *gh_tls_bio_new(int fd, const void *early, size_t len)
 {
-    if (early_method == NULL) {
+    if (sock_bio_method == NULL) {
         BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                                     "gatehouse early bytes");
-        if (m == NULL || !BIO_meth_set_read(m, early_read) || !BIO_meth_set_write(m, early_write)
-            || !BIO_meth_set_ctrl(m, early_ctrl) || !BIO_meth_set_destroy(m, early_destroy)) {
+                                     "gatehouse socket");
+        if (m == NULL || !BIO_meth_set_read(m, sock_bio_read)
+            || !BIO_meth_set_write(m, sock_bio_write) || !BIO_meth_set_ctrl(m, sock_bio_ctrl)
+            || !BIO_meth_set_destroy(m, sock_bio_destroy)) {
             BIO_meth_free(m);
             return NULL;
         }
-        early_method = m;
+        sock_bio_method = m;
     }
-    struct early_bio *e = malloc(sizeof(*e) + len);
+    struct sock_bio *e = malloc(sizeof(*e) + len);
     if (e == NULL)
         return NULL;
     e->fd = fd;
+    e->drained = false;
     e->len = len;
     e->off = 0;
-    memcpy(e->bytes, bytes, len);
-    BIO *b = BIO_new(early_method);
+    if (len > 0)
+        memcpy(e->bytes, early, len);
+    BIO *b = BIO_new(sock_bio_method);
     if (b == NULL) {
         free(e);
         return NULL;
@@ -279,6 +287,12 @@ static BIO *early_bio_new(int fd, const void *bytes, size_t len)
     BIO_set_data(b, e);
     BIO_set_init(b, 1);
     return b;
+}
+
+bool gh_tls_bio_drained(BIO *b)
+{
+    const struct sock_bio *e = BIO_get_data(b);
+    return e != NULL && e->drained;
 }
 
 /* ---- the handshake ------------------------------------------------------ */
@@ -319,7 +333,7 @@ static void handshake(struct gh_conn *c)
         snprintf(why, sizeof(why), "%s", saved != 0 ? strerror(saved) : "connection closed");
     else
         gh_tls_err(why, sizeof(why));
-    c->tp.flags |= TLS_FATAL;
+    c->tp.flags |= GH_TLS_FATAL;
     gh_tls_stats.failed++;
     gh_log_info("TLS handshake with %s failed: %s", c->addr.text[0] ? c->addr.text
                 : gh_sockaddr_host(&c->peer, peer, sizeof(peer)), why);
@@ -335,7 +349,7 @@ static void handshake_event(struct gh_conn *c, uint32_t revents)
 static void handshake_timeout(struct gh_conn *c)
 {
     gh_tls_stats.timeouts++;
-    c->tp.flags |= TLS_FATAL;           /* mid-handshake: no close_notify */
+    c->tp.flags |= GH_TLS_FATAL;           /* mid-handshake: no close_notify */
     gh_conn_close(c);
 }
 
@@ -361,7 +375,7 @@ int gh_tls_accept(struct gh_conn *c, const void *early, size_t early_len)
         ERR_clear_error();
         return -1;
     }
-    BIO *bio = early_len > 0 ? early_bio_new(c->tp.fd, early, early_len)
+    BIO *bio = early_len > 0 ? gh_tls_bio_new(c->tp.fd, early, early_len)
                              : BIO_new_socket(c->tp.fd, BIO_NOCLOSE);
     if (bio == NULL) {
         SSL_free(ssl);
