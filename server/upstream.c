@@ -331,6 +331,15 @@ void gh_uconn_close(struct gh_uconn *uc)
     gh_loop_defer(&uc->w->loop, &uc->deferred, uconn_free, uc);
 }
 
+/* May an idle TLS connection with bytes to read be kept? A record without
+ * data (a late session ticket, a key update) is no reason to close;
+ * close_notify, EOF or data are. */
+static bool idle_tls_alive(struct gh_uconn *uc)
+{
+    char byte;
+    return gh_transport_is_tls_client(&uc->tp) && gh_transport_read(&uc->tp, &byte, 1) == GH_AGAIN;
+}
+
 /* An idle connection became readable: the upstream closed it (or sent
  * garbage). Either way it cannot be reused. */
 static void idle_event(struct gh_io *io, uint32_t revents)
@@ -340,11 +349,7 @@ static void idle_event(struct gh_io *io, uint32_t revents)
      * nothing about the connection's health. */
     if (!(revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         return;
-    /* TLS: a record without data (a late session ticket, a key update) is
-     * no reason to close; close_notify, a FIN or data are. */
-    char byte;
-    if (!(revents & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && gh_transport_is_tls_client(&uc->tp)
-        && gh_transport_read(&uc->tp, &byte, 1) == GH_AGAIN)
+    if (!(revents & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && idle_tls_alive(uc))
         return;
     gh_uconn_close(uc);
 }
@@ -359,8 +364,11 @@ void gh_uconn_release(struct gh_uconn *uc)
     struct gh_upstream_rt *up = uc->up;
     uc->px = NULL;
     active_add(uc->srv, -1);
+    /* TLS may hold records read with the response (a close_notify right
+     * after it): no new event would announce them. */
+    bool gone = uc->tp.ops->pending(&uc->tp) && !idle_tls_alive(uc);
     if (up->conf->keepalive <= 0 || uc->nrequests >= up->conf->keepalive_requests
-        || uc->w->draining) {
+        || uc->w->draining || gone) {
         gh_list_init(&uc->link);
         up->nidle++;
         gh_uconn_close(uc);

@@ -6,7 +6,10 @@ session was resumed and the TLS version, and logs a failed handshake as a line w
 "tls_error". Upstream connections are told apart by the peer address the backend logs
 (the proxy's local port)."""
 
+import base64
 import os
+import socket
+import time
 
 import pytest
 
@@ -213,3 +216,47 @@ def test_reload_keeps_old_contexts_on_a_bad_ca(gh_factory, backends, pki, conf_d
     gh.wait_log(r"reload failed; still serving")
     assert "cannot read tls.ca '%s'" % bad in gh.error_log()
     assert ghtest.get(gh.port, "/echo").status == 200
+
+
+def test_handshake_bounded_by_upstream_connect(gh_factory, pki):
+    # The kernel completes the TCP handshake into the backlog; nothing ever answers the
+    # ClientHello.
+    silent = ghtest.listening_socket()
+    port = silent.getsockname()[1]
+    try:
+        gh = gh_factory(make_config(workers=1, upstreams=[upstream(
+            "app", [port], "retries = 0; " + tls_block(pki))],
+            extra='timeouts = { upstream_connect = "500ms"; };'))
+        t0 = time.monotonic()
+        r = ghtest.get(gh.port, "/echo", timeout=10)
+        elapsed = time.monotonic() - t0
+        assert r.status == 504, r
+        assert elapsed < ghtest.scaled(3), "504 after %.2fs (upstream_connect 500ms)" % elapsed
+        gh.wait_log(r"upstream 127\.0\.0\.1:%d timed out in the TLS handshake" % port)
+    finally:
+        silent.close()
+
+
+def test_websocket_tunnel_over_tls(gh_factory, backends, pki):
+    b = tls_backend(backends, pki.good)
+    gh = start(gh_factory, b, tls_block(pki))
+    key = base64.b64encode(os.urandom(16)).decode()
+    with HttpConn(gh.port) as c:
+        c.send("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n" % key)
+        r = c.read_response()
+        assert r.status == 101, r
+        c.sock.settimeout(ghtest.scaled(5))
+        assert c.buf == b""
+        for msg in (b"hello", os.urandom(1 << 20)):
+            c.sock.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                chunk = c.sock.recv(65536)
+                assert chunk, "tunnel closed after %d of %d bytes" % (len(got), len(msg))
+                got += chunk
+            assert got == msg
+        c.sock.shutdown(socket.SHUT_WR)
+        rest, how = ghtest.read_until_close(c.sock, 5)
+        assert rest == b"" and how in ("eof", "reset"), (rest[:100], how)
