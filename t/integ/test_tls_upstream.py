@@ -242,21 +242,14 @@ def test_websocket_tunnel_over_tls(gh_factory, backends, pki):
     gh = start(gh_factory, b, tls_block(pki))
     key = base64.b64encode(os.urandom(16)).decode()
     with HttpConn(gh.port) as c:
-        c.send("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-               "Sec-WebSocket-Version: 13\r\n\r\n" % key)
+        c.send(ghtest.websocket_request(key))
         r = c.read_response()
         assert r.status == 101, r
         c.sock.settimeout(ghtest.scaled(5))
         assert c.buf == b""
         for msg in (b"hello", os.urandom(1 << 20)):
             c.sock.sendall(msg)
-            got = b""
-            while len(got) < len(msg):
-                chunk = c.sock.recv(65536)
-                assert chunk, "tunnel closed after %d of %d bytes" % (len(got), len(msg))
-                got += chunk
-            assert got == msg
+            assert ghtest.recv_exact(c.sock, len(msg)) == msg
         c.sock.shutdown(socket.SHUT_WR)
         rest, how = ghtest.read_until_close(c.sock, 5)
         assert rest == b"" and how in ("eof", "reset"), (rest[:100], how)

@@ -1223,6 +1223,24 @@ class UnixBackend(Backend):
         return "unix:" + self.sock_path
 
 
+def websocket_request(key, target="/ws"):
+    """A WebSocket upgrade request (what backend.py's /ws answers with a 101)."""
+    return ("GET %s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n" % (target, key))
+
+
+def recv_exact(sock, n):
+    """Exactly n bytes from sock; AssertionError when it closes first."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(min(65536, n - len(data)))
+        if not chunk:
+            raise AssertionError("closed after %d of %d bytes" % (len(data), n))
+        data += chunk
+    return data
+
+
 def read_until_close(sock, timeout=5.0, limit=1 << 20):
     """Read from sock until EOF or reset (returns (data, "eof"|"reset")) or until the
     scaled timeout (returns (data, "timeout")). At most `limit` bytes are kept."""
