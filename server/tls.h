@@ -88,6 +88,9 @@ int gh_tls_client_start(struct gh_tls_client *tc, size_t server, struct gh_trans
  * why (a failed certificate check reads "certificate verify failed:
  * REASON"). */
 int gh_tls_client_handshake(struct gh_transport *tp, char *why, size_t len);
+/* After GH_AGAIN: does the handshake wait for the socket to be writable
+ * (else readable)? For level-triggered callers. */
+bool gh_tls_client_wants_write(const struct gh_transport *t);
 /* Did the handshake resume a session? */
 bool gh_tls_client_resumed(const struct gh_transport *t);
 static inline bool gh_transport_is_tls_client(const struct gh_transport *t)

@@ -339,6 +339,11 @@ int gh_tls_client_handshake(struct gh_transport *tp, char *why, size_t len)
     return GH_ERROR;
 }
 
+bool gh_tls_client_wants_write(const struct gh_transport *t)
+{
+    return SSL_want_write((SSL *)t->ctx) == 1;
+}
+
 bool gh_tls_client_resumed(const struct gh_transport *t)
 {
     return gh_transport_is_tls_client(t) && SSL_session_reused(t->ctx) == 1;

@@ -253,3 +253,21 @@ def test_websocket_tunnel_over_tls(gh_factory, backends, pki):
         c.sock.shutdown(socket.SHUT_WR)
         rest, how = ghtest.read_until_close(c.sock, 5)
         assert rest == b"" and how in ("eof", "reset"), (rest[:100], how)
+
+
+def test_health_checks_speak_tls(gh_factory, backends, pki):
+    good = tls_backend(backends, pki.good, name="good")
+    bad = tls_backend(backends, pki.foreign, name="bad")
+    health = ('health = { path = "/healthz"; interval = "200ms"; timeout = "1s"; rise = 1; '
+              'fall = 2; };')
+    gh = gh_factory(make_config(workers=1, upstreams=[ghtest.upstream_servers(
+        "app", [good.port, bad.port], health + " " + tls_block(pki))]))
+    probe = good.wait_request(lambda q: q.get("target") == "/healthz",
+                              what="a health check over TLS")
+    assert probe["tls"]["sni"] == NAME
+    gh.wait_log(r"server 127\.0\.0\.1:%d is down after 2 failed health checks \(last: "
+                r"certificate verify failed: unable to get local issuer certificate\)" % bad.port)
+    ghtest.wait_server_state(gh, "app", "127.0.0.1:%d" % good.port, "up")
+    for i in range(4):
+        r = ghtest.get(gh.port, "/echo?h=%d" % i, headers=[("Connection", "close")])
+        assert r.status == 200, r
