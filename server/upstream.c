@@ -428,8 +428,7 @@ static struct gh_uconn *connect_new(struct gh_worker *w, struct gh_upstream_rt *
     gh_transport_init_plain(&uc->tp, fd);
     if (up->tls != NULL) {
         if (gh_tls_client_start(up->tls, (size_t)srv->index, &uc->tp) == -1) {
-            gh_log_error("cannot start TLS to upstream %s (out of memory)", a->text);
-            close(fd);
+            close(fd);                  /* the caller logs ENOMEM */
             free(uc);
             errno = ENOMEM;
             return NULL;
