@@ -70,6 +70,21 @@ def test_proxied_over_tls_verified_with_sni(gh_factory, backends, pki):
     assert q["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
 
 
+@pytest.mark.parametrize("target", ["/bytes/%d" % (16 << 20), "/chunked/%d" % (16 << 20)])
+def test_big_response_over_tls_does_not_stall(gh_factory, backends, pki, target):
+    # Many records per read: a read that did not drain the socket must be followed by
+    # another without a new edge (upstream_read 5s would cut a stalled transfer).
+    b = tls_backend(backends, pki.good)
+    gh = gh_factory(make_config(workers=1, upstreams=[upstream("app", [b.port], tls_block(pki))],
+                                extra='timeouts = { upstream_read = "5s"; };'))
+    n = 16 << 20
+    with HttpConn(gh.port, timeout=30) as c:
+        for _ in range(2):
+            r = c.request("GET", target)
+            assert r.status == 200 and len(r.body) == n, r
+            assert ghtest.sha256(r.body) == ghtest.sha256(ghtest.pattern(n))
+
+
 def test_ip_literal_checks_ip_san_and_sends_no_sni(gh_factory, backends, pki):
     b = tls_backend(backends, pki.good)
     gh = start(gh_factory, b, tls_block(pki, sni=""))
