@@ -85,6 +85,19 @@ def test_big_response_over_tls_does_not_stall(gh_factory, backends, pki, target)
             assert ghtest.sha256(r.body) == ghtest.sha256(ghtest.pattern(n))
 
 
+def test_big_upload_over_tls(gh_factory, backends, pki):
+    b = tls_backend(backends, pki.good)
+    gh = gh_factory(make_config(workers=1, upstreams=[upstream("app", [b.port], tls_block(pki))],
+                                extra='limits = { max_body_size = "64M"; };'))
+    body = os.urandom(1 << 20) * 12
+    with HttpConn(gh.port, timeout=30) as c:
+        for chunked in (False, True):
+            r = c.request("POST", "/echo", body=body, chunked=chunked)
+            assert r.status == 200, r
+            doc = r.json()
+            assert doc["body_len"] == len(body) and doc["body_sha256"] == ghtest.sha256(body)
+
+
 def test_ip_literal_checks_ip_san_and_sends_no_sni(gh_factory, backends, pki):
     b = tls_backend(backends, pki.good)
     gh = start(gh_factory, b, tls_block(pki, sni=""))
