@@ -95,6 +95,7 @@ struct gh_conf_upstream {
     struct {
         bool enable, verify;            /* false, true */
         char *sni, *ca;                 /* "", "" */
+        int line;                       /* of the tls group (the upstream's when absent) */
     } tls;
     int line;
 };

@@ -173,6 +173,7 @@ static void load_upstream_blocks(struct gh_conf_ctx *c, config_setting_t *e,
     u->tls.verify = gh_conf_bool(c, g, q, "verify", true);
     u->tls.sni = gh_conf_str(c, g, q, "sni", "");
     u->tls.ca = gh_conf_path(c, gh_conf_str(c, g, q, "ca", ""));
+    u->tls.line = g != NULL ? (int)config_setting_source_line(g) : u->line;
 }
 
 static void load_upstream(struct gh_conf_ctx *c, config_setting_t *e,

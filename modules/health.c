@@ -1,7 +1,10 @@
 /*
  * health.c - active health checks in the helper process (see health.h).
  * Each probe is a small state machine on the helper's loop: idle (interval
- * timer armed) -> connecting -> sending -> reading the status line -> idle.
+ * timer armed) -> connecting -> (TLS handshake, for an upstream with
+ * tls.enable) -> sending -> reading the status line -> idle. The probe
+ * speaks through a transport, so a TLS upstream is checked over TLS with
+ * the same context, name check and SNI as the workers' connections.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "modules/health.h"
+#include "server/tls.h"
 
 struct probe {
     struct gh_health *h;
@@ -20,8 +24,13 @@ struct probe {
     struct gh_us_slot *st;
     struct gh_us_slot priv;             /* when the region has no slot for it */
     struct gh_io io;
+    struct gh_transport tp;             /* over io.fd while busy */
+    struct gh_tls_client *tls;          /* the upstream's TLS client side, or NULL */
+    size_t index;                       /* of srv in up->servers */
     struct gh_timer timer;              /* next probe, or the probe's timeout */
     bool busy;
+    bool connected;                     /* the TCP connect is done */
+    bool handshaking;                   /* the TLS handshake is not */
     bool sent;
     gh_msec_t started;
     size_t req_len, req_off, got;
@@ -55,9 +64,8 @@ static void probe_arm(struct probe *p, gh_msec_t delay);
 static void probe_close(struct probe *p)
 {
     if (p->io.fd != -1) {
-        int fd = p->io.fd;
         gh_io_stop(p->h->loop, &p->io);
-        close(fd);
+        gh_transport_close(&p->tp);
     }
     p->busy = false;
 }
@@ -95,14 +103,14 @@ static void probe_done(struct probe *p, bool ok, const char *why)
 static void probe_read(struct probe *p)
 {
     for (int i = 0; i < 8; i++) {
-        ssize_t r = recv(p->io.fd, p->buf + p->got, sizeof(p->buf) - 1 - p->got, 0);
-        if (r == -1 && (errno == EAGAIN || errno == EINTR))
+        ssize_t r = gh_transport_read(&p->tp, p->buf + p->got, sizeof(p->buf) - 1 - p->got);
+        if (r == GH_AGAIN)
             return;
         if (r <= 0 || (p->got += (size_t)r) >= sizeof(p->buf) - 1 || memchr(p->buf, '\n', p->got)) {
             int st = gh_health_status(p->buf, p->got);
             char why[64];
             if (st < 0)
-                snprintf(why, sizeof(why), r == -1 ? "%s" : "no valid status line",
+                snprintf(why, sizeof(why), r == GH_ERROR ? "%s" : "no valid status line",
                          strerror(errno));
             else
                 snprintf(why, sizeof(why), "status %d", st);
@@ -112,22 +120,50 @@ static void probe_read(struct probe *p)
     }
 }
 
+/* The TCP connect, then the TLS handshake. true when the request can go. */
+static bool probe_connect(struct probe *p, uint32_t revents)
+{
+    if (!p->connected) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(p->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+            err = errno;
+        if (err != 0) {
+            probe_done(p, false, strerror(err));
+            return false;
+        }
+        if (!(revents & EPOLLOUT))
+            return false;
+        p->connected = true;
+    }
+    if (!p->handshaking)
+        return true;
+    char why[192];
+    int rc = gh_tls_client_handshake(&p->tp, why, sizeof(why));
+    if (rc == GH_ERROR) {
+        probe_done(p, false, why);
+        return false;
+    }
+    if (rc == GH_AGAIN) {
+        /* Level-triggered: wait only for what the handshake needs. */
+        gh_io_modify(p->h->loop, &p->io, gh_tls_client_wants_write(&p->tp)
+                                             ? EPOLLOUT : EPOLLIN | EPOLLRDHUP);
+        return false;
+    }
+    p->handshaking = false;
+    gh_io_modify(p->h->loop, &p->io, EPOLLOUT | EPOLLIN | EPOLLRDHUP);
+    return true;
+}
+
 static void probe_event(struct gh_io *io, uint32_t revents)
 {
     struct probe *p = io->data;
     if (!p->sent) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-            err = errno;
-        if (err != 0) {
-            probe_done(p, false, strerror(err));
+        if (!probe_connect(p, revents))
             return;
-        }
-        if (!(revents & EPOLLOUT))
-            return;
-        ssize_t w = send(io->fd, p->req + p->req_off, p->req_len - p->req_off, MSG_NOSIGNAL);
-        if (w == -1 && errno != EAGAIN && errno != EINTR) {
+        struct iovec v = { p->req + p->req_off, p->req_len - p->req_off };
+        ssize_t w = gh_transport_writev(&p->tp, &v, 1);
+        if (w == GH_ERROR) {
             probe_done(p, false, strerror(errno));
             return;
         }
@@ -149,6 +185,7 @@ static void probe_start(struct probe *p)
     p->got = 0;
     p->req_off = 0;
     p->sent = false;
+    p->connected = false;
     int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         gh_log(GH_LOG_ERROR, errno, "socket() for the health check of %s failed", a->text);
@@ -161,8 +198,15 @@ static void probe_start(struct probe *p)
         probe_done(p, false, strerror(err));
         return;
     }
-    if (gh_io_start(p->h->loop, &p->io, fd, EPOLLOUT | EPOLLIN | EPOLLRDHUP) == -1) {
+    gh_transport_init_plain(&p->tp, fd);
+    if (p->tls != NULL && gh_tls_client_start(p->tls, p->index, &p->tp) == -1) {
         close(fd);
+        probe_done(p, false, "cannot start TLS (out of memory)");
+        return;
+    }
+    p->handshaking = p->tls != NULL;
+    if (gh_io_start(p->h->loop, &p->io, fd, EPOLLOUT | EPOLLIN | EPOLLRDHUP) == -1) {
+        gh_transport_close(&p->tp);
         probe_done(p, false, "epoll_ctl() failed");
         return;
     }
@@ -204,11 +248,20 @@ struct gh_health *gh_health_start(struct gh_loop *loop, const struct gh_conf *co
         const struct gh_conf_upstream *up = &conf->upstreams[u];
         if (!up->health.enabled)
             continue;
+        struct gh_tls_client *tls;
+        if (gh_tls_client_for(conf, u, &tls) == -1) {
+            gh_log_error("upstream \"%s\" has tls.enable but no TLS context: no health "
+                         "checks", up->name);
+            continue;
+        }
         for (size_t k = 0; k < up->nservers; k++) {
             struct probe *p = &h->probes[h->n];
             p->h = h;
             p->up = up;
             p->srv = &up->servers[k];
+            p->tls = tls;
+            p->index = k;
+            p->tp.fd = -1;
             int slot = gh_us_find(reg, up->name, p->srv->addr.text);
             p->st = slot >= 0 ? gh_us_slot(reg, slot) : &p->priv;
             gh_io_init(&p->io, probe_event, p);

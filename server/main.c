@@ -151,15 +151,24 @@ int main(int argc, char **argv)
     if (conf == NULL)
         return 1;
     struct gh_tls *tls = NULL;
-    if (signame == NULL && gh_tls_load(conf, stderr, &tls) == -1) {
-        gh_conf_free(conf);
-        return 1;
+    struct gh_tls_upstreams *tls_up = NULL;
+    if (signame == NULL) {
+        int rc = gh_tls_load(conf, stderr, &tls);
+        if (gh_tls_upstream_load(conf, stderr, &tls_up) == -1 || rc == -1) {
+            gh_tls_free(tls);
+            gh_tls_upstream_free(tls_up);
+            gh_conf_free(conf);
+            return 1;
+        }
     }
     if (test || signame != NULL) {
         gh_tls_free(tls);               /* checked; the master builds its own */
+        gh_tls_upstream_free(tls_up);
         tls = NULL;
+        tls_up = NULL;
     }
     gh_tls_set_current(tls);
+    gh_tls_upstream_set_current(tls_up);
     if (test) {
         int rc = check_routes(conf);
         if (check_user(conf, conf_file) == -1)
@@ -173,6 +182,7 @@ int main(int argc, char **argv)
     }
     if (check_routes(conf) == -1 || (signame == NULL && check_user(conf, conf_file) == -1)) {
         gh_tls_free(tls);
+        gh_tls_upstream_free(tls_up);
         gh_conf_free(conf);
         return 1;
     }
@@ -209,6 +219,7 @@ int main(int argc, char **argv)
     if (n <= 0) {
         fprintf(stderr, "gatehouse: readlink(/proc/self/exe) failed: %s\n", strerror(errno));
         gh_tls_free(tls);
+        gh_tls_upstream_free(tls_up);
         gh_conf_free(conf);
         return 2;
     }

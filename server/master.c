@@ -538,32 +538,33 @@ static struct gh_conf *load_conf(void)
     return conf;
 }
 
-static bool conf_has_tls(const struct gh_conf *conf)
-{
-    for (size_t i = 0; i < conf->nlistens; i++)
-        if (conf->listens[i].tls)
-            return true;
-    return false;
-}
-
-/* The TLS contexts of conf (NULL without TLS listeners, or on errors,
- * which are logged). */
-static struct gh_tls *load_tls(const struct gh_conf *conf)
+/* The TLS contexts of conf, server and upstream sides (each NULL when conf
+ * needs none). 0, or -1 on errors, which are logged. */
+static int load_tls(const struct gh_conf *conf, struct gh_tls **tls,
+                    struct gh_tls_upstreams **tls_up)
 {
     char *errs = NULL;
     size_t errlen = 0;
-    struct gh_tls *tls = NULL;
+    *tls = NULL;
+    *tls_up = NULL;
     FILE *f = open_memstream(&errs, &errlen);
     if (f == NULL) {
         gh_log(GH_LOG_ERROR, errno, "open_memstream() failed");
-        return NULL;
+        return -1;
     }
-    int rc = gh_tls_load(conf, f, &tls);
+    int rc = gh_tls_load(conf, f, tls);
+    if (gh_tls_upstream_load(conf, f, tls_up) == -1)
+        rc = -1;
     fclose(f);
-    if (rc == -1)
+    if (rc == -1) {
         log_conf_errors(errs);
+        gh_tls_free(*tls);
+        gh_tls_upstream_free(*tls_up);
+        *tls = NULL;
+        *tls_up = NULL;
+    }
     free(errs);
-    return tls;
+    return rc;
 }
 
 static void reload(void)
@@ -598,8 +599,9 @@ static void reload(void)
         gh_master_prep_user(M.conf, &M.user);
         return;
     }
-    struct gh_tls *tls = load_tls(conf);
-    if (tls == NULL && conf_has_tls(conf)) {
+    struct gh_tls *tls;
+    struct gh_tls_upstreams *tls_up;
+    if (load_tls(conf, &tls, &tls_up) == -1) {
         gh_log_error("reload failed; still serving with the previous configuration");
         gh_conf_free(conf);
         gh_master_prep_user(M.conf, &M.user);
@@ -609,6 +611,7 @@ static void reload(void)
     if (gh_listeners_open(&ls, conf, conf->workers, &M.ls) == -1) {
         gh_log_error("reload failed; still serving with the previous configuration");
         gh_tls_free(tls);
+        gh_tls_upstream_free(tls_up);
         gh_conf_free(conf);
         gh_master_prep_user(M.conf, &M.user);
         return;
@@ -616,6 +619,8 @@ static void reload(void)
     /* The old workers have their own copies: the master's goes now. */
     gh_tls_free(gh_tls_current());
     gh_tls_set_current(tls);
+    gh_tls_upstream_free(gh_tls_upstream_current());
+    gh_tls_upstream_set_current(tls_up);
     if (gh_tls_shm_attach(&M.shm, conf) == -1)
         gh_log_warn("TLS sessions are not shared this generation");
     if (strcmp(conf->error_log.path, M.conf->error_log.path) != 0)
@@ -763,6 +768,8 @@ static void cleanup(void)
     gh_shm_detach(&M.shm);
     gh_tls_free(gh_tls_current());
     gh_tls_set_current(NULL);
+    gh_tls_upstream_free(gh_tls_upstream_current());
+    gh_tls_upstream_set_current(NULL);
     gh_conf_free(M.conf);
 }
 

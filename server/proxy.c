@@ -148,7 +148,8 @@ static void utimeout(struct gh_timer *t)
         return;
     }
     if (p->uc != NULL && p->uc->connecting) {
-        gh_log_warn("upstream %s timed out connecting", gh_server_name(p->uc->srv));
+        gh_log_warn("upstream %s timed out %s", gh_server_name(p->uc->srv),
+                    p->uc->handshaking ? "in the TLS handshake" : "connecting");
         gh_proxy_upstream_failed(p, 504, true);
     } else if (!p->resp_head_done) {
         gh_log_warn("upstream %s timed out", p->uc ? gh_server_name(p->uc->srv) : "-");
@@ -585,15 +586,16 @@ static void upstream_event(struct gh_io *io, uint32_t revents)
     if (uc == NULL || uc->freed)
         return;
     if (uc->connecting) {
-        int err = gh_uconn_connect_error(uc);
-        if (err == 0 && !(revents & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        /* The TCP connect, then the TLS handshake: the request waits for
+         * both, within one upstream_connect timeout. A failed certificate
+         * check is a connect failure (passive health, retries). */
+        int rc = gh_uconn_connect_step(uc, revents);
+        if (rc == GH_AGAIN)
             return;
-        if (err != 0 || (revents & (EPOLLERR | EPOLLHUP))) {
-            gh_log(GH_LOG_ERROR, err, "connect() to upstream %s failed", gh_server_name(uc->srv));
+        if (rc == GH_ERROR) {
             gh_proxy_upstream_failed(p, 502, true);
             return;
         }
-        uc->connecting = false;
         gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_send);
     }
     if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))

@@ -12,6 +12,8 @@
  *   tls_conn.c     the transport and the handshake on a client connection
  *   tls_session.c  session tickets and the TLS 1.2 session cache, shared by
  *                  every worker through the segment
+ *   tls_upstream.c TLS to upstreams: client contexts, the client transport,
+ *                  the handshake after connect, session resumption
  */
 #ifndef GH_TLS_H
 #define GH_TLS_H
@@ -67,6 +69,47 @@ static inline bool gh_transport_is_tls(const struct gh_transport *t)
 {
     extern const struct gh_transport_ops gh_transport_tls;
     return t->ops == &gh_transport_tls;
+}
+
+/* ---- TLS to upstreams (tls_upstream.c) ---- */
+
+struct gh_tls_upstreams;                /* the client contexts of one configuration */
+struct gh_tls_client;                   /* one upstream's */
+
+/* Build a client context for every upstream of conf with tls.enable: TLS
+ * 1.2 and 1.3, the certificate verified against tls.ca or the system's
+ * store (none with tls.verify = false, warned about), the host checked
+ * and sent as SNI. *out is NULL when no upstream has TLS. Errors go to
+ * errs as "FILE:LINE: message"; 0 or -1. The master calls it at every
+ * load, next to gh_tls_load, and frees the result the same way. */
+int gh_tls_upstream_load(const struct gh_conf *conf, FILE *errs, struct gh_tls_upstreams **out);
+void gh_tls_upstream_free(struct gh_tls_upstreams *t);
+/* The contexts the workers connect with (set before they fork). */
+void gh_tls_upstream_set_current(struct gh_tls_upstreams *t);
+struct gh_tls_upstreams *gh_tls_upstream_current(void);
+/* Upstream idx of conf: *out is its client side, NULL when it speaks plain
+ * HTTP. -1 when it has tls.enable but the current contexts were not built
+ * for conf. */
+int gh_tls_client_for(const struct gh_conf *conf, size_t idx, struct gh_tls_client **out);
+/* Make tp (a socket connecting to server `server` of tc's upstream) a TLS
+ * client transport, with SNI, the name to verify and the server's last
+ * session set; the handshake has not started. 0, or -1 (tp untouched; the
+ * caller closes the socket). */
+int gh_tls_client_start(struct gh_tls_client *tc, size_t server, struct gh_transport *tp);
+/* One step of the client handshake, once the TCP connect is done: GH_OK
+ * (done), GH_AGAIN (wait for the socket), or GH_ERROR with the reason in
+ * why (a failed certificate check reads "certificate verify failed:
+ * REASON"). */
+int gh_tls_client_handshake(struct gh_transport *tp, char *why, size_t len);
+/* After GH_AGAIN: does the handshake wait for the socket to be writable
+ * (else readable)? For level-triggered callers. */
+bool gh_tls_client_wants_write(const struct gh_transport *t);
+/* Did the handshake resume a session? */
+bool gh_tls_client_resumed(const struct gh_transport *t);
+static inline bool gh_transport_is_tls_client(const struct gh_transport *t)
+{
+    extern const struct gh_transport_ops gh_transport_tls_client;
+    return t->ops == &gh_transport_tls_client;
 }
 
 #endif

@@ -27,7 +27,6 @@
 #include "modules/edge.h"
 
 #define TLS_RECORD 16384                /* plaintext bytes in a full record */
-#define TLS_FATAL 1u                    /* gh_transport.flags: no close_notify after this */
 
 /* Small pieces are gathered into one record (one write(2), one MAC)
  * instead of one record each. The worker is single-threaded. */
@@ -35,7 +34,7 @@ static unsigned char gather_buf[TLS_RECORD];
 
 static ssize_t tls_failed(struct gh_transport *t, int err)
 {
-    t->flags |= TLS_FATAL;
+    t->flags |= GH_TLS_FATAL;
     if (err != SSL_ERROR_SYSCALL || errno == 0)
         errno = EPROTO;
     ERR_clear_error();
@@ -45,7 +44,7 @@ static ssize_t tls_failed(struct gh_transport *t, int err)
 /* SSL_read gives at most one record: read on until len is filled or the
  * socket is drained (WANT_READ), so that a short read means what it means
  * on a plain socket and edge-triggered epoll brings the next bytes. */
-static ssize_t tls_read(struct gh_transport *t, void *buf, size_t len)
+ssize_t gh_tls_io_read(struct gh_transport *t, void *buf, size_t len)
 {
     SSL *ssl = t->ctx;
     size_t total = 0;
@@ -60,7 +59,7 @@ static ssize_t tls_read(struct gh_transport *t, void *buf, size_t len)
         if (total > 0) {
             if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE
                 && err != SSL_ERROR_ZERO_RETURN)
-                t->flags |= TLS_FATAL;  /* the next read reports it */
+                t->flags |= GH_TLS_FATAL;  /* the next read reports it */
             break;
         }
         switch (err) {
@@ -80,7 +79,7 @@ static ssize_t tls_read(struct gh_transport *t, void *buf, size_t len)
  * with the same bytes first (the output queue keeps them), which is what
  * SSL_write needs: the gathering below is deterministic for a given queue
  * head, and ACCEPT_MOVING_WRITE_BUFFER lets the bytes sit elsewhere. */
-static ssize_t tls_writev(struct gh_transport *t, const struct iovec *iov, int iovcnt)
+ssize_t gh_tls_io_writev(struct gh_transport *t, const struct iovec *iov, int iovcnt)
 {
     SSL *ssl = t->ctx;
     size_t total = 0, off = 0;
@@ -133,13 +132,13 @@ static ssize_t tls_writev(struct gh_transport *t, const struct iovec *iov, int i
     return (ssize_t)total;
 }
 
-static int tls_shutdown(struct gh_transport *t)
+int gh_tls_io_shutdown(struct gh_transport *t)
 {
     SSL *ssl = t->ctx;
-    if (!(t->flags & TLS_FATAL) && SSL_is_init_finished(ssl)) {
+    if (!(t->flags & GH_TLS_FATAL) && SSL_is_init_finished(ssl)) {
         ERR_clear_error();
         if (SSL_shutdown(ssl) < 0) {    /* close_notify queued or lost: the FIN follows */
-            t->flags |= TLS_FATAL;
+            t->flags |= GH_TLS_FATAL;
             ERR_clear_error();
         }
     }
@@ -153,7 +152,7 @@ static bool tls_pending(const struct gh_transport *t)
 
 /* Record bytes still in the socket: a little more than the plaintext they
  * carry, so the rate checks count slightly less progress than was made. */
-static int64_t tls_unacked(const struct gh_transport *t)
+int64_t gh_tls_io_unacked(const struct gh_transport *t)
 {
     int queued;
     if (ioctl(t->fd, SIOCOUTQ, &queued) == -1 || queued < 0)
@@ -161,12 +160,12 @@ static int64_t tls_unacked(const struct gh_transport *t)
     return queued;
 }
 
-static void tls_close(struct gh_transport *t)
+void gh_tls_io_close(struct gh_transport *t)
 {
     SSL *ssl = t->ctx;
     /* A close_notify if it fits in the socket (never waits): a client
      * reading a close-delimited body can tell the end from a cut. */
-    if (!(t->flags & TLS_FATAL) && SSL_is_init_finished(ssl)
+    if (!(t->flags & GH_TLS_FATAL) && SSL_is_init_finished(ssl)
         && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
         ERR_clear_error();
         SSL_shutdown(ssl);
@@ -180,12 +179,12 @@ static void tls_close(struct gh_transport *t)
 
 const struct gh_transport_ops gh_transport_tls = {
     .name = "tls",
-    .read = tls_read,
-    .writev = tls_writev,
-    .shutdown = tls_shutdown,
+    .read = gh_tls_io_read,
+    .writev = gh_tls_io_writev,
+    .shutdown = gh_tls_io_shutdown,
     .pending = tls_pending,
-    .unacked = tls_unacked,
-    .close = tls_close,
+    .unacked = gh_tls_io_unacked,
+    .close = gh_tls_io_close,
 };
 
 const char *gh_tls_protocol(const struct gh_transport *t)
@@ -205,19 +204,21 @@ const char *gh_tls_sni(const struct gh_transport *t)
     return SSL_get_servername(t->ctx, TLSEXT_NAMETYPE_host_name);
 }
 
-/* ---- bytes read before the handshake (behind a PROXY header) ------------- */
+/* ---- the socket BIO: bytes read before the handshake, drained reads ------ */
 
-/* A socket BIO that first returns bytes already read from the socket: the
- * start of the ClientHello that came in the same read as the PROXY header. */
-struct early_bio {
+/* A socket BIO that first returns bytes already read from the socket (the
+ * start of the ClientHello that came in the same read as the PROXY
+ * header), and remembers whether its last read(2) drained the socket. */
+struct sock_bio {
     int fd;
+    bool drained;                       /* the last read was short or EAGAIN */
     size_t len, off;
     unsigned char bytes[];
 };
 
-static int early_read(BIO *b, char *out, int outl)
+static int sock_bio_read(BIO *b, char *out, int outl)
 {
-    struct early_bio *e = BIO_get_data(b);
+    struct sock_bio *e = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     if (outl <= 0)
         return 0;
@@ -225,23 +226,27 @@ static int early_read(BIO *b, char *out, int outl)
         size_t n = GH_MIN((size_t)outl, e->len - e->off);
         memcpy(out, e->bytes + e->off, n);
         e->off += n;
+        e->drained = false;
         return (int)n;
     }
     for (;;) {
         ssize_t n = read(e->fd, out, (size_t)outl);
-        if (n >= 0)
+        if (n >= 0) {
+            e->drained = n < outl;
             return (int)n;
+        }
         if (errno == EINTR)
             continue;
+        e->drained = true;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             BIO_set_retry_read(b);
         return -1;
     }
 }
 
-static int early_write(BIO *b, const char *in, int inl)
+static int sock_bio_write(BIO *b, const char *in, int inl)
 {
-    struct early_bio *e = BIO_get_data(b);
+    struct sock_bio *e = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     for (;;) {
         ssize_t n = send(e->fd, in, (size_t)inl, MSG_NOSIGNAL);
@@ -255,41 +260,44 @@ static int early_write(BIO *b, const char *in, int inl)
     }
 }
 
-static long early_ctrl(BIO *b, int cmd, long num, void *ptr)
+static long sock_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
     GH_UNUSED(b); GH_UNUSED(num); GH_UNUSED(ptr);
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
-static int early_destroy(BIO *b)
+static int sock_bio_destroy(BIO *b)
 {
     free(BIO_get_data(b));
     BIO_set_data(b, NULL);
     return 1;
 }
 
-static BIO_METHOD *early_method;
+static BIO_METHOD *sock_bio_method;
 
-static BIO *early_bio_new(int fd, const void *bytes, size_t len)
+BIO *gh_tls_bio_new(int fd, const void *early, size_t len)
 {
-    if (early_method == NULL) {
+    if (sock_bio_method == NULL) {
         BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                                     "gatehouse early bytes");
-        if (m == NULL || !BIO_meth_set_read(m, early_read) || !BIO_meth_set_write(m, early_write)
-            || !BIO_meth_set_ctrl(m, early_ctrl) || !BIO_meth_set_destroy(m, early_destroy)) {
+                                     "gatehouse socket");
+        if (m == NULL || !BIO_meth_set_read(m, sock_bio_read)
+            || !BIO_meth_set_write(m, sock_bio_write) || !BIO_meth_set_ctrl(m, sock_bio_ctrl)
+            || !BIO_meth_set_destroy(m, sock_bio_destroy)) {
             BIO_meth_free(m);
             return NULL;
         }
-        early_method = m;
+        sock_bio_method = m;
     }
-    struct early_bio *e = malloc(sizeof(*e) + len);
+    struct sock_bio *e = malloc(sizeof(*e) + len);
     if (e == NULL)
         return NULL;
     e->fd = fd;
+    e->drained = false;
     e->len = len;
     e->off = 0;
-    memcpy(e->bytes, bytes, len);
-    BIO *b = BIO_new(early_method);
+    if (len > 0)
+        memcpy(e->bytes, early, len);
+    BIO *b = BIO_new(sock_bio_method);
     if (b == NULL) {
         free(e);
         return NULL;
@@ -297,6 +305,12 @@ static BIO *early_bio_new(int fd, const void *bytes, size_t len)
     BIO_set_data(b, e);
     BIO_set_init(b, 1);
     return b;
+}
+
+bool gh_tls_bio_drained(BIO *b)
+{
+    const struct sock_bio *e = BIO_get_data(b);
+    return e != NULL && e->drained;
 }
 
 /* ---- the handshake ------------------------------------------------------ */
@@ -331,7 +345,7 @@ static void handshake(struct gh_conn *c)
         return;
     char why[256], peer[48];
     int saved = errno;
-    c->tp.flags |= TLS_FATAL;
+    c->tp.flags |= GH_TLS_FATAL;
     if ((err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
         && BIO_number_read(SSL_get_rbio(ssl)) == 0) {
         /* Closed before a ClientHello: a port probe, not a failed handshake. */
@@ -360,7 +374,7 @@ static void handshake_event(struct gh_conn *c, uint32_t revents)
 static void handshake_timeout(struct gh_conn *c)
 {
     gh_edge_count_event(GH_EDGE_TLS_TIMEOUT);
-    c->tp.flags |= TLS_FATAL;           /* mid-handshake: no close_notify */
+    c->tp.flags |= GH_TLS_FATAL;        /* mid-handshake: no close_notify */
     gh_conn_close(c);
 }
 
@@ -386,7 +400,7 @@ int gh_tls_accept(struct gh_conn *c, const void *early, size_t early_len)
         ERR_clear_error();
         return -1;
     }
-    BIO *bio = early_len > 0 ? early_bio_new(c->tp.fd, early, early_len)
+    BIO *bio = early_len > 0 ? gh_tls_bio_new(c->tp.fd, early, early_len)
                              : BIO_new_socket(c->tp.fd, BIO_NOCLOSE);
     if (bio == NULL) {
         SSL_free(ssl);

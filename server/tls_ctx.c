@@ -66,14 +66,11 @@ const char *gh_tls_err(char *buf, size_t len)
 /* ---- loading ------------------------------------------------------------ */
 
 struct loader {
-    const struct gh_conf *conf;
-    FILE *errs;
-    int nerrors;
+    struct gh_tls_loader r;             /* the configuration and its errors */
     struct gh_tls *tls;
 };
 
-static void __attribute__((format(printf, 3, 4)))
-load_error(struct loader *L, int line, const char *fmt, ...)
+void gh_tls_load_error(struct gh_tls_loader *L, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -84,8 +81,7 @@ load_error(struct loader *L, int line, const char *fmt, ...)
     L->nerrors++;
 }
 
-static void __attribute__((format(printf, 3, 4)))
-load_warn(struct loader *L, int line, const char *fmt, ...)
+void gh_tls_load_warn(const struct gh_tls_loader *L, int line, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -108,14 +104,14 @@ static int read_cert_chain(struct loader *L, const struct gh_conf_tls_cert *tc, 
     char why[256];
     FILE *fp = fopen(tc->cert, "r");
     if (fp == NULL) {
-        load_error(L, tc->line, "cannot read certificate file '%s' (%s)", tc->cert,
-                   strerror(errno));
+        gh_tls_load_error(&L->r, tc->line, "cannot read certificate file '%s' (%s)", tc->cert,
+                          strerror(errno));
         return -1;
     }
     *leaf = PEM_read_X509(fp, NULL, no_passphrase, NULL);
     if (*leaf == NULL) {
-        load_error(L, tc->line, "no PEM certificate in '%s' (%s)", tc->cert,
-                   gh_tls_err(why, sizeof(why)));
+        gh_tls_load_error(&L->r, tc->line, "no PEM certificate in '%s' (%s)", tc->cert,
+                          gh_tls_err(why, sizeof(why)));
         fclose(fp);
         return -1;
     }
@@ -143,14 +139,16 @@ static EVP_PKEY *read_key(struct loader *L, const struct gh_conf_tls_cert *tc)
     char why[256];
     FILE *fp = fopen(tc->key, "r");
     if (fp == NULL) {
-        load_error(L, tc->line, "cannot read key file '%s' (%s)", tc->key, strerror(errno));
+        gh_tls_load_error(&L->r, tc->line, "cannot read key file '%s' (%s)", tc->key,
+                          strerror(errno));
         return NULL;
     }
     EVP_PKEY *key = PEM_read_PrivateKey(fp, NULL, no_passphrase, NULL);
     fclose(fp);
     if (key == NULL)
-        load_error(L, tc->line, "cannot load the private key in '%s' (%s; encrypted keys are "
-                   "not supported)", tc->key, gh_tls_err(why, sizeof(why)));
+        gh_tls_load_error(&L->r, tc->line, "cannot load the private key in '%s' (%s; "
+                          "encrypted keys are not supported)", tc->key,
+                          gh_tls_err(why, sizeof(why)));
     return key;
 }
 
@@ -217,11 +215,12 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 
 static SSL_CTX *new_server_ctx(struct loader *L)
 {
-    const struct gh_conf_tls *t = &L->conf->tls;
+    const struct gh_conf_tls *t = &L->r.conf->tls;
     char why[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
-        load_error(L, t->line, "SSL_CTX_new() failed (%s)", gh_tls_err(why, sizeof(why)));
+        gh_tls_load_error(&L->r, t->line, "SSL_CTX_new() failed (%s)",
+                          gh_tls_err(why, sizeof(why)));
         return NULL;
     }
     int min = (t->protocols & GH_TLS_V1_2) ? TLS1_2_VERSION : TLS1_3_VERSION;
@@ -230,8 +229,8 @@ static SSL_CTX *new_server_ctx(struct loader *L)
         || !SSL_CTX_set_cipher_list(ctx, CIPHERS_TLS12)
         || !SSL_CTX_set_ciphersuites(ctx, SUITES_TLS13)
         || !SSL_CTX_set1_groups_list(ctx, GROUPS)) {
-        load_error(L, t->line, "cannot set the TLS protocols, ciphers or groups (%s)",
-                   gh_tls_err(why, sizeof(why)));
+        gh_tls_load_error(&L->r, t->line, "cannot set the TLS protocols, ciphers or groups (%s)",
+                          gh_tls_err(why, sizeof(why)));
         SSL_CTX_free(ctx);
         return NULL;
     }
@@ -256,7 +255,8 @@ static SSL_CTX *new_server_ctx(struct loader *L)
          * handshake with an alert; the CA names are sent as acceptable. */
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(t->client_ca);
         if (names == NULL || SSL_CTX_load_verify_locations(ctx, t->client_ca, NULL) != 1) {
-            load_error(L, t->line, "cannot load 'tls.client_ca' from '%s' (%s)", t->client_ca,
+            gh_tls_load_error(&L->r, t->line, "cannot load 'tls.client_ca' from '%s' (%s)",
+                              t->client_ca,
                        gh_tls_err(why, sizeof(why)));
             sk_X509_NAME_pop_free(names, X509_NAME_free);
             SSL_CTX_free(ctx);
@@ -294,22 +294,23 @@ static void add_certificate(struct loader *L, const struct gh_conf_tls_cert *tc)
         goto out;
     if (X509_check_private_key(leaf, key) != 1) {
         ERR_clear_error();
-        load_error(L, tc->line, "the key in '%s' does not match the certificate in '%s'",
-                   tc->key, tc->cert);
+        gh_tls_load_error(&L->r, tc->line, "the key in '%s' does not match the certificate in '%s'",
+                          tc->key, tc->cert);
         goto out;
     }
     names = cert_names(leaf, &nnames);
     if (nnames == 0) {
-        load_error(L, tc->line, "the certificate in '%s' has no DNS name in its "
-                   "subjectAltName", tc->cert);
+        gh_tls_load_error(&L->r, tc->line, "the certificate in '%s' has no DNS name in its "
+                          "subjectAltName", tc->cert);
         goto out;
     }
     qsort(names, nnames, sizeof(*names), cmp_str);
     if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0)
-        load_warn(L, tc->line, "the certificate in '%s' (%s) has expired", tc->cert, names[0]);
+        gh_tls_load_warn(&L->r, tc->line, "the certificate in '%s' (%s) has expired", tc->cert,
+                         names[0]);
     else if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0)
-        load_warn(L, tc->line, "the certificate in '%s' (%s) is not valid yet", tc->cert,
-                  names[0]);
+        gh_tls_load_warn(&L->r, tc->line, "the certificate in '%s' (%s) is not valid yet", tc->cert,
+                         names[0]);
 
     unsigned type = key_type(key);
     struct gh_tls_group *g = NULL;
@@ -317,8 +318,8 @@ static void add_certificate(struct loader *L, const struct gh_conf_tls_cert *tc)
         if (same_names(tls->groups[i].names, tls->groups[i].nnames, names, nnames))
             g = &tls->groups[i];
     if (g != NULL && (g->key_types & type)) {
-        load_error(L, tc->line, "a certificate with the same names and key type as the one at "
-                   "line %d", g->line);
+        gh_tls_load_error(&L->r, tc->line, "a certificate with the same names and key type as "
+                          "the one at line %d", g->line);
         goto out;
     }
     if (g == NULL) {
@@ -333,8 +334,8 @@ static void add_certificate(struct loader *L, const struct gh_conf_tls_cert *tc)
         tls->ngroups++;
     }
     if (SSL_CTX_use_cert_and_key(g->ctx, leaf, key, chain, 1) != 1) {
-        load_error(L, tc->line, "cannot use the certificate in '%s' (%s)", tc->cert,
-                   gh_tls_err(why, sizeof(why)));
+        gh_tls_load_error(&L->r, tc->line, "cannot use the certificate in '%s' (%s)", tc->cert,
+                          gh_tls_err(why, sizeof(why)));
         goto out;
     }
     g->key_types |= type;
@@ -428,7 +429,7 @@ int gh_tls_load(const struct gh_conf *conf, FILE *errs, struct gh_tls **out)
     if (!any)
         return 0;                       /* certificates without a TLS listener go unused */
 
-    struct loader L = { .conf = conf, .errs = errs != NULL ? errs : stderr };
+    struct loader L = { .r = { .conf = conf, .errs = errs != NULL ? errs : stderr } };
     L.tls = calloc(1, sizeof(*L.tls));
     if (L.tls == NULL)
         return -1;
@@ -440,10 +441,10 @@ int gh_tls_load(const struct gh_conf *conf, FILE *errs, struct gh_tls **out)
     L.tls->strict_sni = conf->tls.strict_sni;
     for (size_t i = 0; i < conf->tls.ncerts; i++)
         add_certificate(&L, &conf->tls.certs[i]);
-    if (L.nerrors == 0 && index_names(L.tls) == -1) {
-        load_error(&L, conf->tls.line, "out of memory");
+    if (L.r.nerrors == 0 && index_names(L.tls) == -1) {
+        gh_tls_load_error(&L.r, conf->tls.line, "out of memory");
     }
-    if (L.nerrors > 0 || L.tls->ngroups == 0) {
+    if (L.r.nerrors > 0 || L.tls->ngroups == 0) {
         gh_tls_free(L.tls);
         return -1;
     }

@@ -39,6 +39,42 @@ struct gh_tls_group *gh_tls_find_group(const struct gh_tls *tls, const char *hos
  * the shared session cache. */
 void gh_tls_session_setup(SSL_CTX *ctx, const struct gh_conf_tls *conf);
 
+#define GH_TLS_FATAL 1u                 /* gh_transport.flags: no close_notify after this */
+
+/* tls_conn.c: the transport ops both sides share (t->ctx is the SSL). */
+ssize_t gh_tls_io_read(struct gh_transport *t, void *buf, size_t len);
+/* Writes iov as records, gathering small pieces into one; partial writes. */
+ssize_t gh_tls_io_writev(struct gh_transport *t, const struct iovec *iov, int iovcnt);
+/* close_notify (unless a fatal error was seen), then the FIN. */
+int gh_tls_io_shutdown(struct gh_transport *t);
+int64_t gh_tls_io_unacked(const struct gh_transport *t);
+/* A close_notify if it fits, SSL_free, close(2). */
+void gh_tls_io_close(struct gh_transport *t);
+
+/* tls_conn.c: a socket BIO over fd (reads with read(2), writes with
+ * send(2) and MSG_NOSIGNAL) that first returns the `len` bytes at `early`
+ * (copied; none when len is 0). NULL when out of memory. The SSL given it
+ * by SSL_set_bio frees it. */
+BIO *gh_tls_bio_new(int fd, const void *early, size_t len);
+/* Did the last read(2) of such a BIO drain the socket (a short read or
+ * EAGAIN)? With edge-triggered epoll, a socket that was not drained may
+ * hold bytes no new event will announce. */
+bool gh_tls_bio_drained(BIO *b);
+
+/* Where loading a configuration's contexts reports to (tls_ctx.c,
+ * tls_upstream.c). */
+struct gh_tls_loader {
+    const struct gh_conf *conf;
+    FILE *errs;                         /* errors: "FILE:LINE: message" */
+    int nerrors;
+};
+/* An error at line of the configuration file, counted. */
+void gh_tls_load_error(struct gh_tls_loader *L, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A warning, to the error log: "FILE:LINE: warning: message". */
+void gh_tls_load_warn(const struct gh_tls_loader *L, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The most recent OpenSSL error as text ("unknown" when none); clears the
  * queue. */
 const char *gh_tls_err(char *buf, size_t len);

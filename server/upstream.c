@@ -15,6 +15,7 @@
 #include "modules/upstream_state.h"
 #include "server/helper.h"
 #include "server/http1.h"
+#include "server/tls.h"
 #include "server/upstream.h"
 #include "server/worker.h"
 
@@ -90,9 +91,15 @@ int gh_upstreams_init(struct gh_worker *w)
     ups = calloc(nups ? nups : 1, sizeof(*ups));
     if (ups == NULL)
         goto oom;
-    for (size_t i = 0; i < nups; i++)
+    for (size_t i = 0; i < nups; i++) {
         if (gh_upstream_rt_init(&ups[i], &conf->upstreams[i], gh_us_region(), proc) == -1)
             goto oom;
+        if (gh_tls_client_for(conf, i, &ups[i].tls) == -1) {
+            gh_log_error("upstream \"%s\" has tls.enable but no TLS context",
+                         conf->upstreams[i].name);
+            return -1;
+        }
+    }
     return 0;
 oom:
     gh_log_error("out of memory setting up upstreams");
@@ -270,13 +277,43 @@ static void uconn_free(void *arg)
     free(arg);
 }
 
-int gh_uconn_connect_error(struct gh_uconn *uc)
+static int connect_error(struct gh_uconn *uc)
 {
     int err = 0;
     socklen_t len = sizeof(err);
     if (getsockopt(uc->tp.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
         err = errno;
     return err;
+}
+
+int gh_uconn_connect_step(struct gh_uconn *uc, uint32_t revents)
+{
+    if (!uc->handshaking) {
+        int err = connect_error(uc);
+        if (err == 0 && !(revents & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return GH_AGAIN;
+        if (err != 0 || (revents & (EPOLLERR | EPOLLHUP))) {
+            gh_log(GH_LOG_ERROR, err, "connect() to upstream %s failed", gh_server_name(uc->srv));
+            return GH_ERROR;
+        }
+        uc->handshaking = gh_transport_is_tls_client(&uc->tp);
+    }
+    if (uc->handshaking) {
+        char why[256];
+        int rc = gh_tls_client_handshake(&uc->tp, why, sizeof(why));
+        if (rc == GH_AGAIN)
+            return GH_AGAIN;
+        if (rc == GH_ERROR) {
+            gh_log_error("TLS handshake with upstream %s failed: %s", gh_server_name(uc->srv),
+                         why);
+            return GH_ERROR;
+        }
+        uc->handshaking = false;
+        gh_log_debug("TLS to upstream %s: %s%s", gh_server_name(uc->srv),
+                     gh_tls_protocol(&uc->tp), gh_tls_client_resumed(&uc->tp) ? ", resumed" : "");
+    }
+    uc->connecting = false;
+    return GH_OK;
 }
 
 void gh_uconn_close(struct gh_uconn *uc)
@@ -294,14 +331,27 @@ void gh_uconn_close(struct gh_uconn *uc)
     gh_loop_defer(&uc->w->loop, &uc->deferred, uconn_free, uc);
 }
 
+/* May an idle TLS connection with bytes to read be kept? A record without
+ * data (a late session ticket, a key update) is no reason to close;
+ * close_notify, EOF or data are. */
+static bool idle_tls_alive(struct gh_uconn *uc)
+{
+    char byte;
+    return gh_transport_is_tls_client(&uc->tp) && gh_transport_read(&uc->tp, &byte, 1) == GH_AGAIN;
+}
+
 /* An idle connection became readable: the upstream closed it (or sent
  * garbage). Either way it cannot be reused. */
 static void idle_event(struct gh_io *io, uint32_t revents)
 {
+    struct gh_uconn *uc = io->data;
     /* Edge-triggered: an EPOLLOUT edge (send space freed by an ACK) says
      * nothing about the connection's health. */
-    if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        gh_uconn_close(io->data);
+    if (!(revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        return;
+    if (!(revents & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && idle_tls_alive(uc))
+        return;
+    gh_uconn_close(uc);
 }
 
 static void idle_timeout(struct gh_timer *t)
@@ -314,8 +364,11 @@ void gh_uconn_release(struct gh_uconn *uc)
     struct gh_upstream_rt *up = uc->up;
     uc->px = NULL;
     active_add(uc->srv, -1);
+    /* TLS may hold records read with the response (a close_notify right
+     * after it): no new event would announce them. */
+    bool gone = uc->tp.ops->pending(&uc->tp) && !idle_tls_alive(uc);
     if (up->conf->keepalive <= 0 || uc->nrequests >= up->conf->keepalive_requests
-        || uc->w->draining) {
+        || uc->w->draining || gone) {
         gh_list_init(&uc->link);
         up->nidle++;
         gh_uconn_close(uc);
@@ -373,6 +426,17 @@ static struct gh_uconn *connect_new(struct gh_worker *w, struct gh_upstream_rt *
         uc->connecting = true;
     }
     gh_transport_init_plain(&uc->tp, fd);
+    if (up->tls != NULL) {
+        if (gh_tls_client_start(up->tls, (size_t)srv->index, &uc->tp) == -1) {
+            close(fd);                  /* the caller logs ENOMEM */
+            free(uc);
+            errno = ENOMEM;
+            return NULL;
+        }
+        /* Usable once the handshake is done, even when connect() was. */
+        uc->handshaking = !uc->connecting;
+        uc->connecting = true;
+    }
     return uc;
 }
 

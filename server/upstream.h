@@ -21,6 +21,7 @@ struct gh_req;
 struct gh_proxy;
 
 struct gh_balance_ops;
+struct gh_tls_client;
 struct gh_us_slot;
 struct gh_us_pctr;
 
@@ -46,6 +47,7 @@ struct gh_upstream_rt {
     bool rr_equal;                      /* every server has the same weight, no slow_start */
     struct gh_link idle;                /* idle connections, newest first */
     int nidle;
+    struct gh_tls_client *tls;          /* tls.enable: the client side; NULL = plain */
 };
 /* A connection to an upstream server. */
 struct gh_uconn {
@@ -59,7 +61,8 @@ struct gh_uconn {
     struct gh_proxy *px;                /* the request using it; NULL when idle */
     struct gh_loop_deferred deferred;
     uint32_t nrequests;
-    bool connecting;
+    bool connecting;                    /* not usable yet: TCP connect or TLS handshake */
+    bool handshaking;                   /* TCP connected; the TLS handshake runs */
     bool reused;                        /* taken from the idle pool */
     bool freed;
 };
@@ -91,9 +94,13 @@ struct gh_uconn *gh_uconn_get(struct gh_worker *w, struct gh_upstream_rt *up,
 void gh_uconn_release(struct gh_uconn *uc);
 /* Close a busy connection that cannot be reused. */
 void gh_uconn_discard(struct gh_uconn *uc);
-/* A connection being connected became writable or failed: 0 when the
- * connect succeeded, else its errno (SO_ERROR). */
-int gh_uconn_connect_error(struct gh_uconn *uc);
+/* A connection being connected (uc->connecting) got the socket events
+ * revents: finish the TCP connect, then run the TLS handshake when the
+ * upstream has tls.enable. GH_OK when it is usable (connecting cleared),
+ * GH_AGAIN to wait for the next event, GH_ERROR when the connect or the
+ * handshake failed (logged, with the reason of a failed certificate
+ * check). */
+int gh_uconn_connect_step(struct gh_uconn *uc, uint32_t revents);
 /* Close and free (after this loop iteration). */
 void gh_uconn_close(struct gh_uconn *uc);
 /* Set up (free) one upstream's runtime view on the shared region reg (NULL:

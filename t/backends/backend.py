@@ -33,9 +33,15 @@ Modes added for the HTTP/1.1 engine tests (t/integ/test_http1_*.py):
   /hop-response    200 with hop-by-hop headers (Connection: X-Secret, X-Secret,
                    Keep-Alive, Upgrade, Proxy-Connection) and X-Kept
   /slowhead/MS     sleeps MS ms before the head (like /slow, for timeouts)
+  /close-after/MS[/notify]  200 with keep-alive, then closes the connection MS ms
+                   later (with TLS and /notify: close_notify first)
 
 A request that carried trailers is logged with "trailers": [[name, value]].
 --unix PATH listens on a unix socket instead of TCP (port file gets 0).
+--tls-cert F --tls-key F serve HTTPS (TLS 1.2 and 1.3, session tickets on;
+--tls-max 1.2 caps the version); each request is then logged with "tls":
+{sni, session_reused, version}, and a handshake that fails is logged as
+{"tls_error": reason, "peer": ...} (no "method").
 
 Every response carries "X-Backend: NAME", "Server: backend.py" and
 "X-Powered-By: python" (so tests can check the proxy hides the last two).
@@ -52,6 +58,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -151,6 +158,24 @@ class Handler:
         self.peer = "%s:%d" % (peer[0], peer[1])
         self.conn = Conn(sock)
         self.nreq = 0
+        self.tls = None
+
+    def start_tls(self):
+        """The TLS handshake (--tls-cert); False when it failed (logged)."""
+        srv = self.server
+        try:
+            self.sock.settimeout(10)
+            self.sock = srv.tls.wrap_socket(self.sock, server_side=True)
+            self.sock.settimeout(None)
+        except (OSError, ssl.SSLError) as e:
+            srv.log_request({"time": time.time(), "tls_error": str(e), "peer": self.peer})
+            return False
+        with srv.log_lock:
+            sni = srv.sni.pop(id(self.sock), None)
+        self.tls = {"sni": sni, "session_reused": self.sock.session_reused,
+                    "version": self.sock.version()}
+        self.conn = Conn(self.sock)
+        return True
 
     # -- output ----------------------------------------------------------
     def send_head(self, status, headers, version="HTTP/1.1"):
@@ -178,6 +203,9 @@ class Handler:
 
     # -- the loop ----------------------------------------------------------
     def run(self):
+        if self.server.tls is not None and not self.start_tls():
+            self.sock.close()
+            return
         try:
             while self.one():
                 pass
@@ -276,6 +304,8 @@ class Handler:
         }
         if trailers:
             doc["trailers"] = trailers
+        if self.tls is not None:
+            doc["tls"] = self.tls
         self.server.log_request(doc)
         head_only = method == "HEAD"
         return self.dispatch(method, target, version, path, headers, total[0],
@@ -362,6 +392,19 @@ class Handler:
                                                ("Upgrade", "foo"), ("X-Kept", "yes")],
                          head=head_only, keep=keep)
             return keep
+        if seg[0] == "close-after" and len(seg) in (2, 3):
+            # Answer with keep-alive, then close the idle connection MS ms later
+            # (with TLS and /notify: a close_notify first, waiting at most 5 s for the
+            # peer's).
+            self.respond(200, b"closing soon\n", head=head_only, keep=True)
+            time.sleep(int(seg[1]) / 1000.0)
+            if len(seg) == 3 and seg[2] == "notify" and self.tls is not None:
+                self.sock.settimeout(5)
+                try:
+                    self.sock = self.sock.unwrap()
+                except (OSError, ssl.SSLError):
+                    pass
+            return False
         if seg[0] == "slowhead" and len(seg) == 2:
             time.sleep(int(seg[1]) / 1000.0)
             self.respond(200, b"slow head\n", head=head_only, keep=keep)
@@ -440,6 +483,8 @@ class Handler:
 class Server:
     def __init__(self, name, log_path):
         self.name = name
+        self.tls = None                 # an ssl.SSLContext with --tls-cert
+        self.sni = {}                   # id(SSLSocket) -> the name it asked for
         self.log_lock = threading.Lock()
         self.log_file = open(log_path, "a", buffering=1) if log_path else None
 
@@ -460,6 +505,9 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--name", default="a")
     ap.add_argument("--unix", help="listen on this unix socket path instead of TCP")
+    ap.add_argument("--tls-cert", help="serve TLS with this certificate (PEM, with its chain)")
+    ap.add_argument("--tls-key", help="the key of --tls-cert")
+    ap.add_argument("--tls-max", choices=("1.2", "1.3"), default="1.3")
     args = ap.parse_args()
 
     if args.unix:
@@ -477,6 +525,18 @@ def main():
         ls.listen(512)
         port = ls.getsockname()[1]
     server = Server(args.name, args.log)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if args.tls_max == "1.2":
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+
+        def on_sni(sock, name, _ctx):
+            with server.log_lock:
+                server.sni[id(sock)] = name
+        ctx.sni_callback = on_sni
+        server.tls = ctx
 
     def on_term(signum, frame):
         os._exit(0)

@@ -22,22 +22,10 @@ def hdrs(doc, name):
     return [v for k, v in doc["headers"] if k.lower() == name.lower()]
 
 
-def recv_exact(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(min(65536, n - len(data)))
-        if not chunk:
-            raise AssertionError("tunnel closed after %d of %d bytes" % (len(data), n))
-        data += chunk
-    return data
-
-
 def test_websocket_tunnel_two_way(gh, backend):
     key = base64.b64encode(os.urandom(16)).decode()
     with HttpConn(gh.port) as c:
-        c.send("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-               "Sec-WebSocket-Version: 13\r\n\r\n" % key)
+        c.send(ghtest.websocket_request(key))
         r = c.read_response()
         assert r.status == 101, "expected 101, got %r %r" % (r, r.body[:200])
         want = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
@@ -50,7 +38,7 @@ def test_websocket_tunnel_two_way(gh, backend):
         assert pending == b"", "bytes after the 101 head: %r" % pending[:100]
         for msg in (b"hello", b"\x81\x05world", os.urandom(1 << 20)):
             c.sock.sendall(msg)
-            assert recv_exact(c.sock, len(msg)) == msg
+            assert ghtest.recv_exact(c.sock, len(msg)) == msg
         # half-close from the client: the tunnel relays the EOF and closes
         c.sock.shutdown(socket.SHUT_WR)
         rest, how = ghtest.read_until_close(c.sock, 5)

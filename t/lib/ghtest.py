@@ -629,8 +629,10 @@ class Gatehouse:
 class Backend:
     """t/backends/backend.py as a subprocess, with its request log."""
 
-    def __init__(self, name="a", directory=None, host="127.0.0.1"):
+    def __init__(self, name="a", directory=None, host="127.0.0.1", args=()):
+        """args: more options for backend.py (e.g. --tls-cert F --tls-key F)."""
         self.name = name
+        self.args = list(args)
         self.own_dir = directory is None
         self.dir = directory or tempfile.mkdtemp(prefix="gh-backend-")
         self.port_file = os.path.join(self.dir, "backend-%s.port" % name)
@@ -648,7 +650,7 @@ class Backend:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, BACKEND_PY, "--port", "0", "--port-file", self.port_file,
-                 "--log", self.log_path, "--name", self.name, "--host", self.host],
+                 "--log", self.log_path, "--name", self.name, "--host", self.host] + self.args,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
         finally:
@@ -1219,6 +1221,24 @@ class UnixBackend(Backend):
     @property
     def address(self):
         return "unix:" + self.sock_path
+
+
+def websocket_request(key, target="/ws"):
+    """A WebSocket upgrade request (what backend.py's /ws answers with a 101)."""
+    return ("GET %s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n" % (target, key))
+
+
+def recv_exact(sock, n):
+    """Exactly n bytes from sock; AssertionError when it closes first."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(min(65536, n - len(data)))
+        if not chunk:
+            raise AssertionError("closed after %d of %d bytes" % (len(data), n))
+        data += chunk
+    return data
 
 
 def read_until_close(sock, timeout=5.0, limit=1 << 20):
