@@ -252,6 +252,7 @@ static SSL_CTX *new_server_ctx(struct loader *L)
     static const unsigned char sid_ctx[] = "gatehouse";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
     gh_tls_session_setup(ctx, t);
+    gh_tls_ocsp_setup(ctx, t);
     return ctx;
 }
 
@@ -323,6 +324,8 @@ static void add_certificate(struct loader *L, const struct gh_conf_tls_cert *tc)
         goto out;
     }
     g->key_types |= type;
+    if (gh_tls_ocsp_cert(L->conf, L->errs, tc, leaf, chain) == -1)
+        L->nerrors++;
 out:
     free_names(names, nnames);
     EVP_PKEY_free(key);

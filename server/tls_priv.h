@@ -39,6 +39,14 @@ struct gh_tls_group *gh_tls_find_group(const struct gh_tls *tls, const char *hos
  * the shared session cache. */
 void gh_tls_session_setup(SSL_CTX *ctx, const struct gh_conf_tls *conf);
 
+/* tls_ocsp.c (tls.ocsp_stapling): the status callback on a server context,
+ * and what stapling needs of a certificate, called as each one is added
+ * (leaf and chain as read from its file; the state hangs on leaf). Errors
+ * go to errs as "FILE:LINE: message"; 0 or -1. */
+void gh_tls_ocsp_setup(SSL_CTX *ctx, const struct gh_conf_tls *conf);
+int gh_tls_ocsp_cert(const struct gh_conf *conf, FILE *errs, const struct gh_conf_tls_cert *tc,
+                     X509 *leaf, STACK_OF(X509) *chain);
+
 /* The most recent OpenSSL error as text ("unknown" when none); clears the
  * queue. */
 const char *gh_tls_err(char *buf, size_t len);
