@@ -178,19 +178,20 @@ def tls_conf(certs, tls_extra="", workers=1):
     return "\n".join(lines) + "\n"
 
 
-def s_client(pki, port, name):
+def s_client(pki, port, name, *extra):
     """openssl s_client -status: its output; the handshake must verify against the CA."""
     r = subprocess.run(["openssl", "s_client", "-status", "-servername", name, "-connect",
-                        "127.0.0.1:%d" % port, "-CAfile", pki.ca_cert, "-verify_return_error"],
+                        "127.0.0.1:%d" % port, "-CAfile", pki.ca_cert, "-verify_return_error"]
+                       + list(extra),
                        capture_output=True, text=True, timeout=scaled(10),
                        stdin=subprocess.DEVNULL)
     assert "Verify return code: 0 (ok)" in r.stdout, r.stdout + r.stderr
     return r.stdout
 
 
-def staple(pki, port, name):
+def staple(pki, port, name, *extra):
     """The stapled response as s_client prints it, or None when none was sent."""
-    out = s_client(pki, port, name)
+    out = s_client(pki, port, name, *extra)
     if "OCSP response: no response sent" in out:
         return None
     m = re.search(r"OCSP response: \n=+\n(.*?)\n=+\n", out, re.S)
@@ -198,9 +199,9 @@ def staple(pki, port, name):
     return m.group(1)
 
 
-def wait_staple(pki, port, name, status="good", timeout=10):
+def wait_staple(pki, port, name, *extra, status="good", timeout=10):
     def got():
-        s = staple(pki, port, name)
+        s = staple(pki, port, name, *extra)
         return s if s and "Cert Status: %s" % status in s else None
     return wait_for(got, timeout, interval=0.2, what="a staple saying %s for %s" % (status, name))
 
@@ -237,6 +238,17 @@ def test_each_certificate_gets_its_own_good_staple(gh_factory, pki, responders):
                 r'"good" according to http://127\.0\.0\.1:%d' % (os.path.basename(www), r.port))
     assert r.requests == 2, r.requests                # once each, not once per handshake
     assert "pong" in https_get(pki, gh.port, "www.example.com")
+
+
+def test_rsa_and_ecdsa_of_one_site_each_get_theirs(gh_factory, pki, responders):
+    """One context holds both; the callback staples the response of the one OpenSSL chose."""
+    r = responders(pki)
+    ec, ec_key = pki.server("www.example.com", ocsp_url=r.url)
+    rsa, rsa_key = pki.server("www.example.com", kind="rsa", ocsp_url=r.url)
+    gh = gh_factory(tls_conf([(pki.chain(ec), ec_key), (pki.chain(rsa), rsa_key)]))
+    for sigalgs, cert in (("ECDSA+SHA256", ec), ("RSA-PSS+SHA256", rsa)):
+        s = wait_staple(pki, gh.port, "www.example.com", "-sigalgs", sigalgs)
+        assert "Serial Number: %s" % serial_of(cert) in s, (sigalgs, s)
 
 
 def test_revoked_certificate_is_not_stapled(gh_factory, pki, responders):
