@@ -23,6 +23,7 @@
 #include "server/helper.h"
 #include "server/listen.h"
 #include "server/process.h"
+#include "server/tls.h"
 #include "modules/edge.h"
 #include "modules/metrics.h"
 
@@ -138,8 +139,9 @@ static int helper_main(void)
     struct gh_admin *admin = NULL;
     if (H.admin_fd != -1)
         admin = gh_admin_start(&hl.loop, H.admin_fd, H.conf, gh_us_region());
-    gh_log_info("helper %d running: health checks %s, admin API %s", (int)getpid(),
-                health ? "on" : "off", admin ? "on" : "off");
+    struct gh_tls_ocsp *ocsp = gh_tls_ocsp_start(&hl.loop);
+    gh_log_info("helper %d running: health checks %s, admin API %s, OCSP fetches %s",
+                (int)getpid(), health ? "on" : "off", admin ? "on" : "off", ocsp ? "on" : "off");
     int status = 0;
     while (!hl.loop.stop) {
         if (gh_loop_run_once(&hl.loop, -1) == -1) {
@@ -147,6 +149,7 @@ static int helper_main(void)
             break;
         }
     }
+    gh_tls_ocsp_stop(ocsp);
     gh_admin_stop(admin);
     gh_health_stop(health);
     gh_loop_timer_cancel(&hl.loop, &hl.tick);

@@ -14,6 +14,9 @@
  *                  every worker through the segment
  *   tls_upstream.c TLS to upstreams: client contexts, the client transport,
  *                  the handshake after connect, session resumption
+ *   tls_ocsp.c     OCSP stapling: each certificate's responder or
+ *                  tls.ocsp_file, the shared slots, the status callback
+ *   tls_ocsp_fetch.c  the helper's fetches from the responders
  */
 #ifndef GH_TLS_H
 #define GH_TLS_H
@@ -36,6 +39,24 @@ void gh_tls_free(struct gh_tls *tls);
 /* The master: reserve the shared TLS state (ticket keys, session cache)
  * in shm; keeps what an earlier generation or binary left. 0 or -1. */
 int gh_tls_shm_attach(struct gh_shm *shm, const struct gh_conf *conf);
+
+/* OCSP stapling (tls_ocsp.c, tls_ocsp_fetch.c). The master: reserve the
+ * slots of fetched responses (with tls.ocsp_stapling; once reserved, kept
+ * for the segment's life). 0, or -1 (logged: nothing fetched is stapled). */
+int gh_tls_ocsp_shm_attach(struct gh_shm *shm, const struct gh_conf *conf);
+/* The helper: fetch the responses of the current contexts' certificates
+ * on loop, and keep them fresh; NULL when there is nothing to fetch. Stop
+ * closes its sockets and frees it. */
+struct gh_loop;
+struct gh_tls_ocsp;
+struct gh_tls_ocsp *gh_tls_ocsp_start(struct gh_loop *loop);
+void gh_tls_ocsp_stop(struct gh_tls_ocsp *f);
+/* Totals over every certificate's slot, since the segment was made:
+ * staples sent, good responses fetched, failed fetches (for /metrics). */
+struct gh_tls_ocsp_stats {
+    uint64_t served, fetched, failures;
+};
+void gh_tls_ocsp_stats(struct gh_tls_ocsp_stats *out);
 
 /* The contexts the worker serves with (set before the workers fork). */
 void gh_tls_set_current(struct gh_tls *tls);

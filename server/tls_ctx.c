@@ -267,6 +267,7 @@ static SSL_CTX *new_server_ctx(struct loader *L)
         SSL_CTX_set_verify_depth(ctx, 4);
     }
     gh_tls_session_setup(ctx, t);
+    gh_tls_ocsp_setup(ctx, t);
     return ctx;
 }
 
@@ -339,6 +340,8 @@ static void add_certificate(struct loader *L, const struct gh_conf_tls_cert *tc)
         goto out;
     }
     g->key_types |= type;
+    if (gh_tls_ocsp_cert(L->r.conf, L->r.errs, tc, leaf, chain) == -1)
+        L->r.nerrors++;
 out:
     free_names(names, nnames);
     EVP_PKEY_free(key);

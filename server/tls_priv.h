@@ -74,6 +74,13 @@ void gh_tls_load_error(struct gh_tls_loader *L, int line, const char *fmt, ...)
 /* A warning, to the error log: "FILE:LINE: warning: message". */
 void gh_tls_load_warn(const struct gh_tls_loader *L, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* tls_ocsp.c (tls.ocsp_stapling): the status callback on a server context,
+ * and what stapling needs of a certificate, called as each one is added
+ * (leaf and chain as read from its file; the state hangs on leaf). Errors
+ * go to errs as "FILE:LINE: message"; 0 or -1. */
+void gh_tls_ocsp_setup(SSL_CTX *ctx, const struct gh_conf_tls *conf);
+int gh_tls_ocsp_cert(const struct gh_conf *conf, FILE *errs, const struct gh_conf_tls_cert *tc,
+                     X509 *leaf, STACK_OF(X509) *chain);
 
 /* The most recent OpenSSL error as text ("unknown" when none); clears the
  * queue. */

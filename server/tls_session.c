@@ -355,6 +355,7 @@ int gh_tls_shm_attach(struct gh_shm *shm, const struct gh_conf *conf)
         any |= conf->listens[i].tls;
     if (!any)
         return 0;
+    gh_tls_ocsp_shm_attach(shm, conf);
     if (ticket_cipher == NULL) {
         ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
         if (ticket_cipher == NULL) {

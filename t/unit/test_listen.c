@@ -49,6 +49,7 @@ static Suite *listen_suite(void)
     Suite *s = suite_create("listen");
     TCase *tc = tcase_create("core");
 
+    tcase_set_timeout(tc, 60);      /* 100,000 addresses under ASan on a loaded machine */
     tcase_add_test(tc, test_host_ipv4_as_inet_ntop);
     tcase_add_test(tc, test_host_ipv6_and_unix);
     suite_add_tcase(s, tc);
