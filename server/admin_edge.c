@@ -9,6 +9,7 @@
 #include "modules/blacklist.h"
 #include "modules/ratelimit.h"
 #include "server/admin_edge.h"
+#include "server/tls.h"
 
 bool gh_admin_blacklist_path(struct gh_str path)
 {
@@ -246,4 +247,15 @@ void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_RESUMED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_FAILED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_TIMEOUT));
+    struct gh_tls_ocsp_stats os = { 0 };
+    gh_tls_ocsp_stats(&os);
+    fprintf(f, "# HELP gatehouse_tls_ocsp_staples_total OCSP responses stapled to handshakes\n"
+               "# TYPE gatehouse_tls_ocsp_staples_total counter\n"
+               "gatehouse_tls_ocsp_staples_total %llu\n"
+               "# HELP gatehouse_tls_ocsp_fetches_total OCSP responses fetched, by result\n"
+               "# TYPE gatehouse_tls_ocsp_fetches_total counter\n"
+               "gatehouse_tls_ocsp_fetches_total{result=\"good\"} %llu\n"
+               "gatehouse_tls_ocsp_fetches_total{result=\"failed\"} %llu\n",
+            (unsigned long long)os.served, (unsigned long long)os.fetched,
+            (unsigned long long)os.failures);
 }

@@ -238,6 +238,10 @@ def test_each_certificate_gets_its_own_good_staple(gh_factory, pki, responders):
                 r'"good" according to http://127\.0\.0\.1:%d' % (os.path.basename(www), r.port))
     assert r.requests == 2, r.requests                # once each, not once per handshake
     assert "pong" in https_get(pki, gh.port, "www.example.com")
+    text = ghtest.get(ghtest.admin_port(gh), "/metrics").text
+    assert re.search(r'^gatehouse_tls_ocsp_fetches_total\{result="good"\} 2$', text, re.M), text
+    staples = int(re.search(r"^gatehouse_tls_ocsp_staples_total (\d+)$", text, re.M).group(1))
+    assert staples >= 2, text
 
 
 def test_rsa_and_ecdsa_of_one_site_each_get_theirs(gh_factory, pki, responders):
