@@ -152,7 +152,6 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
 {
     struct ticket_key k;
     int rc = 1;
-    GH_UNUSED(ssl);
     if (keys == NULL || ticket_cipher == NULL)
         return 0;                       /* no ticket issued; none accepted */
     if (enc) {
@@ -180,7 +179,11 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
         }
         if (age == KEYS_VALID)
             return 0;                   /* unknown or retired key: a full handshake */
-        rc = age > 0 ? 2 : 1;           /* 2: accepted; send a ticket under the current key */
+        /* 2: accepted, and a new ticket goes out. Always so for TLS 1.3,
+         * whose clients use a ticket once: without a new one every other
+         * connection would be a full handshake (as nginx does). For 1.2, when
+         * the key is no longer the current one. */
+        rc = age > 0 || SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
     }
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, sizeof(k.hmac)),
@@ -334,7 +337,7 @@ void gh_tls_session_setup(SSL_CTX *ctx, const struct gh_conf_tls *conf)
 {
     SSL_CTX_set_timeout(ctx, SESSION_TIMEOUT_S);
     /* One TLS 1.3 ticket per handshake, not OpenSSL's two: a client uses
-     * one per connection and a resumption brings a new one. */
+     * one per connection, and a resumption brings a new one (ticket_cb). */
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL
                                    | SSL_SESS_CACHE_NO_AUTO_CLEAR);

@@ -541,3 +541,19 @@ def test_resumption_survives_a_binary_upgrade(gh_factory, pki):
     test_upgrade.quit_old(gh, new)
     assert resumes(gh.port, tickets, "-tls1_3", n=4) == 4
     assert resumes(gh.port, cache, "-tls1_2", "-no_ticket", n=4) == 4
+
+
+def test_tls13_resumption_chains(gh_factory, pki):
+    """TLS 1.3 clients use a ticket once: each resumption must bring a new ticket, so that
+    a client keeps resuming (without it, every other connection is a full handshake)."""
+    gh = gh_factory(tls_config(pki, workers=2))
+    req = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    prev = gh.path("s0.pem")
+    rc, out = s_client(gh.port, "-sess_out", prev, "-ign_eof", "-tls1_3", input_=req)
+    assert "New, TLSv1.3" in out
+    for i in range(1, 7):
+        cur = gh.path("s%d.pem" % i)
+        rc, out = s_client(gh.port, "-sess_in", prev, "-sess_out", cur, "-ign_eof", "-tls1_3",
+                           input_=req)
+        assert "Reused, TLSv1.3" in out, (i, out[-1500:])
+        prev = cur
