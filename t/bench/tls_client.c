@@ -394,6 +394,7 @@ static void run_conns(long long n, long long c)
 			last_scan = t;
 			for (long long k = 0; k < c; k++)
 				if (sl[k].st != S_FREE && t > sl[k].deadline) {
+					errno = 0;
 					fail_msg("connection timed out");
 					finish(&sl[k], 0);
 				}
@@ -457,6 +458,7 @@ static int run_idle(long long k_total, long long c)
 			last_scan = t;
 			for (long long k = 0; k < started; k++)
 				if (sl[k].st != S_FREE && sl[k].st != S_IDLE && t > sl[k].deadline) {
+					errno = 0;
 					fail_msg("connection timed out");
 					finish(&sl[k], 0);
 				}
