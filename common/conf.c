@@ -428,7 +428,8 @@ static void load_listens(struct gh_conf_ctx *c, const config_setting_t *root)
 static void load_tls(struct gh_conf_ctx *c, const config_setting_t *root)
 {
     static const char *const keys[] = { "certificates", "protocols",
-        "session_tickets", "ocsp_stapling", "client_ca", NULL };
+        "session_tickets", "ocsp_stapling", "client_ca", "ticket_rotation", "strict_sni",
+        "ocsp_file", NULL };
     static const char *const ckeys[] = { "cert", "key", NULL };
     struct gh_conf_tls *t = &c->conf->tls;
     config_setting_t *g = gh_conf_group(c, root, "", "tls"), *l, *pl;
@@ -487,6 +488,13 @@ static void load_tls(struct gh_conf_ctx *c, const config_setting_t *root)
     t->ocsp_stapling = gh_conf_bool(c, g, "tls", "ocsp_stapling", false);
     ca = gh_conf_str(c, g, "tls", "client_ca", "");
     t->client_ca = gh_conf_path(c, ca);
+    t->ticket_rotation = gh_conf_duration(c, g, "tls", "ticket_rotation", "1h", 1);
+    if (t->ticket_rotation < 60 * 1000)
+        gh_conf_error(c, member(g, "ticket_rotation"),
+                      "'tls.ticket_rotation' must be at least 1m");
+    t->strict_sni = gh_conf_bool(c, g, "tls", "strict_sni", false);
+    t->ocsp_file = gh_conf_path(c, gh_conf_str(c, g, "tls", "ocsp_file", ""));
+    t->line = g != NULL ? config_setting_source_line(g) : 0;
 }
 
 static void load_admin_realip(struct gh_conf_ctx *c, const config_setting_t *root)

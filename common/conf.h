@@ -47,6 +47,12 @@ struct gh_conf_tls {
     bool session_tickets;               /* default true */
     bool ocsp_stapling;                 /* default false */
     char *client_ca;                    /* "" = no mTLS */
+    gh_msec_t ticket_rotation;          /* default 1h: a new ticket key this often */
+    bool strict_sni;                    /* default false: true = 421 when Host names
+                                           another server than SNI */
+    char *ocsp_file;                    /* "" = fetch from the responder (with
+                                           ocsp_stapling) */
+    int line;                           /* of the tls group (0 = absent) */
 };
 
 enum gh_balance {

@@ -175,6 +175,10 @@ static void dump_globals(const struct gh_conf *c, FILE *f)
     fprintf(f, " ];\n  session_tickets = %s;\n  ocsp_stapling = %s;\n  client_ca = ",
             tf(c->tls.session_tickets), tf(c->tls.ocsp_stapling));
     put_str(f, c->tls.client_ca);
+    fputs(";\n  ticket_rotation = ", f);
+    put_duration(f, c->tls.ticket_rotation);
+    fprintf(f, ";\n  strict_sni = %s;\n  ocsp_file = ", tf(c->tls.strict_sni));
+    put_str(f, c->tls.ocsp_file);
     fputs(";\n};\n\n", f);
 
     fputs("admin = { address = ", f);

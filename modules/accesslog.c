@@ -10,12 +10,14 @@
 #include "common/time.h"
 #include "common/wbuf.h"
 #include "modules/accesslog.h"
+#include "server/tls.h"
 
 /* Output bytes each client-supplied field may take, escapes included, so
  * that a line with every field at its cap still fits GH_ACCESSLOG_LINE_MAX whole
  * (the JSON stays valid): the method, the client, upstream and request id
- * at 256 and the target, Referer and User-Agent at 2048 take 7,168 bytes and
- * leave about 1 KB for the fixed parts. A cut field ends in
+ * at 256 and the target, Referer and User-Agent at 2048 take 7,168 bytes, the
+ * TLS protocol, cipher, client subject and verify result 1,024 more, and
+ * leave about 1 KB for the fixed parts (GH_ACCESSLOG_LINE_MAX 9 KB). A cut field ends in
  * "..." so the truncation shows. */
 #define METHOD_OUT_MAX 256
 #define FIELD_OUT_MAX 2048
@@ -102,6 +104,22 @@ size_t gh_accesslog_format(const struct gh_accesslog_fields *f, bool json, char 
         else
             gh_wbuf_puts(&l, "\",\"upstream_status\":null,\"request_id\":\"");
         put_escaped(&l, f->request_id, true, SMALL_OUT_MAX);
+        if (f->tls_protocol != NULL) {
+            gh_wbuf_puts(&l, "\",\"tls_protocol\":\"");
+            put_escaped(&l, gh_str_make(f->tls_protocol, strlen(f->tls_protocol)), true,
+                        SMALL_OUT_MAX);
+            gh_wbuf_puts(&l, "\",\"tls_cipher\":\"");
+            put_escaped(&l, gh_str_make(f->tls_cipher, strlen(f->tls_cipher)), true,
+                        SMALL_OUT_MAX);
+        }
+        if (f->client_subject != NULL) {
+            gh_wbuf_puts(&l, "\",\"tls_client_subject\":\"");
+            put_escaped(&l, gh_str_make(f->client_subject, strlen(f->client_subject)), true,
+                        SMALL_OUT_MAX);
+            gh_wbuf_puts(&l, "\",\"tls_client_verify\":\"");
+            put_escaped(&l, gh_str_make(f->client_verify, strlen(f->client_verify)), true,
+                        SMALL_OUT_MAX);
+        }
         gh_wbuf_puts(&l, "\"}");
     } else {
         put_escaped(&l, f->remote_addr, false, SMALL_OUT_MAX);
@@ -125,6 +143,14 @@ size_t gh_accesslog_format(const struct gh_accesslog_fields *f, bool json, char 
         put_escaped(&l, f->upstream, false, SMALL_OUT_MAX);
         gh_wbuf_putc(&l, ' ');
         put_escaped(&l, f->request_id, false, SMALL_OUT_MAX);
+        if (f->tls_protocol != NULL) {
+            gh_wbuf_putc(&l, ' ');
+            put_escaped(&l, gh_str_make(f->tls_protocol, strlen(f->tls_protocol)), false,
+                        SMALL_OUT_MAX);
+            gh_wbuf_putc(&l, ' ');
+            put_escaped(&l, gh_str_make(f->tls_cipher, strlen(f->tls_cipher)), false,
+                        SMALL_OUT_MAX);
+        }
     }
     *l.p++ = '\n';                     /* the byte kept for it */
     return (size_t)(l.p - buf);
@@ -153,6 +179,10 @@ static enum gh_verdict log_request(struct gh_req *r)
         .upstream = gh_str_make(up, strlen(up)),
         .upstream_status = r->upstream_status,
         .request_id = r->request_id,
+        .tls_protocol = r->tls_protocol,
+        .tls_cipher = r->tls_cipher != NULL ? r->tls_cipher : "-",
+        .client_subject = r->client_cert != NULL ? r->client_cert->subject : NULL,
+        .client_verify = r->client_cert != NULL ? r->client_cert->verify : NULL,
     };
     char buf[GH_ACCESSLOG_LINE_MAX];
     size_t n = gh_accesslog_format(&f, r->conf->access_log.format == GH_ALOG_JSON, buf,

@@ -10,7 +10,7 @@
 #include "common/str.h"
 #include "server/request.h"
 
-#define GH_ACCESSLOG_LINE_MAX 8192
+#define GH_ACCESSLOG_LINE_MAX 9216
 
 /* The pipeline module: the LOG phase's line per request. */
 extern struct gh_module gh_module_accesslog;
@@ -28,6 +28,9 @@ struct gh_accesslog_fields {
     struct gh_str upstream;             /* "-" when answered here */
     int upstream_status;                /* 0: none */
     struct gh_str request_id;           /* empty: "-" */
+    /* TLS: appended to combined, tls_* in json; NULL on plain connections. */
+    const char *tls_protocol, *tls_cipher;
+    const char *client_subject, *client_verify;     /* mTLS; json only */
 };
 
 /* Format one line, '\n' included, into buf (size >= 2; GH_ACCESSLOG_LINE_MAX

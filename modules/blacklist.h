@@ -32,6 +32,10 @@ enum gh_edge_counter {
     GH_EDGE_AUTO_BANS,                  /* bans added by auto_ban */
     GH_EDGE_PROXY_REJECTED,             /* PROXY protocol headers malformed, late or cut short */
     GH_EDGE_SLOW_CLIENTS,               /* cut by min_client_rate */
+    GH_EDGE_TLS_FULL,                   /* TLS handshakes completed without resumption */
+    GH_EDGE_TLS_RESUMED,                /* ... resuming a session (ticket or cache) */
+    GH_EDGE_TLS_FAILED,                 /* ... refused or broken (alert, bad record, EOF) */
+    GH_EDGE_TLS_TIMEOUT,                /* ... not finished within client_header */
     GH_EDGE_NCOUNTERS
 };
 

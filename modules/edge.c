@@ -118,6 +118,12 @@ void gh_edge_count_proxy_rejected(void)
     gh_edge_count(E.blr, E.proc, GH_EDGE_PROXY_REJECTED);
 }
 
+void gh_edge_count_event(int which)
+{
+    if (which >= 0 && which < GH_EDGE_NCOUNTERS)
+        gh_edge_count(E.blr, E.proc, (enum gh_edge_counter)which);
+}
+
 void gh_edge_count_slow_client(void)
 {
     gh_edge_count(E.blr, E.proc, GH_EDGE_SLOW_CLIENTS);

@@ -33,6 +33,8 @@ void gh_edge_count_connlimit(void);
 void gh_edge_count_proxy_rejected(void);
 /* A client was cut for falling below min_client_rate: count it. */
 void gh_edge_count_slow_client(void);
+/* Count one event of this worker (enum gh_edge_counter, modules/blacklist.h). */
+void gh_edge_count_event(int which);
 /* May the sender of a PROXY header (addr, the socket's peer) name the
  * client? Anyone when real_ip.from is empty (the listener's setting is the
  * operator's word, as with HAProxy); else only a peer in real_ip.from. */

@@ -4,6 +4,7 @@
  */
 #include "modules/accesslog.h"
 #include "modules/edge.h"
+#include "modules/metrics.h"
 #include "modules/route_phase.h"
 #include "server/pipeline.h"
 
@@ -13,5 +14,6 @@ struct gh_module *const gh_modules[] = {
     &gh_module_route,                   /* ROUTE: normalize, match, redirect, 404; CONTENT: return */
     &gh_module_proxy,                   /* CONTENT: the upstream */
     &gh_module_accesslog,               /* LOG */
+    &gh_module_metrics,                 /* LOG: requests_total, duration histogram */
     NULL,
 };

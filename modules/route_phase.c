@@ -72,8 +72,19 @@ static enum gh_verdict route_request(struct gh_req *r)
         return gh_req_fail(r, 400, true);
     r->norm_len = (size_t)nlen;
     struct gh_str host = h->authority.len > 0 ? h->authority : h->host;
-    if (gh_router_match(router, host, gh_str_make(r->norm_path, r->norm_len), &r->match) == -1)
+    struct gh_str path = gh_str_make(r->norm_path, r->norm_len);
+    if (host.len == 0 && r->tls_sni != NULL)
+        host = gh_str_make(r->tls_sni, strlen(r->tls_sni));     /* HTTP/1.0 without Host */
+    if (gh_router_match(router, host, path, &r->match) == -1)
         return gh_req_fail(r, 500, true);       /* a regex hit its match limit */
+    /* A Host naming another server than SNI is routed by Host, as nginx
+     * does, unless tls.strict_sni asks for 421 (RFC 9110 15.5.20). */
+    if (r->tls_sni != NULL && r->conf->tls.strict_sni && r->match.vserver != NULL) {
+        struct gh_route_match by_sni;
+        if (gh_router_match(router, gh_str_make(r->tls_sni, strlen(r->tls_sni)), path,
+                            &by_sni) == 0 && by_sni.vserver != r->match.vserver)
+            return gh_req_fail(r, 421, false);
+    }
     if (r->match.vserver != NULL && r->match.vserver->redirect_https && !r->https)
         return redirect_https(r, host);
     if (r->match.vserver == NULL || r->match.route == NULL)

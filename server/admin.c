@@ -19,6 +19,8 @@
 #include "server/admin_json.h"
 #include "server/http1.h"
 #include "server/listen.h"
+#include "server/master.h"
+#include "modules/metrics.h"
 
 #define ADMIN_HEAD_MAX 8192
 #define ADMIN_TIMEOUT_MS 10000
@@ -235,6 +237,15 @@ char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, siz
         }
     }
     gh_admin_edge_metrics(f, conf);
+    gh_metrics_write(f, conf);
+    uint64_t reloads = 0, restarts = 0;
+    gh_master_counters(&reloads, &restarts);
+    fprintf(f, "# HELP gatehouse_reloads_total Configuration reloads (HUP) that succeeded\n"
+               "# TYPE gatehouse_reloads_total counter\ngatehouse_reloads_total %llu\n"
+               "# HELP gatehouse_worker_restarts_total Workers respawned after an unexpected "
+               "death\n# TYPE gatehouse_worker_restarts_total counter\n"
+               "gatehouse_worker_restarts_total %llu\n",
+            (unsigned long long)reloads, (unsigned long long)restarts);
     return finish(f, &buf);
 }
 

@@ -186,6 +186,10 @@ int gh_admin_edge_json(json_t *root, const struct gh_conf *conf)
         { "auto_bans", GH_EDGE_AUTO_BANS },
         { "proxy_protocol_rejected", GH_EDGE_PROXY_REJECTED },
         { "slow_clients", GH_EDGE_SLOW_CLIENTS },
+        { "tls_handshakes_full", GH_EDGE_TLS_FULL },
+        { "tls_handshakes_resumed", GH_EDGE_TLS_RESUMED },
+        { "tls_handshakes_failed", GH_EDGE_TLS_FAILED },
+        { "tls_handshakes_timeout", GH_EDGE_TLS_TIMEOUT },
     };
     struct gh_bl_region *reg = gh_bl_region();
     json_t *limits = json_array(), *edge = json_object();
@@ -232,4 +236,14 @@ void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
             (unsigned long long)gh_edge_read(reg, GH_EDGE_AUTO_BANS),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_PROXY_REJECTED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_SLOW_CLIENTS));
+    fprintf(f, "# HELP gatehouse_tls_handshakes_total TLS handshakes with clients, by result\n"
+               "# TYPE gatehouse_tls_handshakes_total counter\n"
+               "gatehouse_tls_handshakes_total{result=\"full\"} %llu\n"
+               "gatehouse_tls_handshakes_total{result=\"resumed\"} %llu\n"
+               "gatehouse_tls_handshakes_total{result=\"failed\"} %llu\n"
+               "gatehouse_tls_handshakes_total{result=\"timeout\"} %llu\n",
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_FULL),
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_RESUMED),
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_FAILED),
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_TIMEOUT));
 }

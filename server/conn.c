@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "server/conn.h"
+#include "server/tls.h"
 #include "server/http1.h"
 #include "modules/edge.h"
 
@@ -134,7 +135,12 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
         c->idle_since = gh_now_ms;
         gh_list_insert_tail(pp ? &w->active : &w->idle, &c->link);
         gh_loop_timer_set(&w->loop, &c->timer, w->conf->timeouts.client_header);
-        /* With TCP_DEFER_ACCEPT the request is usually here already. */
+        /* TLS starts after the PROXY header when there is one (http1.c). */
+        if (a->listener->tls && !pp && gh_tls_accept(c, NULL, 0) == -1) {
+            gh_conn_close(c);
+            continue;
+        }
+        /* With TCP_DEFER_ACCEPT the request (or ClientHello) is usually here already. */
         c->proto->on_event(c, EPOLLIN);
     }
 }

@@ -80,6 +80,7 @@ enum gh_conn_state {
     GH_CONN_BUSY,                       /* a request is being served */
     GH_CONN_LINGER,                     /* half-closed, waiting for the client's FIN */
     GH_CONN_PROXY,                      /* proxy_protocol listener: the PROXY header is arriving */
+    GH_CONN_HANDSHAKE,                  /* TLS listener: the handshake is under way */
 };
 
 /* HTTP/1's session on a connection: its input buffer (taken when bytes

@@ -18,6 +18,7 @@
 #include "server/proxy_headers.h"
 #include "server/proxy_proto.h"
 #include "server/reqid.h"
+#include "server/tls.h"
 #include "modules/edge.h"
 
 #define MAX_FREE_REQS 1024
@@ -47,6 +48,7 @@ const char *gh_http_reason(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 421: return "Misdirected Request";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 417: return "Expectation Failed";
@@ -92,6 +94,13 @@ static struct gh_req *req_alloc(struct gh_conn *c)
     r->conf = w->conf;
     r->client = r->conn_client = &c->addr;
     r->https = gh_conn_is_https(c);
+    if (gh_transport_is_tls(&c->tp)) {
+        r->tls_protocol = gh_tls_protocol(&c->tp);
+        r->tls_cipher = gh_tls_cipher(&c->tp);
+        r->tls_sni = gh_tls_sni(&c->tp);
+        if (w->conf->tls.client_ca[0] != '\0')
+            r->client_cert = gh_tls_client_cert(&c->tp, pool);
+    }
     r->head.headers = gh_palloc(pool, sizeof(struct gh_http_header)
                                           * (size_t)w->conf->limits.max_headers);
     if (r->head.headers == NULL) {
@@ -375,6 +384,17 @@ static void proxy_header_done(struct gh_conn *c, const struct gh_pp_result *pp)
         return;
     }
     gh_conn_set_addr_text(c);
+    if (c->listener->tls) {
+        /* TLS after the PROXY header: what followed it is the handshake's. */
+        int rc = gh_tls_accept(c, c->h1.in->pos, gh_buf_len(c->h1.in));
+        gh_buf_put(&c->w->bufs, c->h1.in);
+        c->h1.in = NULL;
+        if (rc == -1)
+            gh_conn_close(c);
+        else
+            c->proto->on_event(c, EPOLLIN);
+        return;
+    }
     if (gh_buf_empty(c->h1.in)) {
         gh_buf_put(&c->w->bufs, c->h1.in);
         c->h1.in = NULL;

@@ -19,6 +19,7 @@
 #include "common/conf.h"
 #include "modules/route.h"
 #include "server/master.h"
+#include "server/tls.h"
 #include "server/process.h"
 
 static void usage(FILE *out)
@@ -149,6 +150,16 @@ int main(int argc, char **argv)
     struct gh_conf *conf = gh_conf_load(conf_file, prefix, stderr);
     if (conf == NULL)
         return 1;
+    struct gh_tls *tls = NULL;
+    if (signame == NULL && gh_tls_load(conf, stderr, &tls) == -1) {
+        gh_conf_free(conf);
+        return 1;
+    }
+    if (test || signame != NULL) {
+        gh_tls_free(tls);               /* checked; the master builds its own */
+        tls = NULL;
+    }
+    gh_tls_set_current(tls);
     if (test) {
         int rc = check_routes(conf);
         if (check_user(conf, conf_file) == -1)
@@ -161,6 +172,7 @@ int main(int argc, char **argv)
         return rc == 0 ? 0 : 1;
     }
     if (check_routes(conf) == -1 || (signame == NULL && check_user(conf, conf_file) == -1)) {
+        gh_tls_free(tls);
         gh_conf_free(conf);
         return 1;
     }
@@ -196,6 +208,7 @@ int main(int argc, char **argv)
     ssize_t n = readlink("/proc/self/exe", binary, sizeof(binary) - 1);
     if (n <= 0) {
         fprintf(stderr, "gatehouse: readlink(/proc/self/exe) failed: %s\n", strerror(errno));
+        gh_tls_free(tls);
         gh_conf_free(conf);
         return 2;
     }

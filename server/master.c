@@ -21,6 +21,7 @@
 #include "server/master_prep.h"
 #include "server/master_upgrade.h"
 #include "server/process.h"
+#include "server/tls.h"
 #include "server/worker.h"
 
 #define MAX_CHILDREN (GH_MAX_WORKERS * 4 + 8)
@@ -444,6 +445,16 @@ static void handover_due(gh_msec_t now)
         limit_draining();
 }
 
+void gh_master_counters(uint64_t *reloads, uint64_t *worker_restarts)
+{
+    /* The helper is forked after attach_stats: M.stats points into the
+     * segment in its copy too. */
+    if (M.stats == NULL)
+        return;
+    *reloads = atomic_load(&M.stats->reloads);
+    *worker_restarts = atomic_load(&M.stats->worker_restarts);
+}
+
 /* Find (or start) the master's counters in the segment. */
 static void attach_stats(void)
 {
@@ -480,6 +491,34 @@ static struct gh_conf *load_conf(void)
     return conf;
 }
 
+static bool conf_has_tls(const struct gh_conf *conf)
+{
+    for (size_t i = 0; i < conf->nlistens; i++)
+        if (conf->listens[i].tls)
+            return true;
+    return false;
+}
+
+/* The TLS contexts of conf (NULL without TLS listeners, or on errors,
+ * which are logged). */
+static struct gh_tls *load_tls(const struct gh_conf *conf)
+{
+    char *errs = NULL;
+    size_t errlen = 0;
+    struct gh_tls *tls = NULL;
+    FILE *f = open_memstream(&errs, &errlen);
+    if (f == NULL) {
+        gh_log(GH_LOG_ERROR, errno, "open_memstream() failed");
+        return NULL;
+    }
+    int rc = gh_tls_load(conf, f, &tls);
+    fclose(f);
+    if (rc == -1)
+        log_conf_errors(errs);
+    free(errs);
+    return tls;
+}
+
 static void reload(void)
 {
     if (M.no_workers) {
@@ -507,13 +546,26 @@ static void reload(void)
         gh_master_prep_user(M.conf, &M.user);
         return;
     }
-    struct gh_listeners ls;
-    if (gh_listeners_open(&ls, conf, conf->workers, &M.ls) == -1) {
+    struct gh_tls *tls = load_tls(conf);
+    if (tls == NULL && conf_has_tls(conf)) {
         gh_log_error("reload failed; still serving with the previous configuration");
         gh_conf_free(conf);
         gh_master_prep_user(M.conf, &M.user);
         return;
     }
+    struct gh_listeners ls;
+    if (gh_listeners_open(&ls, conf, conf->workers, &M.ls) == -1) {
+        gh_log_error("reload failed; still serving with the previous configuration");
+        gh_tls_free(tls);
+        gh_conf_free(conf);
+        gh_master_prep_user(M.conf, &M.user);
+        return;
+    }
+    /* The old workers have their own copies: the master's goes now. */
+    gh_tls_free(gh_tls_current());
+    gh_tls_set_current(tls);
+    if (gh_tls_shm_attach(&M.shm, conf) == -1)
+        gh_log_warn("TLS sessions are not shared this generation");
     if (strcmp(conf->error_log.path, M.conf->error_log.path) != 0)
         gh_log_open(conf->error_log.path, conf->error_log.level);
     gh_log_set_level(conf->error_log.level);
@@ -653,6 +705,8 @@ static void cleanup(void)
     gh_upgrade_cleanup(&M.upgrade);
     gh_listeners_close(&M.ls);
     gh_shm_detach(&M.shm);
+    gh_tls_free(gh_tls_current());
+    gh_tls_set_current(NULL);
     gh_conf_free(M.conf);
 }
 
@@ -682,6 +736,8 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
     if (setup_shm() == -1)
         return 2;
     attach_stats();
+    if (gh_tls_shm_attach(&M.shm, conf) == -1)
+        return 2;
     if (gh_master_prep_user(conf, &M.user) == -1)
         return 2;
     if (conf->user != NULL && conf->user[0] != '\0' && geteuid() != 0)

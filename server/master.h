@@ -19,4 +19,8 @@ struct gh_master_opts {
  * process exit status (0 clean, 2 start-up failure). */
 int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts);
 
+/* The master's counters in the segment (also readable in the helper, a
+ * fork of the master): successful reloads and unexpected worker deaths. */
+void gh_master_counters(uint64_t *reloads, uint64_t *worker_restarts);
+
 #endif

@@ -637,6 +637,12 @@ void gh_proxy_client_timeout(struct gh_req *r)
     r->io->reset(r);
 }
 
+bool gh_proxy_tunnelling(const struct gh_req *r)
+{
+    const struct gh_proxy *p = r->proxy;
+    return p != NULL && p->tunnel;
+}
+
 void gh_proxy_abort(struct gh_req *r)
 {
     struct gh_proxy *p = r->proxy;

@@ -22,5 +22,7 @@ void gh_proxy_client_event(struct gh_req *r, uint32_t revents);
 void gh_proxy_client_timeout(struct gh_req *r);
 /* The client connection is closing: release the upstream side. */
 void gh_proxy_abort(struct gh_req *r);
+/* The request's connection is a WebSocket tunnel now (after the 101). */
+bool gh_proxy_tunnelling(const struct gh_req *r);
 
 #endif

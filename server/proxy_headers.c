@@ -9,6 +9,7 @@
 #include "common/wbuf.h"
 #include "server/filter.h"
 #include "server/proxy_headers.h"
+#include "server/tls.h"
 
 /* Heads are written with the bounded writer (common/wbuf.h) into a size
  * computed first, so a cut cannot happen; were it to, the head would be
@@ -127,6 +128,39 @@ static void put_joined(struct gh_wbuf *o, const struct gh_http_header *h, size_t
     }
 }
 
+/* X-Client-Cert-*: ours to set (mTLS); a client's own never pass. */
+static bool client_cert_header(struct gh_str n)
+{
+    static const char prefix[] = "x-client-cert-";
+    if (n.len < sizeof(prefix) - 1)
+        return false;
+    for (size_t i = 0; i < sizeof(prefix) - 1; i++)
+        if (gh_lower(n.p[i]) != prefix[i])
+            return false;
+    return true;
+}
+
+static void put_client_cert(struct gh_wbuf *o, const struct gh_tls_client_cert *cc)
+{
+    gh_wbuf_puts(o, "X-Client-Cert-Subject: ");
+    gh_wbuf_puts(o, cc->subject);
+    gh_wbuf_puts(o, "\r\nX-Client-Cert-Issuer: ");
+    gh_wbuf_puts(o, cc->issuer);
+    gh_wbuf_puts(o, "\r\nX-Client-Cert-Serial: ");
+    gh_wbuf_puts(o, cc->serial);
+    gh_wbuf_puts(o, "\r\nX-Client-Cert-Verify: ");
+    gh_wbuf_puts(o, cc->verify);
+    gh_wbuf_puts(o, "\r\n");
+}
+
+static size_t client_cert_size(const struct gh_tls_client_cert *cc)
+{
+    if (cc == NULL)
+        return 0;
+    return strlen(cc->subject) + strlen(cc->issuer) + strlen(cc->serial) + strlen(cc->verify)
+           + 128;
+}
+
 int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, bool chunked,
                            bool websocket, char **head, size_t *len)
 {
@@ -143,7 +177,7 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
 
     size_t bound = h->head_len * 2 + r->norm_len + h->query.len + host.len * 3
                    + strlen(peer) * 3 + r->request_id.len + 512 + gh_headers_set_size(&vs->request_headers)
-                   + gh_headers_set_size(&rt->request_headers);
+                   + gh_headers_set_size(&rt->request_headers) + client_cert_size(r->client_cert);
     char *buf = gh_palloc(r->pool, bound);
     if (buf == NULL)
         return -1;
@@ -178,7 +212,8 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
         if (hop_by_hop(n) || name_is(n, "host") || name_is(n, "content-length")
             || name_is(n, "x-forwarded-for") || name_is(n, "forwarded") || name_is(n, "via")
             || name_is(n, "x-forwarded-proto") || name_is(n, "x-forwarded-host")
-            || name_is(n, "x-request-id") || in_sets(n, &vs->request_headers)
+            || name_is(n, "x-request-id") || client_cert_header(n)
+            || in_sets(n, &vs->request_headers)
             || in_sets(n, &rt->request_headers)
             || named_by_connection(h->headers, h->nheaders, n))
             continue;
@@ -228,6 +263,8 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
     gh_wbuf_puts(&o, h->version_minor == 0 ? "1.0 gatehouse\r\nX-Request-ID: " : "1.1 gatehouse\r\nX-Request-ID: ");
     gh_wbuf_putstr(&o, r->request_id);
     gh_wbuf_put(&o, "\r\n", 2);
+    if (r->client_cert != NULL)
+        put_client_cert(&o, r->client_cert);
     gh_headers_put_set(&o, &vs->request_headers);
     gh_headers_put_set(&o, &rt->request_headers);
     gh_wbuf_put(&o, "\r\n", 2);

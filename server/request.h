@@ -164,6 +164,10 @@ struct gh_req {
     bool has_body;                      /* the request has a body (CL > 0 or chunked) */
     bool body_done;                     /* the whole request body was read */
     bool https;                         /* the client reached us over TLS (or a balancer's did) */
+    /* What the client's TLS connection negotiated; NULL on plain ones. */
+    const char *tls_protocol, *tls_cipher;
+    const char *tls_sni;                /* the server name it sent, or NULL */
+    const struct gh_tls_client_cert *client_cert;   /* mTLS: the verified certificate */
     bool fail_close;                    /* a GH_FAIL answer closes the connection */
     bool body_rewritten;                /* response filters change the body: no Content-Length */
 

@@ -42,6 +42,7 @@ struct gh_transport_ops {
 struct gh_transport {
     const struct gh_transport_ops *ops;
     int fd;
+    unsigned flags;                     /* the implementation's (TLS: a fatal error seen) */
     void *ctx;                          /* the implementation's state (an SSL *) */
 };
 
@@ -52,6 +53,7 @@ static inline void gh_transport_init_plain(struct gh_transport *t, int fd)
 {
     t->ops = &gh_transport_plain;
     t->fd = fd;
+    t->flags = 0;
     t->ctx = NULL;
 }
 

@@ -19,6 +19,7 @@
 #include "server/reqid.h"
 #include "server/worker.h"
 #include "server/pipeline.h"
+#include "modules/metrics.h"
 
 #define GH_BUF_SIZE (16 * 1024)
 #define GH_MAX_FREE_BUFS 1024
@@ -178,9 +179,32 @@ static void ctl_read(struct gh_io *io, uint32_t revents)
     }
 }
 
+/* gatehouse_connections{state}: counted here once a second, not kept up
+ * to date on every state change. */
+static void publish_connections(struct gh_worker *w)
+{
+    uint32_t n[4] = { 0 };              /* reading, writing, idle, tunnel */
+    size_t seen = 0;
+    for (struct gh_link *l = w->active.next; l != &w->active && seen < w->nconns;
+         l = l->next, seen++) {
+        struct gh_conn *c = GH_CONTAINER_OF(l, struct gh_conn, link);
+        if (c->req != NULL && gh_proxy_tunnelling(c->req))
+            n[3]++;
+        else if (c->state == GH_CONN_BUSY || c->state == GH_CONN_LINGER)
+            n[1]++;
+        else
+            n[0]++;                     /* a head, a PROXY header or a handshake arriving */
+    }
+    for (struct gh_link *l = w->idle.next; l != &w->idle && seen < w->nconns;
+         l = l->next, seen++)
+        n[2]++;
+    gh_metrics_set_connections(n[0], n[1], n[2], n[3]);
+}
+
 static void alog_flush_tick(struct gh_timer *t)
 {
     struct gh_worker *w = t->data;
+    publish_connections(w);
     struct gh_shm_proc *me = gh_shm_proc_find(w->shm, w->pid);
     if (me != NULL)
         atomic_store(&me->heartbeat_ms, gh_now_ms);

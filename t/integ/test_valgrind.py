@@ -12,8 +12,11 @@ import time
 
 import pytest
 
+import subprocess
+
 import ghtest
 from ghtest import get, make_config, request, route_return, route_upstream, upstream
+from pki import Pki
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.path.join(REPO, "build", "gatehouse")
@@ -32,20 +35,28 @@ def test_valgrind_clean(backend, tmp_path):
     routes = [route_return("= /ping", 200, "pong\n"),
               '{ path = "/rl"; rate_limit = "lim"; return = { status = 200; body = "ok"; }; }',
               route_upstream("/", "app")]
-    conf = make_config(workers=1, listen=("127.0.0.1:0", "127.0.0.1:0"),
+    pki = Pki(str(tmp_path / "pki"))
+    cert, key = pki.server("localhost")
+    conf = make_config(workers=1, listen=("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"),
                        upstreams=[upstream("app", [backend.port])], routes=routes,
                        extra='real_ip = { from = ["127.0.0.1/32"]; };\n'
                              'rate_limits = ( { name = "lim"; key = "$remote_addr"; '
                              'rate = 0.01; burst = 0; } );\n'
-                             'access = { deny = ["127.0.0.2", "192.0.2.66"]; };')
-    # the second listener is behind a "balancer" (PROXY protocol)
+                             'access = { deny = ["127.0.0.2", "192.0.2.66"]; };\n'
+                             'tls = { certificates = ( { cert = "%s"; key = "%s"; } ); };'
+                             % (cert, key))
+    # the second listener is behind a "balancer" (PROXY protocol), the third is TLS
+    i = conf.rindex('{ address = "127.0.0.1:0"; }')
+    conf = conf[:i] + '{ address = "127.0.0.1:0"; tls = true; }' \
+        + conf[i + len('{ address = "127.0.0.1:0"; }'):]
     i = conf.rindex('{ address = "127.0.0.1:0"; }')
     conf = conf[:i] + '{ address = "127.0.0.1:0"; proxy_protocol = true; }' \
         + conf[i + len('{ address = "127.0.0.1:0"; }'):]
+    gh_pki = pki
     gh = ghtest.Gatehouse(conf, binary=str(wrapper))
     try:
         try:
-            exercise(gh)
+            exercise(gh, gh_pki)
         except Exception:
             print(gh.log_tail(60))
             raise
@@ -71,7 +82,7 @@ def test_valgrind_clean(backend, tmp_path):
     assert checked >= 3, "expected the master and two generations of workers, got %d" % checked
 
 
-def exercise(gh):
+def exercise(gh, pki):
     gh.start(timeout=ghtest.scaled(30))
     assert get(gh.port, "/ping").status == 200
     assert get(gh.port, "/bytes/100000").status == 200
@@ -107,6 +118,25 @@ def exercise(gh):
                 break
             n += len(d)
         assert n > 8000000, n
+    # TLS: a proxied request with a body, a resumed session, a refused handshake
+    tls_port = [int(line.rsplit(":", 1)[1]) for line in gh.error_log().splitlines()
+                if "listening on 127.0.0.1:" in line and "admin" not in line][2]
+    sess = os.path.join(pki.dir, "sess.pem")
+    for extra in (["-sess_out", sess], ["-sess_in", sess]):
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % tls_port,
+                            "-ign_eof", "-tls1_2"] + extra,
+                           input=b"GET /bytes/50000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                           capture_output=True, timeout=ghtest.scaled(30))
+        assert b"200 OK" in r.stdout, r.stdout[-2000:]
+    assert b"Reused, TLSv1.2" in r.stdout
+    r = subprocess.run(["curl", "-sS", "--cacert", pki.ca_cert, "--data-binary", "@-",
+                        "https://localhost:%d/echo" % tls_port], input=b"y" * 100000,
+                       capture_output=True, timeout=ghtest.scaled(30))
+    assert b'"body_len": 100000' in r.stdout, r
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % tls_port,
+                        "-tls1_2", "-cipher", "AES128-SHA"], input=b"",
+                       capture_output=True, timeout=ghtest.scaled(30))
+    assert b"Cipher is (NONE)" in r.stdout
     old = set(gh.worker_pids())
     gh.reload()
     gh.wait_workers(1, timeout=ghtest.scaled(30), exclude=old)

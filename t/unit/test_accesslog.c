@@ -80,6 +80,11 @@ static void check_whole_line(bool json, size_t field_len, unsigned char byte)
     struct gh_str v = gh_str_make(hostile, field_len);
     f.referer = f.user_agent = f.target = f.method = v;
     f.remote_addr = f.upstream = f.request_id = v;
+    /* The TLS fields (from OpenSSL and the client's certificate) too. */
+    static char hostile_z[64 * 1024 + 1];
+    memcpy(hostile_z, hostile, field_len);
+    hostile_z[field_len] = '\0';
+    f.tls_protocol = f.tls_cipher = f.client_subject = f.client_verify = hostile_z;
     size_t n = gh_accesslog_format(&f, json, area, GH_ACCESSLOG_LINE_MAX);
     ck_assert_uint_le(n, GH_ACCESSLOG_LINE_MAX);
     ck_assert_uint_gt(n, 0);
