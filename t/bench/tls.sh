@@ -519,6 +519,8 @@ def hsf(mode, n, what):
             v.append(float(r[8]))
         elif what == "cpu" and ok > 0:
             v.append(int(r[9]) * 1e6 / clk / ok)
+        elif what == "share" and ok > 0:
+            v.append(100.0 * int(r[6]) / ok)
     return med(v)
 if hs:
     ld = loads([r[14] for r in hs])
@@ -532,6 +534,9 @@ if hs:
         rat = {n: ratio(resd[n], full[n]) for n in names}
         line(f"3 TLS 1.{v[1]} full handshakes/s", full, 0, "", ld)
         line(f"3 TLS 1.{v[1]} resumed handshakes/s", resd, 0, "", ld)
+        # a slot's first connection is full: (conns - slots) / conns is all a client can resume
+        line(f"3 TLS 1.{v[1]} % of conns resumed", {n: hsf("res" + v, n, "share") for n in names}, 1,
+             f"info: at most {100 * (int(hsn) - int(hsc)) / int(hsn):.1f}", ld)
         line(f"3 TLS 1.{v[1]} resumed/full", rat, 2,
              f"target gatehouse >= 3: {verdict(None if rat['gh'] is None else rat['gh'] >= 3)}", ld)
         cf = {n: hsf("full" + v, n, "cpu") for n in names}
