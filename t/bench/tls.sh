@@ -414,19 +414,32 @@ if want memory; then
 		sleep 1
 		alive "$n" memory || continue
 		before=$(rss_kb "${PID[$n]}")
-		"$TC" -p "${PORT[$n]}" -i "$IDLE" -c 256 -t 300 "${CLIENT_ARGS[@]}" >"$d/idle.out" 2>"$d/idle.err" &
-		ic=$!
-		PIDS+=($ic)
-		for ((i = 0; i < 1200; i++)); do grep -qs ready "$d/idle.out" && break; sleep 0.1; done
-		sleep 1
+		# two clients of IDLE/2 each, RSS after each: the second half's slope has no heap
+		# left over from the warm-up to reuse
+		h1=$((IDLE / 2)) h2=$((IDLE - IDLE / 2)) ok=0 open=0 ics=() mid=
+		for h in $h1 $h2; do
+			k=${#ics[@]}
+			"$TC" -p "${PORT[$n]}" -i "$h" -c 256 -t 300 "${CLIENT_ARGS[@]}" >"$d/idle$k.out" 2>"$d/idle$k.err" &
+			ics+=($!)
+			PIDS+=($!)
+			for ((i = 0; i < 1200; i++)); do grep -qs ready "$d/idle$k.out" && break; sleep 0.1; done
+			sleep 1
+			[ -n "$mid" ] || mid=$(rss_kb "${PID[$n]}")
+		done
 		after=$(rss_kb "${PID[$n]}")
-		kill -USR1 $ic 2>/dev/null
+		for k in 0 1; do
+			kill -USR1 "${ics[$k]}" 2>/dev/null
+		done
 		sleep 0.5
-		ok=$(awk '/ready/ { print $4 }' "$d/idle.out")
-		open=$(awk '/^open/ { print $2 }' "$d/idle.out" | tail -1)
-		log "${LABEL[$n]}: RSS $before kB, with $IDLE idle TLS connections $after kB ($(head -1 "$d/idle.out"), open ${open:-?})"
-		echo -e "mem\t$n\t$before\t$after\t${ok:-0}\t${open:-0}\t$IDLE\t$(load1)" >>"$RES"
-		stop_pid $ic TERM 10
+		for k in 0 1; do
+			v=$(awk '/ready/ { print $4 }' "$d/idle$k.out")
+			ok=$((ok + ${v:-0}))
+			v=$(awk '/^open/ { print $2 }' "$d/idle$k.out" | tail -1)
+			open=$((open + ${v:-0}))
+		done
+		log "${LABEL[$n]}: RSS $before kB, with $h1 idle TLS connections $mid kB, with $IDLE $after kB (answered $ok, open $open)"
+		echo -e "mem\t$n\t$before\t$after\t$ok\t$open\t$IDLE\t$(load1)\t$mid\t$h2" >>"$RES"
+		for k in 0 1; do stop_pid "${ics[$k]}" TERM 10; done
 		alive "$n" memory
 	done
 	down_all
@@ -564,9 +577,12 @@ if mem:
         per[n] = (a - b) * 1024 / k if ok == k and op == k else None
         if ok != k or op != k:
             print(f"note: {label[n]}: only {ok} of {k} idle connections answered, {op} still open: n/a")
-        print(f"note: {label[n]} RSS (master and children) {b:,} kB before, {a:,} kB with {k} idle TLS connections")
+        print(f"note: {label[n]} RSS (master and children) {b:,} kB before, {int(r[8]):,} kB with {k - int(r[9])} and {a:,} kB with {k} idle TLS connections")
     r1 = ratio(per.get("gh"), per.get("nginx"))
+    ld = loads([r[7] for r in mem])
     line(f"4 RSS bytes per idle TLS conn ({idle})", per, 0,
-         f"target <= nginx: {verdict(None if r1 is None else r1 <= 1.0)}", loads([r[7] for r in mem]))
+         f"target <= nginx: {verdict(None if r1 is None else r1 <= 1.0)}", ld)
+    slope = {r[1]: (int(r[3]) - int(r[8])) * 1024 / int(r[9]) if per.get(r[1]) is not None else None for r in mem}
+    line(f"4 RSS bytes per idle conn, 2nd half", slope, 0, "info", ld)
 print(f"tls: {env[-1]}")
 EOF
