@@ -288,9 +288,9 @@ static void load_workers(struct gh_conf_ctx *c, const config_setting_t *root)
 static void load_logs(struct gh_conf_ctx *c, const config_setting_t *root)
 {
     static const char *const ekeys[] = { "path", "level", NULL };
-    static const char *const akeys[] = { "path", "format", NULL };
+    static const char *const akeys[] = { "path", "format", "template", NULL };
     static const char *const levels[] = { "debug", "info", "notice", "warn", "error", NULL };
-    static const char *const formats[] = { "combined", "json", "off", NULL };
+    static const char *const formats[] = { "combined", "json", "off", "custom", NULL };
     struct gh_conf *conf = c->conf;
     config_setting_t *g;
     char *p;
@@ -314,6 +314,27 @@ static void load_logs(struct gh_conf_ctx *c, const config_setting_t *root)
     conf->access_log.format = gh_conf_enum(c, g, "access_log", "format", formats, 0);
     if (p[0] == '\0' && conf->access_log.format != GH_ALOG_OFF)
         gh_conf_error(c, member(g, "path"), "'access_log.path' must not be empty");
+    char *tpl = gh_conf_str(c, g, "access_log", "template", "");
+    conf->access_log.template = tpl;
+    if (conf->access_log.format != GH_ALOG_CUSTOM) {
+        if (tpl[0] != '\0')
+            gh_conf_error(c, member(g, "template"), "'access_log.template' is used only with "
+                          "format = \"custom\"");
+        return;
+    }
+    if (tpl[0] == '\0') {
+        gh_conf_error(c, member(g, "format"), "format = \"custom\" needs "
+                      "'access_log.template' (nginx variables: \"$remote_addr ... $status\")");
+        return;
+    }
+    size_t len = strlen(tpl);
+    struct gh_logfmt_tok *toks = gh_conf_alloc(c, (len + 1) * sizeof(*toks));
+    char *names = gh_conf_alloc(c, len + 1), err[160];
+    int n = gh_logfmt_compile(tpl, toks, len + 1, names, err, sizeof(err));
+    if (n < 0)
+        gh_conf_error(c, member(g, "template"), "'access_log.template': %s", err);
+    else
+        conf->access_log.custom = (struct gh_logfmt){ toks, (size_t)n };
 }
 
 /* limits.max_connections: a number, or "auto" (also when absent), which is

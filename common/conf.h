@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <sys/socket.h>
+#include "common/logfmt.h"
 #include "common/gh.h"
 
 /* A parsed socket address: "0.0.0.0:8080", "[::]:8443", "unix:/path", or
@@ -156,7 +157,7 @@ struct gh_conf_rate_limit {
     int line;
 };
 
-enum gh_access_log_format { GH_ALOG_COMBINED = 0, GH_ALOG_JSON, GH_ALOG_OFF };
+enum gh_access_log_format { GH_ALOG_COMBINED = 0, GH_ALOG_JSON, GH_ALOG_OFF, GH_ALOG_CUSTOM };
 
 struct gh_conf_cidr {
     char *text;
@@ -180,7 +181,12 @@ struct gh_conf {
 
     struct { char *path; int level; } error_log;          /* "stderr", GH_LOG_INFO
                                                              (a GH_LOG_* value) */
-    struct { char *path; enum gh_access_log_format format; } access_log;
+    struct {
+        char *path;
+        enum gh_access_log_format format;
+        char *template;                 /* custom: as written ("" otherwise) */
+        struct gh_logfmt custom;        /* custom: the compiled template */
+    } access_log;
 
     struct {
         gh_msec_t client_header, client_body, send, keepalive;

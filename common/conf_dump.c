@@ -109,7 +109,7 @@ static void put_headers(FILE *f, const char *ind, const char *name,
 
 static void dump_globals(const struct gh_conf *c, FILE *f)
 {
-    static const char *const formats[] = { "combined", "json", "off" };
+    static const char *const formats[] = { "combined", "json", "off", "custom" };
     size_t i;
 
     fputs("# gatehouse effective configuration\n", f);
@@ -126,7 +126,13 @@ static void dump_globals(const struct gh_conf *c, FILE *f)
     fputs("error_log = { path = ", f); put_str(f, c->error_log.path);
     fprintf(f, "; level = \"%s\"; };\n", gh_conf_level_name(c->error_log.level));
     fputs("access_log = { path = ", f); put_str(f, c->access_log.path);
-    fprintf(f, "; format = \"%s\"; };\n\n", formats[c->access_log.format]);
+    fprintf(f, "; format = \"%s\";", formats[c->access_log.format]);
+    if (c->access_log.format == GH_ALOG_CUSTOM) {
+        fputs(" template = ", f);
+        put_str(f, c->access_log.template);
+        fputc(';', f);
+    }
+    fputs(" };\n\n", f);
 
     fputs("timeouts = {\n  client_header = ", f); put_duration(f, c->timeouts.client_header);
     fputs(";\n  client_body = ", f); put_duration(f, c->timeouts.client_body);

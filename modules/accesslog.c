@@ -6,6 +6,8 @@
  * worker's buffered access log.
  */
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/time.h"
 #include "common/wbuf.h"
@@ -16,8 +18,9 @@
  * that a line with every field at its cap still fits GH_ACCESSLOG_LINE_MAX whole
  * (the JSON stays valid): the method, the client, upstream and request id
  * at 256 and the target, Referer and User-Agent at 2048 take 7,168 bytes, the
- * TLS protocol, cipher, client subject and verify result 1,024 more, and
- * leave about 1 KB for the fixed parts (GH_ACCESSLOG_LINE_MAX 9 KB). A cut field ends in
+ * trace id, TLS protocol, cipher, client subject and verify result 1,280
+ * more, and leave about 1.8 KB for the fixed parts (GH_ACCESSLOG_LINE_MAX
+ * 10 KB). A custom template is cut at the line's end instead. A cut field ends in
  * "..." so the truncation shows. */
 #define METHOD_OUT_MAX 256
 #define FIELD_OUT_MAX 2048
@@ -104,6 +107,10 @@ size_t gh_accesslog_format(const struct gh_accesslog_fields *f, bool json, char 
         else
             gh_wbuf_puts(&l, "\",\"upstream_status\":null,\"request_id\":\"");
         put_escaped(&l, f->request_id, true, SMALL_OUT_MAX);
+        if (f->trace_id.len > 0) {
+            gh_wbuf_puts(&l, "\",\"trace_id\":\"");
+            put_escaped(&l, f->trace_id, true, SMALL_OUT_MAX);
+        }
         if (f->tls_protocol != NULL) {
             gh_wbuf_puts(&l, "\",\"tls_protocol\":\"");
             put_escaped(&l, gh_str_make(f->tls_protocol, strlen(f->tls_protocol)), true,
@@ -156,6 +163,114 @@ size_t gh_accesslog_format(const struct gh_accesslog_fields *f, bool json, char 
     return (size_t)(l.p - buf);
 }
 
+/* The template's own text as written (quotes included, as nginx does),
+ * but a control or non-ASCII byte as \xHH, so that it cannot split the
+ * line. */
+static void put_literal(struct gh_wbuf *l, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch >= 0x20 && ch < 0x7f)
+            gh_wbuf_putc(l, (char)ch);
+        else
+            gh_wbuf_printf(l, "\\x%02X", ch);
+    }
+}
+
+static void put_cstr(struct gh_wbuf *l, const char *s, size_t cap)
+{
+    put_escaped(l, gh_str_make(s != NULL ? s : "", s != NULL ? strlen(s) : 0), false, cap);
+}
+
+/* $time_iso8601 from $time_local's clock: 2026-12-07T10:00:00+00:00. */
+static void put_iso8601(struct gh_wbuf *l)
+{
+    struct tm tm;
+    char out[32];
+    time_t now = gh_now_sec;
+    if (gmtime_r(&now, &tm) != NULL && strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%S+00:00", &tm))
+        gh_wbuf_puts(l, out);
+}
+
+size_t gh_accesslog_format_custom(const struct gh_logfmt *fmt,
+                                  const struct gh_accesslog_fields *f, char *buf, size_t size)
+{
+    if (size < 2)
+        return 0;
+    struct gh_wbuf l = gh_wbuf_make(buf, size - 1);
+    for (size_t i = 0; i < fmt->ntoks; i++) {
+        const struct gh_logfmt_tok *t = &fmt->toks[i];
+        switch ((enum gh_logvar)t->kind) {
+        case GH_LV_LITERAL:
+            put_literal(&l, t->text, t->len);
+            break;
+        case GH_LV_REMOTE_ADDR: put_escaped(&l, f->remote_addr, false, SMALL_OUT_MAX); break;
+        case GH_LV_REMOTE_USER: gh_wbuf_putc(&l, '-'); break;
+        case GH_LV_TIME_LOCAL: gh_wbuf_puts(&l, f->time); break;
+        case GH_LV_TIME_ISO8601: put_iso8601(&l); break;
+        case GH_LV_MSEC: {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            gh_wbuf_printf(&l, "%lld.%03ld", (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+            break;
+        }
+        case GH_LV_REQUEST:
+            if (f->method.len > 0) {
+                put_escaped(&l, f->method, false, METHOD_OUT_MAX);
+                gh_wbuf_putc(&l, ' ');
+                put_escaped(&l, f->target, false, FIELD_OUT_MAX);
+                gh_wbuf_putc(&l, ' ');
+                gh_wbuf_puts(&l, f->protocol);
+            }
+            break;
+        case GH_LV_REQUEST_METHOD: put_escaped(&l, f->method, false, METHOD_OUT_MAX); break;
+        case GH_LV_REQUEST_URI: put_escaped(&l, f->target, false, FIELD_OUT_MAX); break;
+        case GH_LV_URI: put_escaped(&l, f->uri, false, FIELD_OUT_MAX); break;
+        case GH_LV_ARGS: put_escaped(&l, f->args, false, FIELD_OUT_MAX); break;
+        case GH_LV_SERVER_PROTOCOL: gh_wbuf_puts(&l, f->protocol); break;
+        case GH_LV_HOST: put_escaped(&l, f->host, false, SMALL_OUT_MAX); break;
+        case GH_LV_SERVER_NAME: put_cstr(&l, f->server_name, SMALL_OUT_MAX); break;
+        case GH_LV_STATUS: gh_wbuf_printf(&l, "%d", f->status); break;
+        case GH_LV_BODY_BYTES_SENT:
+            gh_wbuf_printf(&l, "%llu", (unsigned long long)f->body_bytes);
+            break;
+        case GH_LV_BYTES_SENT:
+            gh_wbuf_printf(&l, "%llu", (unsigned long long)f->bytes_sent);
+            break;
+        case GH_LV_REQUEST_TIME: gh_wbuf_printf(&l, "%.3f", f->seconds); break;
+        case GH_LV_UPSTREAM_ADDR: put_escaped(&l, f->upstream, false, SMALL_OUT_MAX); break;
+        case GH_LV_UPSTREAM_STATUS:
+            if (f->upstream_status > 0)
+                gh_wbuf_printf(&l, "%d", f->upstream_status);
+            else
+                gh_wbuf_putc(&l, '-');
+            break;
+        case GH_LV_REQUEST_ID: put_escaped(&l, f->request_id, false, SMALL_OUT_MAX); break;
+        case GH_LV_TRACE_ID: put_escaped(&l, f->trace_id, false, SMALL_OUT_MAX); break;
+        case GH_LV_SSL_PROTOCOL: put_cstr(&l, f->tls_protocol, SMALL_OUT_MAX); break;
+        case GH_LV_SSL_CIPHER:
+            put_cstr(&l, f->tls_protocol != NULL ? f->tls_cipher : NULL, SMALL_OUT_MAX);
+            break;
+        case GH_LV_SSL_CLIENT_S_DN: put_cstr(&l, f->client_subject, SMALL_OUT_MAX); break;
+        case GH_LV_SSL_CLIENT_VERIFY:
+            gh_wbuf_puts(&l, f->client_verify != NULL ? f->client_verify : "NONE");
+            break;
+        case GH_LV_PID: gh_wbuf_printf(&l, "%ld", f->pid); break;
+        case GH_LV_HTTP:
+            put_escaped(&l, f->header != NULL ? f->header(f->header_ctx, t->text)
+                                              : gh_str_make("", 0), false, FIELD_OUT_MAX);
+            break;
+        }
+    }
+    *l.p++ = '\n';
+    return (size_t)(l.p - buf);
+}
+
+static struct gh_str header_of(const void *ctx, const char *name)
+{
+    return header(ctx, name);
+}
+
 /* LOG: one line per finished request. */
 static enum gh_verdict log_request(struct gh_req *r)
 {
@@ -179,14 +294,31 @@ static enum gh_verdict log_request(struct gh_req *r)
         .upstream = gh_str_make(up, strlen(up)),
         .upstream_status = r->upstream_status,
         .request_id = r->request_id,
+        .trace_id = r->trace_id,
         .tls_protocol = r->tls_protocol,
         .tls_cipher = r->tls_cipher != NULL ? r->tls_cipher : "-",
         .client_subject = r->client_cert != NULL ? r->client_cert->subject : NULL,
         .client_verify = r->client_cert != NULL ? r->client_cert->verify : NULL,
     };
     char buf[GH_ACCESSLOG_LINE_MAX];
-    size_t n = gh_accesslog_format(&f, r->conf->access_log.format == GH_ALOG_JSON, buf,
-                                   sizeof(buf));
+    size_t n;
+    if (r->conf->access_log.format == GH_ALOG_CUSTOM) {
+        f.uri = gh_str_make(r->norm_path != NULL ? r->norm_path : "", r->norm_len);
+        f.args = h->query;
+        f.host = h->authority.len > 0 ? h->authority : h->host;
+        f.server_name = r->match.vserver != NULL && r->match.vserver->nnames > 0
+                            ? r->match.vserver->names[0] : "";
+        f.bytes_sent = r->bytes_sent;
+        static long pid;                /* the worker's; getpid(2) is not cached by glibc */
+        if (pid == 0)
+            pid = (long)getpid();
+        f.pid = pid;
+        f.header = header_of;
+        f.header_ctx = r;
+        n = gh_accesslog_format_custom(&r->conf->access_log.custom, &f, buf, sizeof(buf));
+    } else {
+        n = gh_accesslog_format(&f, r->conf->access_log.format == GH_ALOG_JSON, buf, sizeof(buf));
+    }
     gh_req_log_line(r, buf, n);
     return GH_CONTINUE;
 }

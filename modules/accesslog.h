@@ -10,7 +10,7 @@
 #include "common/str.h"
 #include "server/request.h"
 
-#define GH_ACCESSLOG_LINE_MAX 9216
+#define GH_ACCESSLOG_LINE_MAX 10240
 
 /* The pipeline module: the LOG phase's line per request. */
 extern struct gh_module gh_module_accesslog;
@@ -31,7 +31,21 @@ struct gh_accesslog_fields {
     /* TLS: appended to combined, tls_* in json; NULL on plain connections. */
     const char *tls_protocol, *tls_cipher;
     const char *client_subject, *client_verify;     /* mTLS; json only */
+    /* Only the custom format reads these. */
+    struct gh_str uri, args, host;      /* normalized path, query, authority or Host */
+    const char *server_name;            /* "" when no server matched */
+    uint64_t bytes_sent;                /* head and body */
+    struct gh_str trace_id;             /* empty: "-" */
+    long pid;
+    /* $http_NAME: the request header `name` (lower case), or an empty str. */
+    struct gh_str (*header)(const void *ctx, const char *name);
+    const void *header_ctx;
 };
+
+/* Format one line of the custom template (see gh_accesslog_format for the
+ * bounds: every value is escaped and cut at its cap, the line at size). */
+size_t gh_accesslog_format_custom(const struct gh_logfmt *fmt,
+                                  const struct gh_accesslog_fields *f, char *buf, size_t size);
 
 /* Format one line, '\n' included, into buf (size >= 2; GH_ACCESSLOG_LINE_MAX
  * holds every line whole): nginx's combined format with the request time,

@@ -6,13 +6,16 @@
  * action runs from this loop in a fixed order and never from a handler.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sdnotify.h"
 #include "common/shm.h"
 #include "common/time.h"
 #include "server/helper.h"
@@ -75,7 +78,51 @@ static struct {
     struct gh_master_stats *stats;      /* in the segment; never NULL after start */
     struct gh_master_stats stats_local; /* fallback when the segment has no room */
     struct gh_master_user user;         /* whom the children run as */
+    uint32_t notified_gen;              /* systemd was told READY=1 for this generation */
+    bool upgraded;                      /* started by USR2: tell systemd our MAINPID */
+    bool notify_failed;                 /* logged once */
 } M;
+
+/* systemd (Type=notify); nothing without $NOTIFY_SOCKET. */
+static void notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void notify(const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (gh_sd_notify(msg) == -1 && !M.notify_failed) {
+        M.notify_failed = true;
+        gh_log(GH_LOG_WARN, errno, "cannot notify systemd through $NOTIFY_SOCKET");
+    }
+}
+
+/* READY=1 once every slot of the current generation has a worker that
+ * accepts: at start, and after each reload (which said RELOADING=1). */
+static void notify_ready(void)
+{
+    if (M.notified_gen == M.generation || M.quitting || M.terminating || M.no_workers)
+        return;
+    for (int s = 0; s < M.conf->workers; s++) {
+        bool ok = false;
+        for (size_t i = 0; i < MAX_CHILDREN && !ok; i++) {
+            const struct child *c = &M.children[i];
+            ok = c->pid != 0 && c->slot == s && !c->draining && c->ready
+                 && c->generation == M.generation;
+        }
+        if (!ok)
+            return;
+    }
+    M.notified_gen = M.generation;
+    if (M.upgraded)
+        notify("MAINPID=%d\nREADY=1\nSTATUS=serving with %d workers (generation %u)",
+               (int)getpid(), M.conf->workers, M.generation);
+    else
+        notify("READY=1\nSTATUS=serving with %d workers (generation %u)", M.conf->workers,
+               M.generation);
+    M.upgraded = false;                 /* MAINPID once */
+}
 
 static struct child *live_worker(int slot)
 {
@@ -528,6 +575,11 @@ static void reload(void)
         return;
     }
     gh_log_notice("reloading the configuration from %s", M.opts->conf_file);
+    struct timespec mono;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    notify("RELOADING=1\nMONOTONIC_USEC=%llu",
+           (unsigned long long)mono.tv_sec * 1000000ull + (unsigned long long)mono.tv_nsec / 1000);
+    M.notified_gen = 0;                 /* READY=1 again once this one is done */
     struct gh_conf *conf = load_conf();
     if (conf == NULL) {
         gh_log_error("reload failed; still serving with the previous configuration");
@@ -636,6 +688,8 @@ static void handle_signal(int sig)
     case SIGQUIT:
         if (!M.quitting) {
             gh_log_notice("graceful shutdown");
+            if (M.upgrade.pid == 0)     /* after USR2 the new master is the service */
+                notify("STOPPING=1");
             M.quitting = true;
             stop_children(GH_CTL_QUIT, M.conf->shutdown_timeout + 2000);
         }
@@ -643,6 +697,8 @@ static void handle_signal(int sig)
     case SIGTERM:
     case SIGINT:
         gh_log_notice("fast shutdown");
+        if (M.upgrade.pid == 0)
+            notify("STOPPING=1");
         M.terminating = true;
         stop_children(GH_CTL_TERMINATE, 3000);
         break;
@@ -714,6 +770,7 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
 {
     sigset_t set;
     bool upgraded = getenv("GATEHOUSE_INHERIT") != NULL;
+    M.upgraded = upgraded;
 
     M.conf = conf;
     M.opts = opts;
@@ -773,6 +830,7 @@ int gh_master_run(struct gh_conf *conf, const struct gh_master_opts *opts)
             gh_log(GH_LOG_ALERT, errno, "sigtimedwait() failed");
         read_ready();
         reap();
+        notify_ready();
         now = gh_time_monotonic_ms();
         handover_due(now);
         respawn_due(now);

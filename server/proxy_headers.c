@@ -177,7 +177,7 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
 
     size_t bound = h->head_len * 2 + r->norm_len + h->query.len + host.len * 3
                    + strlen(peer) * 3 + r->request_id.len + 512 + gh_headers_set_size(&vs->request_headers)
-                   + gh_headers_set_size(&rt->request_headers) + client_cert_size(r->client_cert);
+                   + gh_headers_set_size(&rt->request_headers) + client_cert_size(r->client_cert) + r->traceparent.len + 32;
     char *buf = gh_palloc(r->pool, bound);
     if (buf == NULL)
         return -1;
@@ -213,6 +213,7 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
             || name_is(n, "x-forwarded-for") || name_is(n, "forwarded") || name_is(n, "via")
             || name_is(n, "x-forwarded-proto") || name_is(n, "x-forwarded-host")
             || name_is(n, "x-request-id") || client_cert_header(n)
+            || name_is(n, "traceparent") || (!r->trace_kept && name_is(n, "tracestate"))
             || in_sets(n, &vs->request_headers)
             || in_sets(n, &rt->request_headers)
             || named_by_connection(h->headers, h->nheaders, n))
@@ -263,6 +264,11 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
     gh_wbuf_puts(&o, h->version_minor == 0 ? "1.0 gatehouse\r\nX-Request-ID: " : "1.1 gatehouse\r\nX-Request-ID: ");
     gh_wbuf_putstr(&o, r->request_id);
     gh_wbuf_put(&o, "\r\n", 2);
+    if (r->traceparent.len > 0) {
+        gh_wbuf_puts(&o, "traceparent: ");
+        gh_wbuf_putstr(&o, r->traceparent);
+        gh_wbuf_put(&o, "\r\n", 2);
+    }
     if (r->client_cert != NULL)
         put_client_cert(&o, r->client_cert);
     gh_headers_put_set(&o, &vs->request_headers);

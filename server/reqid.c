@@ -58,8 +58,80 @@ bool gh_reqid_valid(struct gh_str v)
     return true;
 }
 
+static bool lower_hex(const char *p, size_t n, bool *nonzero)
+{
+    *nonzero = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+            return false;
+        *nonzero |= ch != '0';
+    }
+    return true;
+}
+
+/* version "-" trace-id "-" parent-id "-" flags: 2, 32, 16 and 2 lower-case
+ * hex digits; neither id all zeros; version ff is invalid. */
+bool gh_trace_valid(struct gh_str v)
+{
+    bool nz;
+    if (v.len < 55 || v.p[2] != '-' || v.p[35] != '-' || v.p[52] != '-')
+        return false;
+    if (!lower_hex(v.p, 2, &nz) || (v.p[0] == 'f' && v.p[1] == 'f'))
+        return false;
+    if (!lower_hex(v.p + 3, 32, &nz) || !nz || !lower_hex(v.p + 36, 16, &nz) || !nz)
+        return false;
+    if (!lower_hex(v.p + 53, 2, &nz))
+        return false;
+    if (v.p[0] == '0' && v.p[1] == '0')
+        return v.len == 55;
+    return v.len == 55 || v.p[55] == '-';   /* a later version may add fields */
+}
+
+static void trace_assign(struct gh_req *r)
+{
+    const struct gh_http_header *h = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < r->head.nheaders; i++) {
+        struct gh_str name = r->head.headers[i].name;
+        if (name.len == 11 && gh_str_caseeq(name, GH_STR("traceparent"))) {
+            h = &r->head.headers[i];
+            n++;
+        }
+    }
+    if (n == 1 && gh_trace_valid(h->value)) {
+        r->traceparent = h->value;
+        r->trace_id = gh_str_make(h->value.p + 3, 32);
+        r->trace_kept = true;
+        return;
+    }
+    char *tp = gh_palloc(r->pool, 55);
+    if (tp == NULL) {
+        r->traceparent = r->trace_id = gh_str_make("", 0);
+        return;
+    }
+    uint64_t a, b, parent;
+    do {
+        a = gh_reqid_random();
+        b = gh_reqid_random();
+    } while ((a | b) == 0);
+    do
+        parent = gh_reqid_random();
+    while (parent == 0);
+    memcpy(tp, "00-", 3);
+    gh_str_hex64(tp + 3, a);
+    gh_str_hex64(tp + 19, b);
+    tp[35] = '-';
+    gh_str_hex64(tp + 36, parent);
+    memcpy(tp + 52, "-00", 3);          /* not sampled: we record no spans */
+    r->traceparent = gh_str_make(tp, 55);
+    r->trace_id = gh_str_make(tp + 3, 32);
+    r->trace_kept = false;
+}
+
 void gh_reqid_assign(struct gh_req *r)
 {
+    trace_assign(r);
     const struct gh_http_header *h =
         gh_http1_find_header(r->head.headers, r->head.nheaders, "x-request-id");
     if (h != NULL && gh_reqid_valid(h->value)) {

@@ -159,6 +159,10 @@ struct gh_req {
     uint64_t bytes_sent;                /* response bytes written to the client (head + body) */
     uint64_t head_bytes;                /* of which the response head (final and interim) */
     struct gh_str request_id;           /* client's (if sane) or generated (pool) */
+    /* W3C Trace Context: the client's traceparent when it is valid, else
+     * one made here (sampled flag off); trace_id is its 32 hex digits. */
+    struct gh_str traceparent, trace_id;
+    bool trace_kept;                    /* the client's: its tracestate goes along */
     bool keepalive;                     /* the client connection may serve another request */
     bool head_only;                     /* HEAD: no response body */
     bool has_body;                      /* the request has a body (CL > 0 or chunked) */

@@ -13,6 +13,7 @@ apt-get install -y -qq --no-install-recommends \
     libssl-dev zlib1g-dev libconfig-dev check libpcre2-dev libnghttp2-dev libjansson-dev \
     clang libclang-rt-14-dev \
     python3 python3-pytest curl openssl procps \
+    logrotate \
     nginx-light haproxy wrk valgrind >/dev/null
 if [ "$had_haproxy" = no ]; then
     if command -v systemctl >/dev/null && systemctl is-active --quiet haproxy 2>/dev/null; then

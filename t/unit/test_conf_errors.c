@@ -226,7 +226,7 @@ END_TEST
 START_TEST(test_err_enums)
 {
     EXPECT(LISTEN "access_log = { format = \"common\"; };\n",
-           "2: 'access_log.format': unknown value 'common' (expected combined | json | off)");
+           "2: 'access_log.format': unknown value 'common' (expected combined | json | off | custom)");
     EXPECT(LISTEN "error_log = { level = \"alert\"; };\n",
            "2: 'error_log.level': unknown value 'alert' (expected debug | info | notice | warn | error)");
     EXPECT(LISTEN "access = { deny_action = \"drop\"; };\n",
