@@ -56,6 +56,8 @@ ssize_t gh_tls_io_read(struct gh_transport *t, void *buf, size_t len)
             continue;
         }
         int err = SSL_get_error(ssl, 0);
+        if (err == SSL_ERROR_WANT_READ && !SSL_has_pending(ssl))
+            SSL_free_buffers(ssl);      /* drained: the probe's record buffer goes */
         if (total > 0) {
             if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE
                 && err != SSL_ERROR_ZERO_RETURN)
