@@ -16,7 +16,9 @@
 #include "common/time.h"
 #include "server/admin.h"
 #include "server/admin_edge.h"
+#include "server/admin_html.h"
 #include "server/admin_json.h"
+#include "server/admin_rate.h"
 #include "server/http1.h"
 #include "server/listen.h"
 #include "server/master.h"
@@ -44,6 +46,7 @@ struct gh_admin {
     const struct gh_conf *conf;
     struct gh_us_region *reg;
     struct gh_io lio;
+    struct gh_timer rate_timer;         /* samples for requests/s (admin_rate.h) */
     struct admin_conn *conns;
     int nconns;
 };
@@ -142,9 +145,57 @@ static const char *balance_name(int b)
     return b >= 0 && b < (int)GH_ARRAY_LEN(names) ? names[b] : "round_robin";
 }
 
-static json_t *server_json(struct gh_us_region *reg, const struct gh_conf_upstream *up,
-                           const struct gh_conf_upstream_server *s)
+/* A number, or null when v < 0 (unknown), to the microsecond. */
+static json_t *ms_or_null(double v)
 {
+    return v < 0 ? json_null() : json_real(round(v * 1000.0) / 1000.0);
+}
+
+/* The latency bucket counts, not cumulative; the last one is for samples
+ * over the last bound (lat_count minus the others, never negative). */
+static json_t *buckets_json(const struct gh_us_totals *t)
+{
+    json_t *a = json_array();
+    uint64_t in = 0;
+    int rc = 0;
+    for (int b = 0; b < GH_US_LAT_BUCKETS; b++) {
+        rc |= json_array_append_new(a, gh_aj_u64(t->lat_bucket[b]));
+        in += t->lat_bucket[b];
+    }
+    rc |= json_array_append_new(a, gh_aj_u64(t->lat_count > in ? t->lat_count - in : 0));
+    if (rc != 0) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* requests_per_s, errors_per_s and error_rate (errors over requests in the
+ * window, at most 1; null without traffic), or nulls when unknown. */
+static int rates_json(json_t *o, const struct gh_conf *conf, size_t u, size_t k,
+                      const struct gh_us_totals *t)
+{
+    struct gh_rate rt;
+    if (!gh_rate_get(conf, u, k, t, gh_time_monotonic_ms(), &rt)) {
+        int rc = json_object_set_new(o, "requests_per_s", json_null());
+        rc |= json_object_set_new(o, "errors_per_s", json_null());
+        return rc | json_object_set_new(o, "error_rate", json_null());
+    }
+    double ratio = rt.errors_per_s > rt.requests_per_s ? 1.0
+                   : rt.requests_per_s > 0 ? rt.errors_per_s / rt.requests_per_s : -1;
+    int rc = json_object_set_new(o, "requests_per_s",
+                                 json_real(round(rt.requests_per_s * 100.0) / 100.0));
+    rc |= json_object_set_new(o, "errors_per_s", json_real(round(rt.errors_per_s * 100.0) / 100.0));
+    return rc | json_object_set_new(o, "error_rate",
+                                    ratio < 0 ? json_null()
+                                              : json_real(round(ratio * 10000.0) / 10000.0));
+}
+
+static json_t *server_json(const struct gh_conf *conf, struct gh_us_region *reg, size_t u,
+                           size_t k)
+{
+    const struct gh_conf_upstream *up = &conf->upstreams[u];
+    const struct gh_conf_upstream_server *s = &up->servers[k];
     struct srv_view v;
     view(reg, up, s, &v);
     double avg = v.t.lat_count ? (double)v.t.lat_sum / (double)v.t.lat_count : 0.0;
@@ -162,6 +213,10 @@ static json_t *server_json(struct gh_us_region *reg, const struct gh_conf_upstre
     rc |= json_object_set_new(o, "errors", gh_aj_u64(v.t.errors));
     /* To the microsecond, as before (the millisecond sum over a count). */
     rc |= json_object_set_new(o, "avg_latency_ms", json_real(round(avg * 1000.0) / 1000.0));
+    rc |= json_object_set_new(o, "p50_ms", ms_or_null(gh_us_latency_quantile(&v.t, 0.5)));
+    rc |= json_object_set_new(o, "p99_ms", ms_or_null(gh_us_latency_quantile(&v.t, 0.99)));
+    rc |= json_object_set_new(o, "latency_buckets", buckets_json(&v.t));
+    rc |= rates_json(o, conf, u, k, &v.t);
     if (rc != 0) {
         json_decref(o);
         return NULL;
@@ -169,14 +224,15 @@ static json_t *server_json(struct gh_us_region *reg, const struct gh_conf_upstre
     return o;
 }
 
-static json_t *upstream_json(struct gh_us_region *reg, const struct gh_conf_upstream *up)
+static json_t *upstream_json(const struct gh_conf *conf, struct gh_us_region *reg, size_t u)
 {
+    const struct gh_conf_upstream *up = &conf->upstreams[u];
     json_t *o = json_object(), *servers = json_array();
     int rc = json_object_set_new(o, "name", gh_aj_text(up->name));
     rc |= json_object_set_new(o, "balance", json_string(balance_name(up->balance)));
     rc |= json_object_set_new(o, "health_checks", json_boolean(up->health.enabled));
     for (size_t k = 0; k < up->nservers && rc == 0; k++)
-        rc |= json_array_append_new(servers, server_json(reg, up, &up->servers[k]));
+        rc |= json_array_append_new(servers, server_json(conf, reg, u, k));
     rc |= json_object_set_new(o, "servers", servers);
     if (rc != 0) {
         json_decref(o);
@@ -185,18 +241,82 @@ static json_t *upstream_json(struct gh_us_region *reg, const struct gh_conf_upst
     return o;
 }
 
-char *gh_admin_status_json(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len)
+json_t *gh_admin_status_doc(const struct gh_conf *conf, struct gh_us_region *reg)
 {
-    json_t *root = json_object(), *ups = json_array();
+    json_t *root = json_object(), *ups = json_array(), *bounds = json_array();
     int rc = json_object_set_new(root, "pid", json_integer(getpid()));
+    for (int b = 0; b < GH_US_LAT_BUCKETS; b++)
+        rc |= json_array_append_new(bounds, json_integer(gh_us_lat_bound_ms[b]));
+    rc |= json_object_set_new(root, "latency_bounds_ms", bounds);
     for (size_t u = 0; u < conf->nupstreams && rc == 0; u++)
-        rc |= json_array_append_new(ups, upstream_json(reg, &conf->upstreams[u]));
+        rc |= json_array_append_new(ups, upstream_json(conf, reg, u));
     rc |= json_object_set_new(root, "upstreams", ups);
     if (rc != 0 || gh_admin_edge_json(root, conf) != 0) {
         json_decref(root);
         return NULL;
     }
-    return gh_aj_dump(root, len);
+    return root;
+}
+
+char *gh_admin_status_json(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len)
+{
+    return gh_aj_dump(gh_admin_status_doc(conf, reg), len);
+}
+
+char *gh_admin_status_page(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len)
+{
+    json_t *doc = gh_admin_status_doc(conf, reg);
+    if (doc == NULL)
+        return NULL;
+    char *html = gh_admin_html(doc, len);
+    json_decref(doc);
+    return html;
+}
+
+static void server_labels(FILE *f, const struct gh_conf_upstream *up,
+                          const struct gh_conf_upstream_server *srv)
+{
+    fputs("{upstream=", f);
+    prom_str(f, up->name);
+    fputs(",server=", f);
+    prom_str(f, srv->addr.text);
+}
+
+/* gatehouse_upstream_latency_seconds: a histogram of the time to the
+ * upstream's response head, by server (its _sum and _count were counters
+ * of their own before the buckets came, under the same names). */
+static void latency_histogram(FILE *f, const struct gh_conf *conf, struct gh_us_region *reg)
+{
+    fputs("# HELP gatehouse_upstream_latency_seconds Time from sending a request to the "
+          "upstream's response head, by server\n"
+          "# TYPE gatehouse_upstream_latency_seconds histogram\n", f);
+    for (size_t u = 0; u < conf->nupstreams; u++) {
+        const struct gh_conf_upstream *up = &conf->upstreams[u];
+        for (size_t k = 0; k < up->nservers; k++) {
+            struct srv_view v;
+            view(reg, up, &up->servers[k], &v);
+            uint64_t cum = 0;
+            for (int b = 0; b < GH_US_LAT_BUCKETS; b++) {
+                cum += v.t.lat_bucket[b];
+                fputs("gatehouse_upstream_latency_seconds_bucket", f);
+                server_labels(f, up, &up->servers[k]);
+                fprintf(f, ",le=\"%g\"} %llu\n", gh_us_lat_bound_ms[b] / 1000.0,
+                        (unsigned long long)cum);
+            }
+            /* A sample is counted in its bucket and then in lat_count: a
+             * read between the two must not make +Inf smaller than le=10. */
+            uint64_t count = GH_MAX(cum, v.t.lat_count);
+            fputs("gatehouse_upstream_latency_seconds_bucket", f);
+            server_labels(f, up, &up->servers[k]);
+            fprintf(f, ",le=\"+Inf\"} %llu\n", (unsigned long long)count);
+            fputs("gatehouse_upstream_latency_seconds_sum", f);
+            server_labels(f, up, &up->servers[k]);
+            fprintf(f, "} %.3f\n", (double)v.t.lat_sum / 1000.0);
+            fputs("gatehouse_upstream_latency_seconds_count", f);
+            server_labels(f, up, &up->servers[k]);
+            fprintf(f, "} %llu\n", (unsigned long long)count);
+        }
+    }
 }
 
 char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len)
@@ -204,11 +324,10 @@ char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, siz
     static const char *const names[] = {
         "gatehouse_upstream_up", "gatehouse_upstream_active_connections",
         "gatehouse_upstream_requests_total", "gatehouse_upstream_errors_total",
-        "gatehouse_upstream_latency_seconds_sum", "gatehouse_upstream_latency_seconds_count",
     };
     static const char *const help[] = {
         "gauge\n# HELP gatehouse_upstream_up 1 when the server takes new requests",
-        "gauge", "counter", "counter", "counter", "counter",
+        "gauge", "counter", "counter",
     };
     char *buf = NULL;
     FILE *f = open_memstream(&buf, len);
@@ -221,21 +340,18 @@ char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, siz
             for (size_t k = 0; k < up->nservers; k++) {
                 struct srv_view v;
                 view(reg, up, &up->servers[k], &v);
-                fprintf(f, "%s{upstream=", names[m]);
-                prom_str(f, up->name);
-                fputs(",server=", f);
-                prom_str(f, up->servers[k].addr.text);
+                fputs(names[m], f);
+                server_labels(f, up, &up->servers[k]);
                 switch (m) {
                 case 0: fprintf(f, "} %d\n", strcmp(v.state, "up") == 0); break;
                 case 1: fprintf(f, "} %lld\n", (long long)v.t.active); break;
                 case 2: fprintf(f, "} %llu\n", (unsigned long long)v.t.requests); break;
-                case 3: fprintf(f, "} %llu\n", (unsigned long long)v.t.errors); break;
-                case 4: fprintf(f, "} %.3f\n", (double)v.t.lat_sum / 1000.0); break;
-                default: fprintf(f, "} %llu\n", (unsigned long long)v.t.lat_count); break;
+                default: fprintf(f, "} %llu\n", (unsigned long long)v.t.errors); break;
                 }
             }
         }
     }
+    latency_histogram(f, conf, reg);
     gh_admin_edge_metrics(f, conf);
     gh_metrics_write(f, conf);
     uint64_t reloads = 0, restarts = 0;
@@ -248,23 +364,6 @@ char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, siz
             (unsigned long long)reloads, (unsigned long long)restarts);
     return finish(f, &buf);
 }
-
-static const char status_html[] =
-    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>gatehouse status</title>\n"
-    "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:"
-    "1.5em}td,th{border:1px solid #ccc;padding:.3em .8em;text-align:right}th{background:#eee}"
-    "td.l{text-align:left}.up{color:#080}.down{color:#c00}.drained{color:#a60}</style>\n"
-    "</head><body><h1>gatehouse</h1><div id=\"u\">loading...</div>\n<script>\n"
-    "function esc(s){return String(s).replace(/[&<>\"]/g,c=>'&#'+c.charCodeAt(0)+';')}\n"
-    "async function load(){try{const r=await fetch('status.json',{cache:'no-store'});"
-    "const j=await r.json();let h='';for(const u of j.upstreams){h+='<h2>'+esc(u.name)+' <small>('"
-    "+esc(u.balance)+')</small></h2><table><tr><th>server</th><th>state</th><th>active</th>"
-    "<th>requests</th><th>errors</th><th>avg latency (ms)</th></tr>';for(const s of u.servers)"
-    "{h+='<tr><td class=l>'+esc(s.address)+(s.backup?' (backup)':'')+'</td><td class=\"'+"
-    "s.state+'\">'+s.state+'</td><td>'+s.active+'</td><td>'+s.requests+'</td><td>'+s.errors+"
-    "'</td><td>'+s.avg_latency_ms.toFixed(1)+'</td></tr>'}h+='</table>'}"
-    "document.getElementById('u').innerHTML=h}catch(e){document.getElementById('u').textContent="
-    "'cannot load status.json: '+e}}\nload();setInterval(load,2000);\n</script></body></html>\n";
 
 /* ---- requests -------------------------------------------------------- */
 
@@ -410,14 +509,27 @@ char *gh_admin_handle_body(const struct gh_conf *conf, struct gh_us_region *reg,
                            struct gh_str method, struct gh_str target, const struct gh_str *auth,
                            struct gh_str body, size_t *len)
 {
-    if (!auth_ok(conf, auth))
-        return respond_error(401, "WWW-Authenticate: Bearer\r\n",
-                             "an \"Authorization: Bearer TOKEN\" header with the admin token "
-                             "is required", len);
     const char *q = memchr(target.p, '?', target.len);
     struct gh_str path = gh_str_make(target.p, q ? (size_t)(q - target.p) : target.len);
     bool get = gh_str_eq(method, GH_STR("GET")), head = gh_str_eq(method, GH_STR("HEAD"));
     bool post = gh_str_eq(method, GH_STR("POST"));
+    bool page = gh_str_eq(path, GH_STR("/status"));
+    if (!auth_ok(conf, auth)) {
+        /* A browser cannot send the token with the page's own request: the
+         * dashboard's 401 is the page without any data, whose form takes
+         * the token for its calls (admin_html.h). */
+        size_t blen = 0;
+        char *body = page && (get || head) ? gh_admin_html(NULL, &blen) : NULL;
+        if (body != NULL) {
+            char *resp = respond(401, "Unauthorized", "text/html; charset=utf-8",
+                                 "WWW-Authenticate: Bearer\r\n", body, blen, head, len);
+            free(body);
+            return resp;
+        }
+        return respond_error(401, "WWW-Authenticate: Bearer\r\n",
+                             "an \"Authorization: Bearer TOKEN\" header with the admin token "
+                             "is required", len);
+    }
     struct gh_admin_reply r = { .status = 0 };
     if (path.len > 11 && memcmp(path.p, "/upstreams/", 11) == 0) {
         server_action(conf, reg, path, post, body, &r);
@@ -435,14 +547,14 @@ char *gh_admin_handle_body(const struct gh_conf *conf, struct gh_us_region *reg,
     } else if (gh_str_eq(path, GH_STR("/metrics"))) {
         render = gh_admin_metrics;
         ctype = "text/plain; version=0.0.4; charset=utf-8";
-    } else if (!gh_str_eq(path, GH_STR("/status"))) {
+    } else if (page) {
+        render = gh_admin_status_page;
+        ctype = "text/html; charset=utf-8";
+    } else {
         return respond_error(404, NULL, NULL, len);
     }
     if (!get && !head)
         return respond_error(405, "Allow: GET, HEAD\r\n", NULL, len);
-    if (render == NULL)
-        return respond(200, "OK", "text/html; charset=utf-8", NULL, status_html,
-                       sizeof(status_html) - 1, head, len);
     size_t blen = 0;
     char *text = render(conf, reg, &blen);
     if (text == NULL)
@@ -626,6 +738,13 @@ static void conn_event(struct gh_io *io, uint32_t revents)
     }
 }
 
+static void rate_tick(struct gh_timer *t)
+{
+    struct gh_admin *a = t->data;
+    gh_rate_sample(gh_now_ms);
+    gh_loop_timer_set(a->loop, &a->rate_timer, GH_RATE_SAMPLE_MS);
+}
+
 static void admin_accept(struct gh_io *io, uint32_t revents)
 {
     struct gh_admin *a = io->data;
@@ -674,6 +793,10 @@ struct gh_admin *gh_admin_start(struct gh_loop *loop, int fd, const struct gh_co
         free(a);
         return NULL;
     }
+    /* Without the ring the rates are only unknown (null). */
+    (void)gh_rate_start(conf, reg, gh_now_ms);
+    gh_timer_init(&a->rate_timer, rate_tick, a);
+    gh_loop_timer_set(loop, &a->rate_timer, GH_RATE_SAMPLE_MS);
     return a;
 }
 
@@ -683,6 +806,8 @@ void gh_admin_stop(struct gh_admin *a)
         return;
     while (a->conns != NULL)
         conn_close(a->conns);
+    gh_loop_timer_cancel(a->loop, &a->rate_timer);
+    gh_rate_stop();
     gh_io_stop(a->loop, &a->lio);
     gh_loop_run_deferred(a->loop);
     free(a);
