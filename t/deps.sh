@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install what gatehouse needs to build, test and benchmark, from Debian
-# (run as root). Used by the README commands and by .ci/run.
+# (run as root). Used by the README commands and by .ci/run. chromium (headless)
+# loads the admin dashboard in t/integ/test_dashboard.py.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -9,4 +10,4 @@ apt-get install -y -qq --no-install-recommends \
     libssl-dev zlib1g-dev libconfig-dev check libpcre2-dev libnghttp2-dev libjansson-dev \
     clang libclang-rt-14-dev \
     python3 python3-pytest curl openssl procps \
-    nginx-light wrk valgrind >/dev/null
+    nginx-light wrk valgrind chromium fonts-liberation >/dev/null
