@@ -10,6 +10,7 @@
 #define GH_ADMIN_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "common/conf.h"
 #include "common/loop.h"
@@ -41,6 +42,9 @@ char *gh_admin_status_json(const struct gh_conf *conf, struct gh_us_region *reg,
 char *gh_admin_status_page(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len);
 /* The Prometheus text of GET /metrics, likewise. */
 char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len);
+/* Close the open_memstream f over *buf: *buf (the caller frees it), or NULL
+ * (and *buf freed) when a write or the close failed. */
+char *gh_admin_finish(FILE *f, char **buf);
 /* Handle one request: method and target (raw), the Authorization header
  * value (NULL when absent). Returns a whole HTTP response (malloc'd, *len
  * bytes) or NULL when out of memory. Exposed for unit tests. */

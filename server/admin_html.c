@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/gh.h"
+#include "server/admin.h"
 #include "server/admin_html.h"
 
 #define DASH "\xe2\x80\x93"             /* an unknown figure */
@@ -381,10 +382,5 @@ char *gh_admin_html(const json_t *doc, size_t *len)
                "JavaScript the page refreshes from status.json every second and keeps the "
                "last 5 minutes of requests/s for the charts.</footer>\n"
                "<script>\n%s</script>\n</body></html>\n", page_script);
-    bool failed = ferror(f) != 0;
-    if (fclose(f) != 0 || failed) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return gh_admin_finish(f, &buf);
 }
