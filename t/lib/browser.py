@@ -106,10 +106,13 @@ class Browser:
         # bash (dash takes one-digit fds only) puts the two pipe ends on fds 3 and 4,
         # then becomes chromium.
         script = 'exec 3<&%d 4>&%d %d<&- %d>&-; exec "$@"' % (cmd_r, ans_w, cmd_r, ans_w)
-        self.proc = subprocess.Popen(["/bin/bash", "-c", script, "bash"] + argv,
-                                     pass_fds=(cmd_r, ans_w), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+        # Its stderr goes to a file: a pipe nobody reads during the session could fill.
+        self.stderr_path = os.path.join(self.profile, "stderr.txt")
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(["/bin/bash", "-c", script, "bash"] + argv,
+                                         pass_fds=(cmd_r, ans_w), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err,
+                                         start_new_session=True)
         os.close(cmd_r)
         os.close(ans_w)
         self.next_id = 0
@@ -130,9 +133,7 @@ class Browser:
                 continue
             chunk = os.read(self.ans_r, 1 << 20)
             if not chunk:
-                raise AssertionError("chromium closed its DevTools pipe: %s"
-                                     % self.proc.stderr.read1(4000).decode("utf-8", "replace")
-                                     if self.proc.poll() is not None else "")
+                raise AssertionError("chromium closed its DevTools pipe: %s" % self.stderr())
             self.buf += chunk
         msg, _, self.buf = self.buf.partition(b"\0")
         return json.loads(msg)
@@ -151,6 +152,14 @@ class Browser:
                 if "error" in m:
                     raise AssertionError("%s: %s" % (method, m["error"]))
                 return m.get("result", {})
+
+    def stderr(self):
+        """The last 4 KB chromium wrote to its stderr."""
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read()[-4000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def navigate(self, url):
         self.call("Page.navigate", {"url": url})
@@ -209,7 +218,6 @@ class Browser:
                 os.close(fd)
             except OSError:
                 pass
-        self.proc.stderr.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self):
