@@ -118,10 +118,14 @@ class Browser:
         self.next_id = 0
         self.buf = b""
         self.session = None
-        target = self.call("Target.createTarget", {"url": "about:blank"}, browser=True)
-        self.session = self.call("Target.attachToTarget",
-                                 {"targetId": target["targetId"], "flatten": True},
-                                 browser=True)["sessionId"]
+        try:
+            target = self.call("Target.createTarget", {"url": "about:blank"}, browser=True)
+            self.session = self.call("Target.attachToTarget",
+                                     {"targetId": target["targetId"], "flatten": True},
+                                     browser=True)["sessionId"]
+        except BaseException:
+            self.close()                    # no browser or profile left behind
+            raise
 
     def _read_message(self, deadline):
         while b"\0" not in self.buf:
