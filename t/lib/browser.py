@@ -165,8 +165,15 @@ class Browser:
         except OSError:
             return ""
 
-    def navigate(self, url):
+    def navigate(self, url, javascript=True):
+        """Load url in the page (javascript=False: with the page's scripts disabled;
+        evaluate() still works). Returns at once: wait() for what should be there."""
+        self.call("Emulation.setScriptExecutionDisabled", {"value": not javascript})
         self.call("Page.navigate", {"url": url})
+
+    def html(self):
+        """The page's DOM, serialized."""
+        return self.eval("document.documentElement.outerHTML")
 
     def eval(self, expression):
         """The value of a JavaScript expression in the page (promises awaited)."""
