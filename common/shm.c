@@ -377,8 +377,9 @@ enum gh_shm_region_err {
  * Find or reserve the region `name` (1 to GH_SHM_NAME_LEN - 1 bytes) of
  * `size` bytes and layout `layout_version`. An existing region of that name
  * with the same version and size is returned with *fresh = false, its content
- * untouched. Otherwise the old region, if any, is released and a new one is
- * allocated (first fit, 64-byte aligned) and zero-filled, *fresh = true.
+ * untouched. Otherwise a new one is allocated (first fit, 64-byte aligned,
+ * apart from the old one when there is room for both) and zero-filled,
+ * *fresh = true, and the old region, if any, is released.
  * Returns a pointer into this process's mapping, or NULL (logged) when the
  * name is invalid, the directory is full or no free extent is large enough.
  * Takes hdr->lock itself (the caller must not hold it); the zero-fill runs
@@ -417,9 +418,12 @@ void *gh_shm_region(struct gh_shm *shm, const char *name, uint32_t layout_versio
         *fresh = false;
         goto done;
     }
-    if (d != NULL)
-        gh_shm_desc_release(h, d);
-
+    /* Another layout or size: the new space is taken while the old region
+     * is still held, so that the processes still writing to the old one
+     * (an older binary's workers draining after USR2) never write into the
+     * new one. Only when there is no room for both does the old one go
+     * first. */
+    struct gh_shm_region_desc *old = d;
     d = NULL;
     for (size_t i = 0; i < GH_SHM_MAX_REGIONS; i++) {
         if (!gh_shm_desc_used(&h->regions[i])) {
@@ -427,11 +431,19 @@ void *gh_shm_region(struct gh_shm *shm, const char *name, uint32_t layout_versio
             break;
         }
     }
+    bool have = d != NULL && gh_shm_extent_take(h, len, &off) == 0;
+    if (old != NULL) {
+        gh_shm_desc_release(h, old);
+        if (d == NULL)
+            d = old;
+        if (!have)
+            have = gh_shm_extent_take(h, len, &off) == 0;
+    }
     if (d == NULL) {
         err = GH_SHM_ERR_DIRECTORY_FULL;
         goto done;
     }
-    if (gh_shm_extent_take(h, len, &off) == -1) {
+    if (!have) {
         err = GH_SHM_ERR_NO_SPACE;
         goto done;
     }

@@ -13,6 +13,10 @@
 
 static struct gh_us_region *g_region;
 
+const uint32_t gh_us_lat_bound_ms[GH_US_LAT_BUCKETS] = {
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000,
+};
+
 size_t gh_us_size(uint32_t capacity)
 {
     size_t head = (sizeof(struct gh_us_region) + 63) & ~(size_t)63;
@@ -80,6 +84,8 @@ static void slot_reset(struct gh_us_region *reg, int i, const char *key, size_t 
     atomic_store(&s->retired_errors, 0);
     atomic_store(&s->retired_lat_sum, 0);
     atomic_store(&s->retired_lat_count, 0);
+    for (int b = 0; b < GH_US_LAT_BUCKETS; b++)
+        atomic_store(&s->retired_lat_bucket[b], 0);
     for (int p = 0; p < GH_US_NPROCS; p++) {
         struct gh_us_pctr *c = gh_us_pctr(reg, p, i);
         atomic_store(&c->active, 0);
@@ -87,6 +93,8 @@ static void slot_reset(struct gh_us_region *reg, int i, const char *key, size_t 
         atomic_store(&c->errors, 0);
         atomic_store(&c->lat_sum, 0);
         atomic_store(&c->lat_count, 0);
+        for (int b = 0; b < GH_US_LAT_BUCKETS; b++)
+            atomic_store(&c->lat_bucket[b], 0);
     }
     memcpy(s->key, key, len);
     s->key_len = (uint32_t)len;
@@ -164,6 +172,8 @@ void gh_us_fold(struct gh_us_region *reg, int proc)
         atomic_fetch_add(&s->retired_errors, atomic_exchange(&c->errors, 0));
         atomic_fetch_add(&s->retired_lat_sum, atomic_exchange(&c->lat_sum, 0));
         atomic_fetch_add(&s->retired_lat_count, atomic_exchange(&c->lat_count, 0));
+        for (int b = 0; b < GH_US_LAT_BUCKETS; b++)
+            atomic_fetch_add(&s->retired_lat_bucket[b], atomic_exchange(&c->lat_bucket[b], 0));
     }
     atomic_fetch_add(&reg->fold_seq, 1);
 }
@@ -182,17 +192,43 @@ void gh_us_read(struct gh_us_region *reg, int idx, struct gh_us_totals *out)
             .lat_sum = atomic_load(&s->retired_lat_sum),
             .lat_count = atomic_load(&s->retired_lat_count),
         };
+        for (int b = 0; b < GH_US_LAT_BUCKETS; b++)
+            t.lat_bucket[b] = atomic_load(&s->retired_lat_bucket[b]);
         for (int p = 0; p < GH_US_NPROCS; p++) {
             struct gh_us_pctr *c = gh_us_pctr(reg, p, idx);
             t.requests += atomic_load_explicit(&c->requests, memory_order_relaxed);
             t.errors += atomic_load_explicit(&c->errors, memory_order_relaxed);
             t.lat_sum += atomic_load_explicit(&c->lat_sum, memory_order_relaxed);
             t.lat_count += atomic_load_explicit(&c->lat_count, memory_order_relaxed);
+            for (int b = 0; b < GH_US_LAT_BUCKETS; b++)
+                t.lat_bucket[b] += atomic_load_explicit(&c->lat_bucket[b], memory_order_relaxed);
         }
         *out = t;
         if (atomic_load(&reg->fold_seq) == seq)
             return;
     }
+}
+
+double gh_us_latency_quantile(const struct gh_us_totals *t, double q)
+{
+    if (t->lat_count == 0)
+        return -1;
+    /* The count is read apart from the buckets: a sample being recorded
+     * may be in one and not yet in the other. Rank within what the buckets
+     * and the overflow (count minus their sum, never negative) hold. */
+    uint64_t in_buckets = 0;
+    for (int b = 0; b < GH_US_LAT_BUCKETS; b++)
+        in_buckets += t->lat_bucket[b];
+    uint64_t total = GH_MAX(in_buckets, t->lat_count);
+    double rank = q * (double)total, below = 0, lower = 0;
+    for (int b = 0; b < GH_US_LAT_BUCKETS; b++) {
+        double n = (double)t->lat_bucket[b], upper = gh_us_lat_bound_ms[b];
+        if (n > 0 && below + n >= rank)
+            return lower + (upper - lower) * (rank - below) / n;
+        below += n;
+        lower = upper;
+    }
+    return gh_us_lat_bound_ms[GH_US_LAT_BUCKETS - 1];
 }
 
 /* The capacity of an existing, valid region of ours, or 0. The directory

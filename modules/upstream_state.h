@@ -31,9 +31,15 @@
 #include "common/shm.h"
 
 #define GH_US_REGION "upstreams"
-#define GH_US_LAYOUT 1u
+/* 2: latency buckets per process and retired (issue 14). */
+#define GH_US_LAYOUT 2u
 #define GH_US_KEY_LEN 240                /* "upstream\0address\0" must fit */
 #define GH_US_MIN_SLOTS 256
+/* Upstream latency buckets (ms, inclusive upper bounds; a sample lands in
+ * the first bucket that holds it, one over the last bound only in
+ * lat_count): gh_us_lat_bound_ms[]. */
+#define GH_US_LAT_BUCKETS 13
+extern const uint32_t gh_us_lat_bound_ms[GH_US_LAT_BUCKETS];
 /* Per-process counter blocks: one per segment process slot, plus one shared
  * block for a process that found no slot (never folded). */
 #define GH_US_NPROCS (GH_SHM_MAX_PROCS + 1)
@@ -53,6 +59,7 @@ struct gh_us_slot {
     _Atomic int64_t down_until;         /* passive: skipped until then (monotonic ms) */
     _Atomic int64_t up_since;           /* came (back) up at (monotonic ms); 0 = always */
     _Atomic uint64_t retired_requests, retired_errors, retired_lat_sum, retired_lat_count;
+    _Atomic uint64_t retired_lat_bucket[GH_US_LAT_BUCKETS];
 };
 
 /* One process's counters for one server. Written only by that process
@@ -61,6 +68,7 @@ struct gh_us_pctr {
     _Atomic int32_t active;
     int32_t pad;
     _Atomic uint64_t requests, errors, lat_sum, lat_count;
+    _Atomic uint64_t lat_bucket[GH_US_LAT_BUCKETS];     /* not cumulative */
 };
 
 struct gh_us_region {
@@ -76,6 +84,7 @@ struct gh_us_region {
 struct gh_us_totals {
     int64_t active;
     uint64_t requests, errors, lat_sum, lat_count;
+    uint64_t lat_bucket[GH_US_LAT_BUCKETS];             /* not cumulative */
 };
 
 /* Bytes of a region with `capacity` slots. */
@@ -124,6 +133,26 @@ static inline void gh_us_pctr_add(_Atomic uint64_t *c, uint64_t n)
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
                           memory_order_relaxed);
 }
+
+/* Count one latency sample of ms milliseconds (>= 0) in a process's
+ * counters: the sum, the count and its bucket (single writer, no lock). */
+static inline void gh_us_pctr_latency(struct gh_us_pctr *c, uint64_t ms)
+{
+    gh_us_pctr_add(&c->lat_sum, ms);
+    gh_us_pctr_add(&c->lat_count, 1);
+    for (int b = 0; b < GH_US_LAT_BUCKETS; b++) {
+        if (ms <= gh_us_lat_bound_ms[b]) {
+            gh_us_pctr_add(&c->lat_bucket[b], 1);
+            break;
+        }
+    }
+}
+
+/* The q-quantile (0 < q < 1) in ms of the samples in t, estimated from the
+ * buckets as Prometheus's histogram_quantile does (linear within the
+ * bucket; a rank above the last bound gives that bound). -1 when t has no
+ * sample. */
+double gh_us_latency_quantile(const struct gh_us_totals *t, double q);
 
 /*
  * Master side: the region of this segment, reserved by gh_us_reserve (at

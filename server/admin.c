@@ -1,10 +1,11 @@
 /*
  * admin.c - the admin API in the helper process (see admin.h). Small and
  * plain: one request per connection, answered from the shared upstream
- * state; the helper's loop never blocks on it.
+ * state; the helper's loop never blocks on it. What the answers say is
+ * written by admin_status.c (status document, upstream metrics),
+ * admin_html.c (the dashboard) and admin_edge.c (blacklist, edge counters).
  */
 #include <errno.h>
-#include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,11 +17,11 @@
 #include "common/time.h"
 #include "server/admin.h"
 #include "server/admin_edge.h"
+#include "server/admin_html.h"
 #include "server/admin_json.h"
+#include "server/admin_rate.h"
 #include "server/http1.h"
 #include "server/listen.h"
-#include "server/master.h"
-#include "modules/metrics.h"
 
 #define ADMIN_HEAD_MAX 8192
 #define ADMIN_TIMEOUT_MS 10000
@@ -44,6 +45,7 @@ struct gh_admin {
     const struct gh_conf *conf;
     struct gh_us_region *reg;
     struct gh_io lio;
+    struct gh_timer rate_timer;         /* samples for requests/s (admin_rate.h) */
     struct admin_conn *conns;
     int nconns;
 };
@@ -84,48 +86,7 @@ int gh_admin_listen(const struct gh_conf_addr *addr)
     return fd;
 }
 
-/* ---- rendering ------------------------------------------------------- */
-
-/* The label value escaping of the Prometheus text format. */
-static void prom_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(f, "\\%c", *s);
-        else if (*s == '\n')
-            fputs("\\n", f);
-        else
-            fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-struct srv_view {
-    const char *state;                  /* "up", "down", "drained" */
-    bool health_down, passive_down;
-    struct gh_us_totals t;
-};
-
-static void view(struct gh_us_region *reg, const struct gh_conf_upstream *up,
-                 const struct gh_conf_upstream_server *srv, struct srv_view *v)
-{
-    memset(v, 0, sizeof(*v));
-    int slot = gh_us_find(reg, up->name, srv->addr.text);
-    v->state = "up";
-    if (slot < 0)
-        return;
-    struct gh_us_slot *st = gh_us_slot(reg, slot);
-    gh_us_read(reg, slot, &v->t);
-    v->health_down = atomic_load(&st->down) != 0;
-    v->passive_down = atomic_load(&st->down_until) > gh_time_monotonic_ms();
-    if (atomic_load(&st->drained))
-        v->state = "drained";
-    else if (v->health_down || v->passive_down)
-        v->state = "down";
-}
-
-static char *finish(FILE *f, char **buf)
+char *gh_admin_finish(FILE *f, char **buf)
 {
     bool failed = ferror(f) != 0;
     if (fclose(f) != 0 || failed) {
@@ -134,137 +95,6 @@ static char *finish(FILE *f, char **buf)
     }
     return *buf;
 }
-
-static const char *balance_name(int b)
-{
-    static const char *const names[] = { "round_robin", "least_conn", "ip_hash", "hash",
-                                         "random2" };
-    return b >= 0 && b < (int)GH_ARRAY_LEN(names) ? names[b] : "round_robin";
-}
-
-static json_t *server_json(struct gh_us_region *reg, const struct gh_conf_upstream *up,
-                           const struct gh_conf_upstream_server *s)
-{
-    struct srv_view v;
-    view(reg, up, s, &v);
-    double avg = v.t.lat_count ? (double)v.t.lat_sum / (double)v.t.lat_count : 0.0;
-    json_t *o = json_object();
-    int rc = json_object_set_new(o, "address", gh_aj_text(s->addr.text));
-    rc |= json_object_set_new(o, "state", json_string(v.state));
-    rc |= json_object_set_new(o, "health", json_string(v.health_down ? "down" : "up"));
-    rc |= json_object_set_new(o, "passive", json_string(v.passive_down ? "down" : "up"));
-    rc |= json_object_set_new(o, "drained", json_boolean(strcmp(v.state, "drained") == 0));
-    rc |= json_object_set_new(o, "backup", json_boolean(s->backup));
-    rc |= json_object_set_new(o, "weight", json_integer(s->weight));
-    rc |= json_object_set_new(o, "max_conns", json_integer(s->max_conns));
-    rc |= json_object_set_new(o, "active", json_integer(v.t.active));
-    rc |= json_object_set_new(o, "requests", gh_aj_u64(v.t.requests));
-    rc |= json_object_set_new(o, "errors", gh_aj_u64(v.t.errors));
-    /* To the microsecond, as before (the millisecond sum over a count). */
-    rc |= json_object_set_new(o, "avg_latency_ms", json_real(round(avg * 1000.0) / 1000.0));
-    if (rc != 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-static json_t *upstream_json(struct gh_us_region *reg, const struct gh_conf_upstream *up)
-{
-    json_t *o = json_object(), *servers = json_array();
-    int rc = json_object_set_new(o, "name", gh_aj_text(up->name));
-    rc |= json_object_set_new(o, "balance", json_string(balance_name(up->balance)));
-    rc |= json_object_set_new(o, "health_checks", json_boolean(up->health.enabled));
-    for (size_t k = 0; k < up->nservers && rc == 0; k++)
-        rc |= json_array_append_new(servers, server_json(reg, up, &up->servers[k]));
-    rc |= json_object_set_new(o, "servers", servers);
-    if (rc != 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-char *gh_admin_status_json(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len)
-{
-    json_t *root = json_object(), *ups = json_array();
-    int rc = json_object_set_new(root, "pid", json_integer(getpid()));
-    for (size_t u = 0; u < conf->nupstreams && rc == 0; u++)
-        rc |= json_array_append_new(ups, upstream_json(reg, &conf->upstreams[u]));
-    rc |= json_object_set_new(root, "upstreams", ups);
-    if (rc != 0 || gh_admin_edge_json(root, conf) != 0) {
-        json_decref(root);
-        return NULL;
-    }
-    return gh_aj_dump(root, len);
-}
-
-char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len)
-{
-    static const char *const names[] = {
-        "gatehouse_upstream_up", "gatehouse_upstream_active_connections",
-        "gatehouse_upstream_requests_total", "gatehouse_upstream_errors_total",
-        "gatehouse_upstream_latency_seconds_sum", "gatehouse_upstream_latency_seconds_count",
-    };
-    static const char *const help[] = {
-        "gauge\n# HELP gatehouse_upstream_up 1 when the server takes new requests",
-        "gauge", "counter", "counter", "counter", "counter",
-    };
-    char *buf = NULL;
-    FILE *f = open_memstream(&buf, len);
-    if (f == NULL)
-        return NULL;
-    for (size_t m = 0; m < GH_ARRAY_LEN(names); m++) {
-        fprintf(f, "# TYPE %s %s\n", names[m], help[m]);
-        for (size_t u = 0; u < conf->nupstreams; u++) {
-            const struct gh_conf_upstream *up = &conf->upstreams[u];
-            for (size_t k = 0; k < up->nservers; k++) {
-                struct srv_view v;
-                view(reg, up, &up->servers[k], &v);
-                fprintf(f, "%s{upstream=", names[m]);
-                prom_str(f, up->name);
-                fputs(",server=", f);
-                prom_str(f, up->servers[k].addr.text);
-                switch (m) {
-                case 0: fprintf(f, "} %d\n", strcmp(v.state, "up") == 0); break;
-                case 1: fprintf(f, "} %lld\n", (long long)v.t.active); break;
-                case 2: fprintf(f, "} %llu\n", (unsigned long long)v.t.requests); break;
-                case 3: fprintf(f, "} %llu\n", (unsigned long long)v.t.errors); break;
-                case 4: fprintf(f, "} %.3f\n", (double)v.t.lat_sum / 1000.0); break;
-                default: fprintf(f, "} %llu\n", (unsigned long long)v.t.lat_count); break;
-                }
-            }
-        }
-    }
-    gh_admin_edge_metrics(f, conf);
-    gh_metrics_write(f, conf);
-    uint64_t reloads = 0, restarts = 0;
-    gh_master_counters(&reloads, &restarts);
-    fprintf(f, "# HELP gatehouse_reloads_total Configuration reloads (HUP) that succeeded\n"
-               "# TYPE gatehouse_reloads_total counter\ngatehouse_reloads_total %llu\n"
-               "# HELP gatehouse_worker_restarts_total Workers respawned after an unexpected "
-               "death\n# TYPE gatehouse_worker_restarts_total counter\n"
-               "gatehouse_worker_restarts_total %llu\n",
-            (unsigned long long)reloads, (unsigned long long)restarts);
-    return finish(f, &buf);
-}
-
-static const char status_html[] =
-    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>gatehouse status</title>\n"
-    "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:"
-    "1.5em}td,th{border:1px solid #ccc;padding:.3em .8em;text-align:right}th{background:#eee}"
-    "td.l{text-align:left}.up{color:#080}.down{color:#c00}.drained{color:#a60}</style>\n"
-    "</head><body><h1>gatehouse</h1><div id=\"u\">loading...</div>\n<script>\n"
-    "function esc(s){return String(s).replace(/[&<>\"]/g,c=>'&#'+c.charCodeAt(0)+';')}\n"
-    "async function load(){try{const r=await fetch('status.json',{cache:'no-store'});"
-    "const j=await r.json();let h='';for(const u of j.upstreams){h+='<h2>'+esc(u.name)+' <small>('"
-    "+esc(u.balance)+')</small></h2><table><tr><th>server</th><th>state</th><th>active</th>"
-    "<th>requests</th><th>errors</th><th>avg latency (ms)</th></tr>';for(const s of u.servers)"
-    "{h+='<tr><td class=l>'+esc(s.address)+(s.backup?' (backup)':'')+'</td><td class=\"'+"
-    "s.state+'\">'+s.state+'</td><td>'+s.active+'</td><td>'+s.requests+'</td><td>'+s.errors+"
-    "'</td><td>'+s.avg_latency_ms.toFixed(1)+'</td></tr>'}h+='</table>'}"
-    "document.getElementById('u').innerHTML=h}catch(e){document.getElementById('u').textContent="
-    "'cannot load status.json: '+e}}\nload();setInterval(load,2000);\n</script></body></html>\n";
 
 /* ---- requests -------------------------------------------------------- */
 
@@ -280,7 +110,7 @@ static char *respond(int status, const char *reason, const char *ctype, const ch
             status, reason, gh_time_http_date(), ctype, blen, extra ? extra : "");
     if (!head_only && blen > 0)
         fwrite(body, 1, blen, f);
-    return finish(f, &buf);
+    return gh_admin_finish(f, &buf);
 }
 
 /* A JSON error: {"error":"STATUS PHRASE"}, with "reason" when one is given. */
@@ -410,14 +240,27 @@ char *gh_admin_handle_body(const struct gh_conf *conf, struct gh_us_region *reg,
                            struct gh_str method, struct gh_str target, const struct gh_str *auth,
                            struct gh_str body, size_t *len)
 {
-    if (!auth_ok(conf, auth))
-        return respond_error(401, "WWW-Authenticate: Bearer\r\n",
-                             "an \"Authorization: Bearer TOKEN\" header with the admin token "
-                             "is required", len);
     const char *q = memchr(target.p, '?', target.len);
     struct gh_str path = gh_str_make(target.p, q ? (size_t)(q - target.p) : target.len);
     bool get = gh_str_eq(method, GH_STR("GET")), head = gh_str_eq(method, GH_STR("HEAD"));
     bool post = gh_str_eq(method, GH_STR("POST"));
+    bool page = gh_str_eq(path, GH_STR("/status"));
+    if (!auth_ok(conf, auth)) {
+        /* A browser cannot send the token with the page's own request: the
+         * dashboard's 401 is the page without any data, whose form takes
+         * the token for its calls (admin_html.h). */
+        size_t blen = 0;
+        char *body = page && (get || head) ? gh_admin_html(NULL, &blen) : NULL;
+        if (body != NULL) {
+            char *resp = respond(401, "Unauthorized", "text/html; charset=utf-8",
+                                 "WWW-Authenticate: Bearer\r\n", body, blen, head, len);
+            free(body);
+            return resp;
+        }
+        return respond_error(401, "WWW-Authenticate: Bearer\r\n",
+                             "an \"Authorization: Bearer TOKEN\" header with the admin token "
+                             "is required", len);
+    }
     struct gh_admin_reply r = { .status = 0 };
     if (path.len > 11 && memcmp(path.p, "/upstreams/", 11) == 0) {
         server_action(conf, reg, path, post, body, &r);
@@ -435,14 +278,14 @@ char *gh_admin_handle_body(const struct gh_conf *conf, struct gh_us_region *reg,
     } else if (gh_str_eq(path, GH_STR("/metrics"))) {
         render = gh_admin_metrics;
         ctype = "text/plain; version=0.0.4; charset=utf-8";
-    } else if (!gh_str_eq(path, GH_STR("/status"))) {
+    } else if (page) {
+        render = gh_admin_status_page;
+        ctype = "text/html; charset=utf-8";
+    } else {
         return respond_error(404, NULL, NULL, len);
     }
     if (!get && !head)
         return respond_error(405, "Allow: GET, HEAD\r\n", NULL, len);
-    if (render == NULL)
-        return respond(200, "OK", "text/html; charset=utf-8", NULL, status_html,
-                       sizeof(status_html) - 1, head, len);
     size_t blen = 0;
     char *text = render(conf, reg, &blen);
     if (text == NULL)
@@ -626,6 +469,13 @@ static void conn_event(struct gh_io *io, uint32_t revents)
     }
 }
 
+static void rate_tick(struct gh_timer *t)
+{
+    struct gh_admin *a = t->data;
+    gh_rate_sample(gh_now_ms);
+    gh_loop_timer_set(a->loop, &a->rate_timer, GH_RATE_SAMPLE_MS);
+}
+
 static void admin_accept(struct gh_io *io, uint32_t revents)
 {
     struct gh_admin *a = io->data;
@@ -674,6 +524,10 @@ struct gh_admin *gh_admin_start(struct gh_loop *loop, int fd, const struct gh_co
         free(a);
         return NULL;
     }
+    /* Without the ring the rates are only unknown (null). */
+    (void)gh_rate_start(conf, reg, gh_now_ms);
+    gh_timer_init(&a->rate_timer, rate_tick, a);
+    gh_loop_timer_set(loop, &a->rate_timer, GH_RATE_SAMPLE_MS);
     return a;
 }
 
@@ -683,6 +537,8 @@ void gh_admin_stop(struct gh_admin *a)
         return;
     while (a->conns != NULL)
         conn_close(a->conns);
+    gh_loop_timer_cancel(a->loop, &a->rate_timer);
+    gh_rate_stop();
     gh_io_stop(a->loop, &a->lio);
     gh_loop_run_deferred(a->loop);
     free(a);

@@ -9,6 +9,9 @@
 #ifndef GH_ADMIN_H
 #define GH_ADMIN_H
 
+#include <jansson.h>
+#include <stdio.h>
+
 #include "common/conf.h"
 #include "common/loop.h"
 #include "common/str.h"
@@ -28,11 +31,20 @@ void gh_admin_stop(struct gh_admin *a);
  * notice level. The fd, or -1 (logged). */
 int gh_admin_listen(const struct gh_conf_addr *addr);
 
+/* The status document: {"pid", "latency_bounds_ms", "upstreams": [...],
+ * "edge"} (README, the admin API). A new reference, or NULL when out of
+ * memory. */
+json_t *gh_admin_status_doc(const struct gh_conf *conf, struct gh_us_region *reg);
 /* The JSON of GET /status.json (malloc'd, NUL-terminated, *len bytes), or
  * NULL when out of memory. */
 char *gh_admin_status_json(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len);
+/* The dashboard of GET /status (HTML), likewise. */
+char *gh_admin_status_page(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len);
 /* The Prometheus text of GET /metrics, likewise. */
 char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, size_t *len);
+/* Close the open_memstream f over *buf: *buf (the caller frees it), or NULL
+ * (and *buf freed) when a write or the close failed. */
+char *gh_admin_finish(FILE *f, char **buf);
 /* Handle one request: method and target (raw), the Authorization header
  * value (NULL when absent). Returns a whole HTTP response (malloc'd, *len
  * bytes) or NULL when out of memory. Exposed for unit tests. */

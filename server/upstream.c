@@ -251,8 +251,7 @@ void gh_upstream_done(struct gh_upstream_rt *up, struct gh_server_rt *srv, int s
     if (status >= 500)
         gh_us_pctr_add(&pc->errors, 1);
     if (status > 0) {
-        gh_us_pctr_add(&pc->lat_sum, (uint64_t)(latency > 0 ? latency : 0));
-        gh_us_pctr_add(&pc->lat_count, 1);
+        gh_us_pctr_latency(pc, (uint64_t)(latency > 0 ? latency : 0));
         gh_upstream_ok(srv);
     }
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install what gatehouse needs to build, test and benchmark, from Debian
-# (run as root). Used by the README commands and by .ci/run.
+# (run as root). Used by the README commands and by .ci/run. chromium (headless)
+# loads the admin dashboard in t/integ/test_dashboard.py.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -14,7 +15,7 @@ apt-get install -y -qq --no-install-recommends \
     clang libclang-rt-14-dev \
     python3 python3-pytest curl openssl procps \
     logrotate \
-    nginx-light haproxy wrk valgrind >/dev/null
+    nginx-light haproxy wrk valgrind chromium fonts-liberation >/dev/null
 if [ "$had_haproxy" = no ]; then
     if command -v systemctl >/dev/null && systemctl is-active --quiet haproxy 2>/dev/null; then
         systemctl stop haproxy

@@ -1,6 +1,8 @@
 """The admin API (SPEC section 6) served by the helper: status.json, status, metrics,
 drain/enable with raw and percent-encoded addresses, bearer token, errors."""
 
+import time
+
 import ghtest
 from ghtest import (admin_block, admin_port, admin_request, admin_status, backend_of, get,
                     make_config, request, upstream_servers)
@@ -223,3 +225,26 @@ def test_admin_json_bodies_refused_with_a_reason(gh_factory):
     # an escaped quote inside a value is just a character of it
     r = _raw_admin(gh, "POST", "/blacklist", b'{"cidr": "10.0.0.0/8\\" "}')
     assert r.status == 400 and "reason" in r.json()
+
+
+def test_status_rates_and_latency(gh_factory, backends):
+    """status.json: requests_per_s, errors_per_s and error_rate over the last 5 s (from
+    the helper's samples, so they fall back once traffic stops), p50/p99 and buckets."""
+    a, b = backends("a"), backends("b")
+    gh = gh_factory(conf(a, b))
+    addr = "127.0.0.1:%d" % a.port
+    for _ in range(6):
+        for path in ("/", "/status/503"):
+            get(gh.port, path, headers=[("Connection", "close")])
+        time.sleep(0.1)
+    s = admin_status(gh)[("app", addr)]
+    assert s["requests"] >= 1 and s["errors"] >= 1, s
+    assert s["requests_per_s"] > 0 and s["errors_per_s"] > 0, s
+    assert 0 < s["error_rate"] <= 1, s
+    assert abs(s["error_rate"] - s["errors_per_s"] / s["requests_per_s"]) < 0.01, s
+    assert s["p50_ms"] is not None and s["p50_ms"] <= s["p99_ms"], s
+    assert sum(s["latency_buckets"]) == s["requests"], s
+    ghtest.wait_for(lambda: admin_status(gh)[("app", addr)]["requests_per_s"] == 0, 8,
+                    interval=0.25, what="the rate to fall to 0 after the traffic")
+    s = admin_status(gh)[("app", addr)]
+    assert s["errors_per_s"] == 0 and s["error_rate"] is None, s

@@ -168,3 +168,38 @@ def test_connection_states(gh_factory, backend):
     wait_for(states, 5, what="the connection gauges")
     for c in idle + [reading, ws, slow]:
         c.close()
+
+
+def test_upstream_latency_histogram(gh_factory, backend):
+    """gatehouse_upstream_latency_seconds: a histogram by upstream and server (its _sum
+    and _count are the series of those names from before the buckets), whose buckets
+    are the ones /status.json gives with p50/p99, and which a worker's death does not
+    shrink."""
+    gh = gh_factory(conf(backend, workers=2))
+    for _ in range(3):
+        assert get(gh.port, "/slow/300", host="example.test").status == 200
+    assert get(gh.port, "/", host="example.test").status == 200
+    lab = dict(upstream="app", server="127.0.0.1:%d" % backend.port)
+    h = "gatehouse_upstream_latency_seconds"
+    s = scrape(gh)
+    assert value(s, h + "_bucket", le="0.2", **lab) == 1
+    assert value(s, h + "_bucket", le="0.5", **lab) == 4
+    assert value(s, h + "_bucket", le="+Inf", **lab) == 4
+    assert value(s, h + "_count", **lab) == 4
+    assert 0.9 <= value(s, h + "_sum", **lab) < 3
+    status = ghtest.admin_status(gh)[("app", lab["server"])]
+    bounds = get(admin_port(gh), "/status.json").json()["latency_bounds_ms"]
+    assert bounds == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
+    buckets = status["latency_buckets"]
+    assert len(buckets) == len(bounds) + 1 and sum(buckets) == 4
+    assert buckets[bounds.index(500)] == 3
+    assert 200 <= status["p50_ms"] <= 500 and 200 <= status["p99_ms"] <= 500
+    victims = gh.worker_pids()
+    for victim in victims:
+        os.kill(victim, signal.SIGKILL)
+        gh.wait_log(r"worker %d .*killed by signal 9" % victim)
+    gh.wait_workers(2, exclude=victims)
+    s = scrape(gh)
+    assert value(s, h + "_bucket", le="0.5", **lab) == 4
+    assert value(s, h + "_count", **lab) == 4
+    assert ghtest.admin_status(gh)[("app", lab["server"])]["latency_buckets"] == buckets

@@ -1,7 +1,8 @@
 """The release binary stays valgrind-clean (STYLE: keep valgrind clean): master and
 workers serve fixed answers, proxied requests with bodies, a rejected request, the
-edge paths (real_ip, a rate limit, a denied client, PROXY v1/v2 and a malformed header)
-and a reload, then stop, with no memory error and no definite leak in any process."""
+edge paths (real_ip, a rate limit, a denied client, PROXY v1/v2 and a malformed header),
+the helper's status.json, dashboard and metrics, and a reload, then stop, with no
+memory error and no definite leak in any process."""
 
 import glob
 import os
@@ -137,6 +138,11 @@ def exercise(gh, pki):
                         "-tls1_2", "-cipher", "AES128-SHA"], input=b"",
                        capture_output=True, timeout=ghtest.scaled(30))
     assert b"Cipher is (NONE)" in r.stdout
+    # the helper's admin API: the status document, the dashboard, the metrics
+    admin = ghtest.admin_port(gh)
+    for path in ("/status.json", "/status", "/metrics"):
+        r = get(admin, path, timeout=ghtest.scaled(30))
+        assert r.status == 200 and b"app" in r.body, (path, r)
     old = set(gh.worker_pids())
     gh.reload()
     gh.wait_workers(1, timeout=ghtest.scaled(30), exclude=old)

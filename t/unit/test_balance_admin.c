@@ -87,6 +87,11 @@ START_TEST(admin_routes)
     ck_assert_int_eq(call("HEAD", "/status", NULL, &resp), 200);
     ck_assert_ptr_null(strstr(resp, "<html"));
     free(resp);
+    ck_assert_int_eq(call("GET", "/status", NULL, &resp), 200);
+    ck_assert_ptr_nonnull(strstr(resp, "Content-Type: text/html; charset=utf-8\r\n"));
+    ck_assert_ptr_nonnull(strstr(resp, "data-server=\"10.0.0.1:80\" data-state=\"down\""));
+    ck_assert_ptr_nonnull(strstr(resp, "data-server=\"unix:/run/app.sock\" data-state=\"up\""));
+    free(resp);
 
     conf.admin.token = (char *)"t0k";
     ck_assert_int_eq(call("GET", "/status.json", NULL, NULL), 401);
@@ -94,6 +99,24 @@ START_TEST(admin_routes)
     ck_assert_int_eq(call("GET", "/status.json", "Bearer t0kk", NULL), 401);
     ck_assert_int_eq(call("GET", "/status.json", "Basic t0k", NULL), 401);
     ck_assert_int_eq(call("GET", "/status.json", " bearer t0k ", NULL), 200);
+    /* The dashboard's 401 is its page without data, whose form takes the
+     * token; with the token, the page. */
+    ck_assert_int_eq(call("GET", "/status", NULL, &resp), 401);
+    ck_assert_ptr_nonnull(strstr(resp, "WWW-Authenticate: Bearer\r\n"));
+    ck_assert_ptr_nonnull(strstr(resp, "Content-Type: text/html; charset=utf-8\r\n"));
+    ck_assert_ptr_nonnull(strstr(resp, "id=\"token\""));
+    ck_assert_ptr_null(strstr(resp, "10.0.0.1"));
+    ck_assert_ptr_null(strstr(resp, "data-upstream="));
+    free(resp);
+    ck_assert_int_eq(call("HEAD", "/status", "Bearer nope", &resp), 401);
+    ck_assert_ptr_null(strstr(resp, "<html"));
+    free(resp);
+    ck_assert_int_eq(call("GET", "/status.json", NULL, &resp), 401);
+    ck_assert_ptr_nonnull(strstr(resp, "Content-Type: application/json\r\n"));
+    free(resp);
+    ck_assert_int_eq(call("GET", "/status", "Bearer t0k", &resp), 200);
+    ck_assert_ptr_nonnull(strstr(resp, "data-server=\"10.0.0.1:80\""));
+    free(resp);
     gh_shm_detach(&shm);
 }
 END_TEST

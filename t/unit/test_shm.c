@@ -161,6 +161,10 @@ START_TEST(test_region_version_change_is_fresh)
     memset(a, 0xab, 4096);
     a2 = reserve("alpha", 2, 4096, true);       /* zero-filled, checked */
     ck_assert_uint_eq(gh_shm_free_bytes(&shm), initial_free - 4096);
+    /* Apart from the old one, which an older binary's workers may still
+     * write to after USR2. */
+    ck_assert(a2 + 512 <= a || a + 512 <= a2);
+    ck_assert_uint_eq(a[0], 0xababababababababull);
     /* and version 2 now persists */
     a2[3] = 7;
     ck_assert_ptr_eq(reserve("alpha", 2, 4096, false), a2);
@@ -250,6 +254,9 @@ START_TEST(test_segment_full)
     ck_assert_ptr_nonnull(p);
     ck_assert_uint_eq(gh_shm_free_bytes(&shm), 0);
     ck_assert_ptr_null(gh_shm_region(&shm, "one", 1, 1, &fresh));
+    /* No room for both: a new layout takes the old one's place. */
+    ck_assert_ptr_eq(reserve("all", 2, left, true), p);
+    ck_assert_uint_eq(gh_shm_free_bytes(&shm), 0);
     gh_shm_region_release(&shm, "all");
     ck_assert_uint_eq(gh_shm_free_bytes(&shm), left);
 }

@@ -130,6 +130,49 @@ START_TEST(fold_dead_process)
 }
 END_TEST
 
+/* Latency buckets: counted per process, summed, folded at a death with
+ * the other counters; quantiles estimated from them. */
+START_TEST(latency_buckets)
+{
+    make_conf(1, 1);
+    ck_assert_int_eq(gh_us_reserve(&shm, &conf, 1), 0);
+    struct gh_us_region *reg = gh_us_region();
+    int s = gh_us_find(reg, "a", "10.0.0.1:80");
+    struct gh_upstream_rt w3, w4;
+    ck_assert_int_eq(gh_upstream_rt_init(&w3, &ups[0], reg, 3), 0);
+    ck_assert_int_eq(gh_upstream_rt_init(&w4, &ups[0], reg, 4), 0);
+    /* 90 samples of 0-1 ms, 9 of 7 ms (le 10), 1 of 20 s (over the top). */
+    for (int i = 0; i < 90; i++)
+        gh_upstream_done(&w3, &w3.servers[0], 200, i % 2);
+    for (int i = 0; i < 9; i++)
+        gh_upstream_done(&w4, &w4.servers[0], 200, 7);
+    gh_upstream_done(&w4, &w4.servers[0], 504, 20000);
+    gh_upstream_done(&w4, &w4.servers[0], 0, 3);      /* no answer: no latency */
+    struct gh_us_totals t;
+    gh_us_read(reg, s, &t);
+    ck_assert_uint_eq(t.lat_count, 100);
+    ck_assert_uint_eq(t.lat_bucket[0], 90);             /* le 1 */
+    ck_assert_uint_eq(t.lat_bucket[3], 9);              /* le 10 */
+    uint64_t in = 0;
+    for (int b = 0; b < GH_US_LAT_BUCKETS; b++)
+        in += t.lat_bucket[b];
+    ck_assert_uint_eq(in, 99);
+    /* p50: rank 50 of 90 in [0, 1] ms; p99: rank 99, the last of le 10 (5-10 ms). */
+    ck_assert_double_eq_tol(gh_us_latency_quantile(&t, 0.5), 50.0 / 90.0, 1e-9);
+    ck_assert_double_eq_tol(gh_us_latency_quantile(&t, 0.99), 10.0, 1e-9);
+    ck_assert_double_eq_tol(gh_us_latency_quantile(&t, 0.995), 10000.0, 1e-9);
+    gh_us_fold(reg, 3);
+    gh_us_read(reg, s, &t);
+    ck_assert_uint_eq(t.lat_bucket[0], 90);
+    ck_assert_uint_eq(atomic_load(&gh_us_pctr(reg, 3, s)->lat_bucket[0]), 0);
+    ck_assert_uint_eq(atomic_load(&gh_us_slot(reg, s)->retired_lat_bucket[0]), 90);
+    struct gh_us_totals none = { 0 };
+    ck_assert_double_eq(gh_us_latency_quantile(&none, 0.5), -1);
+    gh_upstream_rt_free(&w3);
+    gh_upstream_rt_free(&w4);
+}
+END_TEST
+
 START_TEST(proc_exit_by_pid)
 {
     make_conf(1, 1);
@@ -185,6 +228,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, keys_survive_reload);
     tcase_add_test(tc, fold_dead_process);
+    tcase_add_test(tc, latency_buckets);
     tcase_add_test(tc, proc_exit_by_pid);
     tcase_add_test(tc, full_table_reclaims_old_slots);
     suite_add_tcase(s, tc);
