@@ -46,7 +46,6 @@
 #define GH_CACHE_META 128                /* opaque bytes per object */
 #define GH_CACHE_HOLDS 256               /* references one process may hold at once */
 #define GH_CACHE_BLOCK 4096u             /* default block size */
-#define GH_CACHE_MIN_SIZE (256u * 1024)  /* smaller regions are refused */
 
 struct gh_cache_key {
     uint64_t h[2];
