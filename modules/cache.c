@@ -49,8 +49,10 @@ static struct {
 
 void gh_cache_reserve(struct gh_shm *shm, const struct gh_conf *conf)
 {
-    if (conf->cache.size == 0)
+    if (conf->cache.size == 0) {
+        C.on = false;                   /* the region stays for a later reload */
         return;
+    }
     size_t size = conf->cache.size;
     for (int i = 0; i < GH_SHM_MAX_REGIONS; i++) {
         const struct gh_shm_region_desc *d = &shm->hdr->regions[i];

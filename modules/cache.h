@@ -25,8 +25,9 @@ struct gh_resp_head;
 extern struct gh_module gh_module_cache;
 
 /* The master, at start and on every reload, before forking: find or
- * reserve the store when cache.size is set. A store of another size stays
- * as it is (a size change takes effect at a restart; logged). */
+ * reserve the store when cache.size is set (0: workers forked from now on
+ * do not cache; the region is kept). A store of another size stays as it
+ * is (a size change takes effect at a restart; logged). */
 void gh_cache_reserve(struct gh_shm *shm, const struct gh_conf *conf);
 /* The master, when it reaps a child: drop its references and discard what
  * it was writing. */
