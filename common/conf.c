@@ -592,7 +592,7 @@ static void load_access(struct gh_conf_ctx *c, const config_setting_t *root)
 
 static void load_cache_compression(struct gh_conf_ctx *c, const config_setting_t *root)
 {
-    static const char *const ckeys[] = { "size", "max_object_size", NULL };
+    static const char *const ckeys[] = { "size", "max_object_size", "override", NULL };
     static const char *const zkeys[] = { "gzip", "level", "min_size", "types", NULL };
     static const char *const types[] = { "text/", "application/json",
         "application/javascript", "image/svg+xml" };
@@ -605,6 +605,16 @@ static void load_cache_compression(struct gh_conf_ctx *c, const config_setting_t
         gh_conf_check_keys(c, g, "cache", ckeys);
     conf->cache.size = gh_conf_size(c, g, "cache", "size", "0");
     conf->cache.max_object_size = gh_conf_size(c, g, "cache", "max_object_size", "1M");
+    conf->cache.override = gh_conf_bool(c, g, "cache", "override", false);
+    /* The store is a region of the shared segment (modules/cache_store.h). */
+    if (conf->cache.size != 0 && conf->cache.size < GH_CONF_CACHE_MIN_SIZE)
+        gh_conf_error(c, member(g, "size"), "'cache.size' must be 0 (no cache) or at least 256k");
+    else if (conf->cache.size != 0 && conf->cache.size > conf->shm_size / 4 * 3)
+        gh_conf_error(c, member(g, "size"), "'cache.size' must be at most 3/4 of shm_size "
+                      "(the cache lives in the shared segment): raise shm_size");
+    if (conf->cache.size != 0 && conf->cache.max_object_size == 0)
+        gh_conf_error(c, member(g, "max_object_size"), "'cache.max_object_size' must be "
+                      "greater than 0");
 
     g = gh_conf_group(c, root, "", "compression");
     if (g != NULL)

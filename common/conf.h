@@ -8,6 +8,8 @@
 #ifndef GH_CONF_H
 #define GH_CONF_H
 
+#define GH_CONF_CACHE_MIN_SIZE (256u * 1024)   /* smallest cache.size but 0 */
+
 #include <stdio.h>
 #include <sys/socket.h>
 #include "common/logfmt.h"
@@ -240,7 +242,10 @@ struct gh_conf {
     struct gh_conf_rate_limit *rate_limits;
     size_t nrate_limits;
 
-    struct { size_t size, max_object_size; } cache;
+    struct {
+        size_t size, max_object_size;   /* size 0: no cache */
+        bool override;                  /* a route's cache.ttl beats the upstream's freshness */
+    } cache;
 
     struct {
         bool gzip;

@@ -203,8 +203,8 @@ static void dump_globals(const struct gh_conf *c, FILE *f)
 
     fputs("cache = { size = ", f); put_size(f, c->cache.size);
     fputs("; max_object_size = ", f); put_size(f, c->cache.max_object_size);
-    fprintf(f, "; };\n\ncompression = {\n  gzip = %s;\n  level = %d;\n  min_size = ",
-            tf(c->compression.gzip), c->compression.level);
+    fprintf(f, "; override = %s; };\n\ncompression = {\n  gzip = %s;\n  level = %d;\n"
+            "  min_size = ", tf(c->cache.override), tf(c->compression.gzip), c->compression.level);
     put_size(f, c->compression.min_size);
     fputs(";\n  types = ", f);
     put_strlist(f, c->compression.types, c->compression.ntypes);

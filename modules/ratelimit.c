@@ -36,6 +36,7 @@
 #include "common/lock.h"
 #include "common/log.h"
 #include "common/shm.h"
+#include "common/siphash.h"
 #include "modules/ratelimit.h"
 
 #define RL_MAGIC 0x31544d4c52484700ull          /* "\0GHRLMT1" */
@@ -102,58 +103,6 @@ static struct {
     size_t nparams;
     bool test_die;                               /* gh_ratelimit_test_die_in_insert */
 } g;
-
-/* ---------------------------------------------------------------------- */
-/* SipHash-2-4 (Aumasson and Bernstein): keys can be chosen by clients
- * (headers, cookies), so bucket placement and long-key identity must not
- * be predictable. */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                     \
-    do {                                                             \
-        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);    \
-        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                       \
-        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                       \
-        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);    \
-    } while (0)
-
-/* padded: data is followed by zero bytes up to a multiple of 8, so the
- * last partial word is read whole (the same value as byte by byte). */
-static uint64_t rl_siphash(uint64_t k0, uint64_t k1, const void *data, size_t len, bool padded)
-{
-    const unsigned char *p = data;
-    uint64_t v0 = k0 ^ UINT64_C(0x736f6d6570736575);
-    uint64_t v1 = k1 ^ UINT64_C(0x646f72616e646f6d);
-    uint64_t v2 = k0 ^ UINT64_C(0x6c7967656e657261);
-    uint64_t v3 = k1 ^ UINT64_C(0x7465646279746573);
-    uint64_t b = (uint64_t)len << 56, m;
-    size_t i, n = len & ~(size_t)7;
-
-    for (i = 0; i < n; i += 8) {
-        memcpy(&m, p + i, 8);                    /* little-endian hosts only */
-        v3 ^= m;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= m;
-    }
-    if (padded && (len & 7) != 0) {
-        memcpy(&m, p + n, 8);
-        b |= m;
-    } else {
-        for (size_t j = 0; j < (len & 7); j++)
-            b |= (uint64_t)p[n + j] << (8 * j);
-    }
-    v3 ^= b;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Layout. */
@@ -237,7 +186,8 @@ static int rl_init_region(struct gh_rl_region *r, uint32_t n)
 
 static uint64_t rl_name_hash(const struct gh_rl_region *r, const char *name)
 {
-    return rl_siphash(r->sipkey[0] ^ UINT64_C(0x6e616d65), r->sipkey[1], name, strlen(name), false)
+    return gh_siphash24(r->sipkey[0] ^ UINT64_C(0x6e616d65), r->sipkey[1], name, strlen(name),
+                        false)
            | 1;                                  /* never 0 (free) */
 }
 
@@ -431,8 +381,8 @@ static uint64_t rl_key_hash(const struct rl_key *k, const void *key, size_t len)
     uint64_t k0 = r->sipkey[0] ^ ((uint64_t)k->limit_id * UINT64_C(0x9e3779b97f4a7c15));
 
     if (k->len == RL_LONG_KEY)
-        return rl_siphash(k0, r->sipkey[1], key, len, false);
-    return rl_siphash(k0, r->sipkey[1], k->words, len, true);
+        return gh_siphash24(k0, r->sipkey[1], key, len, false);
+    return gh_siphash24(k0, r->sipkey[1], k->words, len, true);
 }
 
 static void rl_key_make(struct rl_key *k, const struct gh_rl_param *p, const void *key,

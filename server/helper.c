@@ -25,6 +25,7 @@
 #include "server/process.h"
 #include "server/tls.h"
 #include "modules/edge.h"
+#include "modules/cache.h"
 #include "modules/metrics.h"
 
 #define CRASH_UPTIME_MS 2000
@@ -226,6 +227,7 @@ int gh_helper_setup(struct gh_shm *shm, const struct gh_conf *conf, char *const 
         gh_log_warn("upstream state is kept per worker");
     gh_edge_reserve(shm, conf);
     gh_metrics_reserve(shm);
+    gh_cache_reserve(shm, conf);
     if (conf->admin.enabled) {
         H.admin_fd = bind_admin(conf);
         if (H.admin_fd == -1)
@@ -275,6 +277,7 @@ void gh_helper_reload(const struct gh_conf *conf, uint32_t generation)
         gh_log_warn("upstream state is kept per worker");
     gh_edge_reserve(H.shm, conf);
     gh_metrics_reserve(H.shm);
+    gh_cache_reserve(H.shm, conf);
     const char *want = conf->admin.enabled ? conf->admin.addr.text : NULL;
     if (want == NULL || H.admin_text == NULL || strcmp(want, H.admin_text) != 0) {
         int fd = want ? bind_admin(conf) : -1;
@@ -305,6 +308,7 @@ bool gh_helper_reap(pid_t pid, int status)
         gh_us_proc_exit(H.shm, pid);
         gh_edge_proc_exit(H.shm, pid);
         gh_metrics_proc_exit(H.shm, pid);
+        gh_cache_proc_exit(H.shm, pid);
     }
     if (pid == H.old_pid) {
         H.old_pid = 0;

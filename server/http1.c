@@ -314,6 +314,30 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
     write_own_response(r);
 }
 
+void gh_http1_respond_head(struct gh_req *r, const struct gh_resp_head *h, const char *body,
+                           size_t body_len)
+{
+    struct gh_conn *c = r->conn;
+    char *head;
+    size_t len;
+
+    r->status = h->status;
+    if (c->w->draining)
+        r->keepalive = false;
+    if (gh_http1_write_head(r, h, false, &head, &len) == -1) {
+        fail_conn(c);
+        return;
+    }
+    r->out = head;
+    r->out_len = len;
+    r->out_off = 0;
+    r->head_bytes = len;
+    r->body = body;
+    r->body_len = r->head_only ? 0 : body_len;
+    r->body_off = 0;
+    write_own_response(r);
+}
+
 void gh_http1_error(struct gh_req *r, int status, bool close)
 {
     /* Bodies are static strings: "404 Not Found\n". */

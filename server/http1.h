@@ -20,6 +20,10 @@ void gh_http1_respond(struct gh_req *r, int status, const char *body, size_t bod
                       const char *location, bool close);
 /* The standard short answer for an error status (body "<code> <reason>\n"). */
 void gh_http1_error(struct gh_req *r, int status, bool close);
+/* Answer with the head h (written by gh_http1_write_head) and body, both
+ * kept alive by the caller (r->pool). */
+void gh_http1_respond_head(struct gh_req *r, const struct gh_resp_head *h, const char *body,
+                           size_t body_len);
 /* Reason phrase for a status code. */
 const char *gh_http_reason(int status);
 

@@ -93,6 +93,12 @@ void gh_req_respond(struct gh_req *r, int status, const char *body, size_t body_
     gh_http1_respond(r, status, body, body_len, location, close);
 }
 
+void gh_req_respond_head(struct gh_req *r, const struct gh_resp_head *h, const char *body,
+                         size_t body_len)
+{
+    gh_http1_respond_head(r, h, body, body_len);
+}
+
 bool gh_req_log_wanted(const struct gh_req *r)
 {
     return r->conf->access_log.format != GH_ALOG_OFF && gh_alog_enabled(&r->conn->w->alog);

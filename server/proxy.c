@@ -29,6 +29,7 @@
 #include "server/proxy_headers.h"
 #include "server/proxy_priv.h"
 #include "server/upstream.h"
+#include "modules/cache.h"
 #include "modules/route_phase.h"
 
 static void proxy_run(struct gh_proxy *p);
@@ -64,6 +65,7 @@ static void drop_upstream(struct gh_proxy *p, bool reusable)
 
 static void proxy_free(struct gh_proxy *p)
 {
+    gh_cache_resp_end(p->r, p->resp_head_done && p->resp_body_read);
     gh_loop_timer_cancel(&p->w->loop, &p->kick);
     drop_upstream(p, false);
     gh_buf_put(&p->w->bufs, p->rbuf);

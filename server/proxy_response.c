@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/outq.h"
 #include "common/time.h"
+#include "modules/cache.h"
 #include "server/filter.h"
 #include "server/proxy_headers.h"
 #include "server/proxy_priv.h"
@@ -43,6 +44,7 @@ static int queue_response_head(struct gh_proxy *p)
     /* Filters change the length: the body is then delimited as if its
      * length were unknown. */
     r->body_rewritten = p->filters != NULL;
+    gh_cache_resp_head(r, resp, &h, p->filters != NULL, p->resp_mode != BODY_EOF);
     if (r->body_rewritten)
         h.body = GH_RESP_STREAM;
     p->upstream_reusable = p->resp_mode != BODY_EOF && !resp->framing.conn_close
@@ -209,6 +211,8 @@ int gh_proxy_response_span(struct gh_proxy *p)
             return STEP_WAIT;
         }
     }
+    if (dlen > 0)
+        gh_cache_resp_body(p->r, start, dlen);
     if (p->filters != NULL) {
         /* Copied through the filters: the span is consumed now. */
         if (dlen > 0 && queue_filtered(p, start, dlen, false) == -1)

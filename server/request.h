@@ -234,6 +234,13 @@ static inline enum gh_verdict gh_req_fail(struct gh_req *r, int status, bool clo
 void gh_req_respond(struct gh_req *r, int status, const char *body, size_t body_len,
                     const char *location, bool close);
 
+/* Answer the request here with a full head h (its fields kept alive by
+ * the caller: r->pool) and body (the same; not sent for HEAD). The
+ * request is then the server's: the handler returns GH_ANSWERED. Used for
+ * cache hits. */
+void gh_req_respond_head(struct gh_req *r, const struct gh_resp_head *h, const char *body,
+                         size_t body_len);
+
 /* Is an access log line wanted (a log configured and open)? */
 bool gh_req_log_wanted(const struct gh_req *r);
 /* Append one finished access-log line (the worker's buffered log). */

@@ -35,6 +35,9 @@ Modes added for the HTTP/1.1 engine tests (t/integ/test_http1_*.py):
   /slowhead/MS     sleeps MS ms before the head (like /slow, for timeouts)
   /close-after/MS[/notify]  200 with keep-alive, then closes the connection MS ms
                    later (with TLS and /notify: close_notify first)
+  /cache/ANY?h=Name:Value&status=CODE&len=N&chunked=1
+                   for the cache tests: "fetch K of TARGET" (K counts the answers to
+                   that target), padded to N bytes, with the given headers
 
 A request that carried trailers is logged with "trailers": [[name, value]].
 --unix PATH listens on a unix socket instead of TCP (port file gets 0).
@@ -475,9 +478,67 @@ class Handler:
                     self.sock.sendall(data[i:i + 1])
         elif path == "/healthz":
             self.respond(200, b"ok", head=head_only, keep=keep)
+        elif seg[0] == "cache":
+            return self.cache_mode(target, head_only, keep)
         else:
             self.respond(200, ("backend %s\n" % name).encode(), head=head_only, keep=keep)
         return keep
+
+
+def _cache_params(target):
+    from urllib.parse import parse_qsl
+    query = target.split("?", 1)[1] if "?" in target else ""
+    return parse_qsl(query, keep_blank_values=True)
+
+
+_cache_count = {}
+_cache_lock = threading.Lock()
+
+
+def _cache_mode(self, target, head_only, keep):
+    """/cache/ANY?h=Name:Value&status=CODE&len=N&chunked=1: for the cache tests. The body
+    is "fetch K of TARGET\n" (K counts this backend's answers to that target) padded
+    with the pattern to N bytes; h adds a header (repeatable)."""
+    params = _cache_params(target)
+    with _cache_lock:
+        _cache_count[target] = _cache_count.get(target, 0) + 1
+        k = _cache_count[target]
+    status, n, chunked, ext = 200, None, False, []
+    for name, value in params:
+        if name == "h":
+            hn, _, hv = value.partition(":")
+            ext.append((hn, hv.strip()))
+        elif name == "status":
+            status = int(value)
+        elif name == "len":
+            n = int(value)
+        elif name == "chunked":
+            chunked = True
+    body = ("fetch %d of %s\n" % (k, target)).encode()
+    if n is not None:
+        body = (body + pattern(0, max(0, n - len(body))))[:n]
+    if status in (204, 304):
+        body = b""
+    ext.append(("Content-Type", "text/plain"))
+    if chunked and status not in (204, 304):
+        ext.append(("Transfer-Encoding", "chunked"))
+    else:
+        ext.append(("Content-Length", str(len(body))))
+    if not keep:
+        ext.append(("Connection", "close"))
+    self.send_head(status, ext)
+    if not head_only and body:
+        if chunked:
+            for i in range(0, len(body), 5000):
+                part = body[i:i + 5000]
+                self.sock.sendall(b"%x\r\n" % len(part) + part + b"\r\n")
+            self.sock.sendall(b"0\r\n\r\n")
+        else:
+            self.sock.sendall(body)
+    return keep
+
+
+Handler.cache_mode = _cache_mode
 
 
 class Server:

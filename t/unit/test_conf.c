@@ -65,6 +65,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c->nrate_limits, 0);
     ck_assert_uint_eq(c->cache.size, 0);
     ck_assert_uint_eq(c->cache.max_object_size, 1u << 20);
+    ck_assert(!c->cache.override);
     ck_assert(c->compression.gzip);
     ck_assert_int_eq(c->compression.level, 5);
     ck_assert_uint_eq(c->compression.min_size, 1024);
@@ -398,7 +399,7 @@ START_TEST(test_dump_round_trip)
 {
     check_round_trip(spec_sample);
     check_round_trip(LISTEN);
-    check_round_trip(LISTEN "workers = 2; shutdown_timeout = \"1500ms\"; cache = { size = \"1000\"; };\n"
+    check_round_trip(LISTEN "workers = 2; shutdown_timeout = \"1500ms\"; cache = { size = \"300k\"; override = true; };\n"
                      "access = { deny = [\"10.0.0.0/8\"]; deny_action = \"close\"; };\n"
                      "admin = { address = \"\"; token = \"s\\\"e\\\\c\"; };\n"
                      "rate_limits = ( { name = \"r\"; rate = 0.1; } );\n"

@@ -64,6 +64,14 @@ START_TEST(test_err_types)
            "2: 'timeouts.send' must be a duration (\"10s\", \"500ms\", ...)");
     EXPECT(LISTEN "cache = { size = 1.5; };\n",
            "2: 'cache.size' must be a size (\"16k\", \"10M\", ...)");
+    EXPECT(LISTEN "cache = { size = \"100k\"; };\n",
+           "2: 'cache.size' must be 0 (no cache) or at least 256k");
+    EXPECT(LISTEN "shm_size = \"16M\";\ncache = {\n size = \"13M\"; override = 1; };\n",
+           "4: 'cache.override' must be true or false",
+           "4: 'cache.size' must be at most 3/4 of shm_size (the cache lives in the shared "
+           "segment): raise shm_size");
+    EXPECT(LISTEN "cache = { size = \"1M\";\n max_object_size = 0; };\n",
+           "3: 'cache.max_object_size' must be greater than 0");
     EXPECT(LISTEN "compression = { types = [1]; };\n",
            "2: 'compression.types.[0]' must be a string");
     EXPECT(LISTEN "rate_limits = ( { name = \"r\"; rate = \"fast\"; } );\n",

@@ -1,0 +1,49 @@
+/*
+ * cache.h - the HTTP cache in the pipeline (SPEC section 5): a CONTENT
+ * handler that answers fresh hits from the shared store
+ * (modules/cache_store.h) before the proxy, and hooks the proxy calls on
+ * the upstream's response, which store a cacheable one as it streams to
+ * the client (modules/cache_rfc.h decides).
+ *
+ * What this first cut does: routes with `cache = { ttl }`, GET (HEAD is
+ * answered from the GET object), fresh HITs with Age and X-Cache: HIT,
+ * MISS / EXPIRED / BYPASS otherwise, only-if-cached (504). Not yet: Vary
+ * (a response with Vary is not stored), revalidation (an expired object is
+ * fetched again whole), stale serving, collapsed forwarding, Range,
+ * conditional requests, purge, metrics; responses delimited by the
+ * upstream's close and those that body filters rewrite are not stored.
+ */
+#ifndef GH_CACHE_H
+#define GH_CACHE_H
+
+#include "common/conf.h"
+#include "common/shm.h"
+#include "server/request.h"
+
+struct gh_resp_head;
+
+extern struct gh_module gh_module_cache;
+
+/* The master, at start and on every reload, before forking: find or
+ * reserve the store when cache.size is set (0: workers forked from now on
+ * do not cache; the region is kept). A store of another size stays as it
+ * is (a size change takes effect at a restart; logged). */
+void gh_cache_reserve(struct gh_shm *shm, const struct gh_conf *conf);
+/* The master, when it reaps a child: drop its references and discard what
+ * it was writing. */
+void gh_cache_proc_exit(struct gh_shm *shm, pid_t pid);
+
+/* The proxy (server/proxy_response.c), with the upstream's final head,
+ * before the header filters run: decide whether to store it, start the
+ * object, and add X-Cache to h. filtered: body filters rewrite this body;
+ * delimited: its end is known (not close-delimited). */
+void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
+                        struct gh_resp_head *h, bool filtered, bool delimited);
+/* Decoded body bytes on their way to the client. */
+void gh_cache_resp_body(struct gh_req *r, const char *p, size_t n);
+/* The proxy is done with r's upstream side: complete means the whole
+ * body was read from the upstream (the object is committed), else it is
+ * discarded. */
+void gh_cache_resp_end(struct gh_req *r, bool complete);
+
+#endif
