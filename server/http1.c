@@ -202,10 +202,13 @@ static void fail_conn(struct gh_conn *c)
     gh_conn_close(c);
 }
 
-/* Write what is left of a response made here. */
+/* Write what is left of a response made here. One that closes the
+ * connection (gh_http1_finish: !keep) is its last write, which may leave
+ * with the FIN. */
 static void write_own_response(struct gh_req *r)
 {
     struct gh_conn *c = r->conn;
+    bool last = !(r->keepalive && !c->closing);
     for (int i = 0; i < 16; i++) {
         struct gh_outq q = { .n = 0 };
         if (r->out_off < r->out_len)
@@ -216,7 +219,7 @@ static void write_own_response(struct gh_req *r)
             gh_http1_finish(r);
             return;
         }
-        ssize_t w = gh_conn_send(c, &q, NULL);
+        ssize_t w = last ? gh_conn_send_last(c, &q, NULL) : gh_conn_send(c, &q, NULL);
         if (w < 0) {
             if (w == GH_AGAIN) {
                 gh_loop_timer_set(&c->w->loop, &c->timer, c->w->conf->timeouts.send);
