@@ -143,10 +143,15 @@ gh_msec_t gh_timer_next(const struct gh_timer_heap *h, gh_msec_t now)
 
 size_t gh_timer_run(struct gh_timer_heap *h, gh_msec_t now)
 {
+    return gh_timer_run_max(h, now, SIZE_MAX);
+}
+
+size_t gh_timer_run_max(struct gh_timer_heap *h, gh_msec_t now, size_t max)
+{
     /* At most as many callbacks as there were timers on entry: a callback
      * that re-arms itself (or arms another) for `now` runs on the next call
      * instead of spinning here forever. */
-    size_t budget = h->n;
+    size_t budget = GH_MIN(h->n, max);
     size_t fired = 0;
 
     while (fired < budget && h->n > 0 && h->v[0]->when <= now) {

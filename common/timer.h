@@ -55,5 +55,8 @@ gh_msec_t gh_timer_next(const struct gh_timer_heap *h, gh_msec_t now);
  * entry, so one that re-arms itself for `now` fires again on the next call
  * rather than looping here. Returns how many fired. */
 size_t gh_timer_run(struct gh_timer_heap *h, gh_msec_t now);
+/* As gh_timer_run, but at most max callbacks; the timers still due stay
+ * armed (gh_timer_next says 0) and fire on a later call, earliest first. */
+size_t gh_timer_run_max(struct gh_timer_heap *h, gh_msec_t now, size_t max);
 
 #endif

@@ -146,6 +146,17 @@ static inline ssize_t gh_conn_send(struct gh_conn *c, struct gh_outq *q, uint64_
     return n;
 }
 
+/* As gh_conn_send, for the last bytes before the connection is closed or
+ * half-closed (writev_last: they may leave with the FIN). The caller must
+ * close or shut down once q is written. */
+static inline ssize_t gh_conn_send_last(struct gh_conn *c, struct gh_outq *q, uint64_t *sent)
+{
+    ssize_t n = gh_transport_write_outq_as(&c->tp, q, true);
+    if (n > 0 && sent != NULL)
+        *sent += (uint64_t)n;
+    return n;
+}
+
 /* Accept handler: one per listening socket. */
 void gh_conn_accept(struct gh_io *io, uint32_t revents);
 /* Set c->addr's key from c->peer (what gh_edge_accept judges), then, once

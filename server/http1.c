@@ -211,10 +211,13 @@ static void fail_conn(struct gh_conn *c)
     gh_conn_close(c);
 }
 
-/* Write what is left of a response made here. */
+/* Write what is left of a response made here. One that closes the
+ * connection (gh_http1_finish: !keep) is its last write, which may leave
+ * with the FIN. */
 static void write_own_response(struct gh_req *r)
 {
     struct gh_conn *c = r->conn;
+    bool last = !(r->keepalive && !c->closing);
     for (int i = 0; i < 16; i++) {
         struct gh_outq q = { .n = 0 };
         if (r->out_off < r->out_len)
@@ -225,7 +228,7 @@ static void write_own_response(struct gh_req *r)
             gh_http1_finish(r);
             return;
         }
-        ssize_t w = gh_conn_send(c, &q, NULL);
+        ssize_t w = last ? gh_conn_send_last(c, &q, NULL) : gh_conn_send(c, &q, NULL);
         if (w < 0) {
             if (w == GH_AGAIN) {
                 gh_loop_timer_set(&c->w->loop, &c->timer, c->w->conf->timeouts.send);
@@ -601,6 +604,29 @@ static void http1_on_event(struct gh_conn *c, uint32_t revents)
     gh_conn_process(c);
 }
 
+/* The head did not arrive within timeouts.client_header: 408, then close at
+ * once. What came of the head is dropped (it will never be a request; its
+ * bytes stay in c->h1.in's memory, where the access log fields point), so
+ * gh_http1_finish finds no unread input and closes instead of lingering
+ * (shutdown, a timer, a wakeup for the client's FIN): a slowloris wave
+ * costs one writev and one close per connection. Bytes the socket may
+ * still hold (rd_more) are read and dropped first, so that the close sends
+ * a FIN behind the 408, not a RST that could destroy it; a client that
+ * keeps sending past that is lingered on as before. nginx closes a
+ * timed-out client without an answer; SPEC wants the 408. */
+static void header_timeout(struct gh_conn *c, struct gh_req *r)
+{
+    if (c->h1.in != NULL)
+        c->h1.in->pos = c->h1.in->last;
+    for (int i = 0; i < 16 && c->h1.rd_more; i++) {
+        char sink[4096];
+        ssize_t n = gh_transport_read(&c->tp, sink, sizeof(sink));
+        /* A short read drained it; GH_AGAIN too; EOF or an error: no more. */
+        c->h1.rd_more = n == (ssize_t)sizeof(sink) || (n > 0 && c->tp.ops->pending(&c->tp));
+    }
+    gh_http1_error(r, 408, true);
+}
+
 static void http1_timeout(struct gh_conn *c)
 {
     struct gh_req *r = c->req;
@@ -617,7 +643,7 @@ static void http1_timeout(struct gh_conn *c)
         return;
     }
     if (r != NULL && c->state == GH_CONN_READ_HEAD && r->out == NULL) {
-        gh_http1_error(r, 408, true);
+        header_timeout(c, r);
         return;
     }
     gh_conn_close(c);

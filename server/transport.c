@@ -35,6 +35,23 @@ static ssize_t plain_writev(struct gh_transport *t, const struct iovec *iov, int
     }
 }
 
+/* MSG_MORE: a tail shorter than a segment waits in the socket (even with
+ * TCP_NODELAY) until the close or shutdown that the caller does next,
+ * whose FIN then rides on it (tcp_send_fin): one segment, one wake-up of
+ * the client, where a write and then a close send two. */
+static ssize_t plain_writev_last(struct gh_transport *t, const struct iovec *iov, int iovcnt)
+{
+    struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+    for (;;) {
+        ssize_t n = sendmsg(t->fd, &m, MSG_MORE | MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? GH_AGAIN : GH_ERROR;
+    }
+}
+
 static int plain_shutdown(struct gh_transport *t)
 {
     return shutdown(t->fd, SHUT_WR);
@@ -64,6 +81,7 @@ const struct gh_transport_ops gh_transport_plain = {
     .name = "plain",
     .read = plain_read,
     .writev = plain_writev,
+    .writev_last = plain_writev_last,
     .shutdown = plain_shutdown,
     .pending = plain_pending,
     .unacked = plain_unacked,

@@ -24,6 +24,10 @@ struct gh_transport_ops {
     const char *name;
     ssize_t (*read)(struct gh_transport *t, void *buf, size_t len);
     ssize_t (*writev)(struct gh_transport *t, const struct iovec *iov, int iovcnt);
+    /* As writev, for the last bytes before the stream is closed or shut
+     * down: a short tail may be held to leave with the FIN, in one segment
+     * (plain: MSG_MORE; close and shutdown push it). NULL: writev. */
+    ssize_t (*writev_last)(struct gh_transport *t, const struct iovec *iov, int iovcnt);
     /* Half-close the sending side (TCP FIN; TLS close_notify then FIN).
      * 0 or -1. */
     int (*shutdown)(struct gh_transport *t);
@@ -109,9 +113,12 @@ static inline ssize_t gh_transport_read_buf(struct gh_transport *t, struct gh_bu
     return n;
 }
 
-/* Write what q holds with one writev and consume what was written. Returns
- * as the writev op (0 for an empty queue; GH_ERROR for a poisoned one). */
-static inline ssize_t gh_transport_write_outq(struct gh_transport *t, struct gh_outq *q)
+/* Write what q holds with one writev and consume what was written. With
+ * last, q ends what will be written before close or shutdown (the
+ * writev_last op). Returns as the writev op (0 for an empty queue;
+ * GH_ERROR for a poisoned one). */
+static inline ssize_t gh_transport_write_outq_as(struct gh_transport *t, struct gh_outq *q,
+                                                 bool last)
 {
     if (GH_UNLIKELY(q->overflow)) {
         errno = ENOBUFS;                /* a piece was lost (see gh_outq_push) */
@@ -119,10 +126,17 @@ static inline ssize_t gh_transport_write_outq(struct gh_transport *t, struct gh_
     }
     if (gh_outq_empty(q))
         return 0;
-    ssize_t n = t->ops->writev(t, &q->v[q->first], q->n);
+    ssize_t n = last && t->ops->writev_last != NULL
+                    ? t->ops->writev_last(t, &q->v[q->first], q->n)
+                    : t->ops->writev(t, &q->v[q->first], q->n);
     if (n > 0)
         gh_outq_consume(q, (size_t)n);
     return n;
+}
+
+static inline ssize_t gh_transport_write_outq(struct gh_transport *t, struct gh_outq *q)
+{
+    return gh_transport_write_outq_as(t, q, false);
 }
 
 #endif

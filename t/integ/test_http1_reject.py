@@ -13,6 +13,7 @@ client gets 400 (for a bad chunk size: SPEC lists it) or, for data not followed 
 complete request (backend.py logs a request only once its whole body has arrived).
 """
 
+import os
 import time
 
 import pytest
@@ -164,6 +165,54 @@ def test_client_header_timeout_408(gh, backend):
         assert how in ("eof", "reset")
     finally:
         c.close()
+    assert_backend_empty(backend)
+
+
+def test_client_header_timeout_closes_at_once(gh, backend):
+    """A head that times out is answered 408 and the connection is closed at once, not
+    half-closed and lingered on until the client's FIN (issue 17's slowloris wave): each
+    client reads the 408 and then a clean EOF (a FIN, not a reset) without closing its
+    side, the worker holds none of their descriptors any more, and bytes sent after the
+    EOF meet a reset (a closed socket; a half-closed one would read and drop them)."""
+    worker = gh.wait_workers(1)[0]
+
+    def nfds():
+        return len(os.listdir("/proc/%d/fd" % worker))
+    base = nfds()
+    conns = []
+    try:
+        for i in range(20):
+            c = HttpConn(gh.port, timeout=6)
+            # some heads cut mid-line, some after whole lines
+            c.send(b"GET /echo HTTP/1.1\r\nHost: localhost\r\n" + (b"X-Slow: a" if i % 2 else b""))
+            conns.append(c)
+        ghtest.wait_for(lambda: nfds() >= base + 20, 3, what="the worker accepting all 20")
+        t0 = time.monotonic()
+        for c in conns:
+            data, how = read_until_close(c.sock, 5)
+            assert data.startswith(b"HTTP/1.1 408 "), data[:60]
+            assert b"\r\nConnection: close\r\n" in data, data
+            assert how == "eof", "after the 408: %s" % how
+        waited = time.monotonic() - t0
+        # timeouts.client_header is 1 s; a lingering close would hold each socket 2 s
+        # (LINGER_MS) since none of these clients closes its side
+        assert waited <= ghtest.scaled(2.5), "408s and EOFs took %.2fs" % waited
+        ghtest.wait_for(lambda: nfds() <= base, 1.0,
+                        what="the worker closing the timed-out connections (%d fds, %d before)"
+                        % (nfds(), base))
+        # the first late bytes draw the reset, a send after it fails (EPIPE)
+        c = conns[0]
+
+        def refused():
+            try:
+                c.sock.send(b"X-Late: 1\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                return True
+            return False
+        ghtest.wait_for(refused, 1.0, what="a reset for bytes sent after the EOF")
+    finally:
+        for c in conns:
+            c.close()
     assert_backend_empty(backend)
 
 

@@ -199,6 +199,38 @@ START_TEST(test_timer_fires)
 }
 END_TEST
 
+/* A wave of due timers does not hold back ready I/O: one iteration runs at
+ * most GH_LOOP_TIMER_BATCH of them after dispatching the events, and the
+ * next iterations do not wait (the rest are due) until all have fired. */
+START_TEST(test_timer_batch)
+{
+    enum { N = 3 * GH_LOOP_TIMER_BATCH + 5 };
+    static struct gh_timer t[N];
+    struct watched *w = watched_new(on_read);
+
+    timer_fired = 0;
+    for (int i = 0; i < N; i++) {
+        gh_timer_init(&t[i], on_timer, NULL);
+        ck_assert_int_eq(gh_loop_timer_set(&loop, &t[i], 0), 0);
+    }
+    ck_assert_int_eq(write(w->wfd, "x", 1), 1);
+    ck_assert_int_eq(gh_loop_run_once(&loop, 1000), 1);
+    ck_assert_int_eq(w->calls, 1);
+    ck_assert_int_eq(timer_fired, GH_LOOP_TIMER_BATCH);
+    gh_msec_t start = gh_time_monotonic_ms();
+    for (int i = 0; i < 10 && timer_fired < N; i++)
+        ck_assert_int_eq(gh_loop_run_once(&loop, 5000), 0);
+    ck_assert_int_eq(timer_fired, N);
+    ck_assert_int_lt(gh_time_monotonic_ms() - start, 1000);   /* never waited */
+    for (int i = 0; i < N; i++)
+        ck_assert(!gh_timer_armed(&t[i]));
+    gh_io_stop(&loop, &w->io);
+    close(w->rfd);
+    close(w->wfd);
+    free(w);
+}
+END_TEST
+
 static void on_alarm(int sig)
 {
     GH_UNUSED(sig);
@@ -341,6 +373,7 @@ static Suite *loop_suite(void)
     tcase_add_test(tc, test_pipe_readable);
     tcase_add_test(tc, test_start_errors);
     tcase_add_test(tc, test_timer_fires);
+    tcase_add_test(tc, test_timer_batch);
     tcase_add_test(tc, test_eintr);
     tcase_add_test(tc, test_deferred_after_dispatch);
     tcase_add_test(tc, test_stop_other_pending);

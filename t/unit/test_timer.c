@@ -57,6 +57,33 @@ START_TEST(test_order)
 }
 END_TEST
 
+/* gh_timer_run_max: at most max callbacks, earliest first; the rest stay
+ * armed and due, and fire on the next calls. */
+START_TEST(test_run_max)
+{
+    struct gh_timer t[5];
+    const gh_msec_t when[5] = { 50, 10, 40, 20, 30 };
+
+    for (int i = 0; i < 5; i++) {
+        gh_timer_init(&t[i], record, (void *)(intptr_t)i);
+        ck_assert_int_eq(gh_timer_set(&heap, &t[i], when[i]), 0);
+    }
+    ck_assert_uint_eq(gh_timer_run_max(&heap, 100, 2), 2);
+    ck_assert_int_eq(norder, 2);
+    ck_assert_int_eq(order[0], 1);
+    ck_assert_int_eq(order[1], 3);
+    ck_assert_int_eq(gh_timer_next(&heap, 100), 0);     /* still due */
+    ck_assert(gh_timer_armed(&t[4]));
+    ck_assert_uint_eq(gh_timer_run_max(&heap, 100, 0), 0);
+    ck_assert_uint_eq(gh_timer_run_max(&heap, 100, 2), 2);
+    ck_assert_int_eq(order[2], 4);
+    ck_assert_int_eq(order[3], 2);
+    ck_assert_uint_eq(gh_timer_run_max(&heap, 100, 2), 1);
+    ck_assert_int_eq(order[4], 0);
+    ck_assert_int_eq(gh_timer_next(&heap, 100), -1);
+}
+END_TEST
+
 START_TEST(test_cancel_and_move)
 {
     struct gh_timer t[4];
@@ -213,6 +240,7 @@ static Suite *timer_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_order);
+    tcase_add_test(tc, test_run_max);
     tcase_add_test(tc, test_cancel_and_move);
     tcase_add_test(tc, test_rearm_in_callback);
     tcase_add_test(tc, test_rearm_due_does_not_spin);
