@@ -6,8 +6,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config ca-certificates \
-    libssl-dev zlib1g-dev libconfig-dev check libpcre2-dev libnghttp2-dev libjansson-dev \
+    libssl-dev zlib1g-dev libbrotli-dev libzstd-dev libconfig-dev check libpcre2-dev libnghttp2-dev libjansson-dev \
     clang libclang-rt-14-dev \
     python3 python3-pytest curl openssl procps \
-    logrotate \
+    logrotate brotli zstd \
     nginx-light wrk valgrind >/dev/null
