@@ -421,6 +421,14 @@ static int relay_response(struct gh_proxy *p)
 {
     if (p->out_queued)
         return write_client(p);
+    if (GH_UNLIKELY(p->filters_more)) {
+        /* Held output first: no new input until the chain has none. */
+        if (gh_proxy_filters_resume(p) == -1) {
+            gh_proxy_fail(p, 502);
+            return STEP_STOP;
+        }
+        return STEP_PROGRESS;
+    }
     if (p->resp_body_read) {
         if (p->filters != NULL && !p->filters_flushed) {
             if (gh_proxy_filters_flush(p) == -1) {

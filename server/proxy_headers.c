@@ -354,5 +354,5 @@ size_t gh_proxy_head_adds(const struct gh_req *r)
 {
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
-    return 5 + vs->response_headers.nset + rt->response_headers.nset;
+    return 5 + GH_FILTER_HEAD_ADDS + vs->response_headers.nset + rt->response_headers.nset;
 }

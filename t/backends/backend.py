@@ -34,6 +34,15 @@ Modes added for the HTTP/1.1 engine tests (t/integ/test_http1_*.py):
                    Keep-Alive, Upgrade, Proxy-Connection) and X-Kept
   /slowhead/MS     sleeps MS ms before the head (like /slow, for timeouts)
 
+Mode added for the compression tests (t/integ/test_compression.py):
+
+  /typed/N?type=T&framing=F&status=S&h=NAME:VALUE...
+                   N bytes of the pattern as Content-Type T (default
+                   text/plain; "none" sends no Content-Type), framed by F:
+                   length (default), chunked or close; status S (default 200;
+                   no body for 1xx, 204, 304); each h adds a response header;
+                   data=random: N bytes of random_bytes(N) instead (incompressible)
+
 A request that carried trailers is logged with "trailers": [[name, value]].
 --unix PATH listens on a unix socket instead of TCP (port file gets 0).
 
@@ -65,6 +74,16 @@ def pattern(offset, n):
     start = offset % len(PATTERN)
     reps = (start + n) // len(PATTERN) + 1
     return (PATTERN * reps)[start:start + n]
+
+
+def random_bytes(n):
+    """Yield n pseudo-random (incompressible, reproducible) bytes in 64 KiB blocks."""
+    import random
+    rng = random.Random(n)
+    while n > 0:
+        k = min(n, 65536)
+        yield rng.randbytes(k)
+        n -= k
 
 
 def pattern_chunks(n):
@@ -362,11 +381,44 @@ class Handler:
                                                ("Upgrade", "foo"), ("X-Kept", "yes")],
                          head=head_only, keep=keep)
             return keep
+        if seg[0] == "typed" and len(seg) == 2:
+            return self.typed(int(seg[1]), target, version, keep, head_only)
         if seg[0] == "slowhead" and len(seg) == 2:
             time.sleep(int(seg[1]) / 1000.0)
             self.respond(200, b"slow head\n", head=head_only, keep=keep)
             return keep
         return None
+
+    def typed(self, n, target, version, keep, head_only):
+        from urllib.parse import parse_qs, urlsplit
+        q = parse_qs(urlsplit(target).query)
+        ctype = q.get("type", ["text/plain"])[0]
+        framing = q.get("framing", ["length"])[0]
+        status = int(q.get("status", ["200"])[0])
+        ext = [] if ctype == "none" else [("Content-Type", ctype)]
+        for h in q.get("h", []):
+            k, _, v = h.partition(":")
+            ext.append((k.strip(), v.strip()))
+        nobody = status < 200 or status in (204, 304)
+        if framing == "chunked" and version == "HTTP/1.1" and not nobody:
+            ext.append(("Transfer-Encoding", "chunked"))
+        elif framing == "close" or (framing == "chunked" and not nobody):
+            keep = False
+        elif not nobody:
+            ext.append(("Content-Length", str(n)))
+        if not keep:
+            ext.append(("Connection", "close"))
+        self.send_head(status, ext)
+        if head_only or nobody:
+            return keep
+        blocks = random_bytes(n) if q.get("data", [""])[0] == "random" else pattern_chunks(n)
+        for block in blocks:
+            if framing == "chunked" and version == "HTTP/1.1":
+                block = b"%x\r\n" % len(block) + block + b"\r\n"
+            self.sock.sendall(block)
+        if framing == "chunked" and version == "HTTP/1.1":
+            self.sock.sendall(b"0\r\n\r\n")
+        return keep
 
     def dispatch(self, method, target, version, path, headers, body_len, sha, keep, head_only):
         seg = path.strip("/").split("/")
