@@ -40,8 +40,8 @@ void gh_accept_encoding_parse(struct gh_accept_encoding *ae, const char *s, size
 /* The coding to use among those in `enabled` (bit 1 << GH_CODING_x): the
  * one with the highest weight above 0 (a coding not named takes the
  * weight of "*", if named), ties going to zstd, then br, then gzip; and
- * none (-1) when identity weighs more than it (identity not named takes
- * "*"'s weight, or 1). */
+ * none (-1) when identity, named or covered by "*", weighs more than it
+ * (identity not named at all is acceptable but states no preference). */
 int gh_accept_encoding_choose(const struct gh_accept_encoding *ae, unsigned enabled);
 
 struct gh_body_filter;

@@ -126,7 +126,7 @@ int gh_accept_encoding_choose(const struct gh_accept_encoding *ae, unsigned enab
             best_q = q;
         }
     }
-    if (best >= 0 && weight(ae, GH_CODING_IDENTITY, 1000) > best_q)
+    if (best >= 0 && weight(ae, GH_CODING_IDENTITY, 0) > best_q)
         return -1;
     return best;
 }

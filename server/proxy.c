@@ -194,6 +194,7 @@ static int connect_next(struct gh_proxy *p)
          * got bytes or a FIN while idle was closed): read after an EPOLLIN
          * edge only, which saves an EAGAIN read per request. */
         p->u_rd_more = false;
+        p->u_hup = false;
         gh_proxy_set_utimer(p, p->uc->connecting ? p->w->conf->timeouts.upstream_connect
                                         : p->w->conf->timeouts.upstream_send);
         if (!p->uc->connecting && !p->running)
@@ -381,6 +382,11 @@ static int read_upstream(struct gh_proxy *p)
         return STEP_WAIT;
     }
     if (n > 0) {
+        /* Edge-triggered: a FIN that came with the last bytes signals no
+         * more, so a short read then still has the EOF to see (a
+         * close-delimited body would otherwise wait for the read timeout). */
+        if (p->u_hup)
+            p->u_rd_more = true;
         p->got_any = true;
         gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
         return STEP_PROGRESS;
@@ -606,6 +612,8 @@ static void upstream_event(struct gh_io *io, uint32_t revents)
     }
     if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         p->u_rd_more = true;
+    if (revents & (EPOLLRDHUP | EPOLLHUP))
+        p->u_hup = true;
     proxy_run(p);
 }
 

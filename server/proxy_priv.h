@@ -63,6 +63,7 @@ struct gh_proxy {
     struct gh_http1_response resp;
     bool out_queued;                    /* the sink holds bytes not yet sent */
     bool u_rd_more;
+    bool u_hup;                         /* the upstream's half-close was signalled */
     bool got_any;
     bool resp_head_done;
     bool resp_started;
