@@ -40,7 +40,8 @@ struct cz_stream {
     struct gh_buf_pool *pool;           /* of the stash buffers */
     bool more;                          /* the codec may hold output */
     bool last;                          /* the body has ended */
-    bool finishing;                     /* the codec was told to finish (and must be again) */
+    bool sync;                          /* a flush was asked and has not started */
+    enum gh_codec_op op;                /* a flush or the finish under way (until done) */
     bool done;                          /* the stream is finished */
 };
 
@@ -257,10 +258,10 @@ static int stash(struct cz_stream *s, struct gh_buf_pool *pool, const char *in, 
     return 0;
 }
 
-/* Run the codec over in[0..*len) (finish: then end the stream) until it is
- * done or out is full; *len is left at what it did not take. */
+/* Run the codec over in[0..*len), then op, until it is done or out is
+ * full; *len is left at what it did not take. */
 static enum gh_codec_rc feed(struct cz_stream *s, struct gh_filter_out *out, const char **in,
-                             size_t *len, bool finish)
+                             size_t *len, enum gh_codec_op op)
 {
     for (;;) {
         size_t room;
@@ -274,7 +275,7 @@ static enum gh_codec_rc feed(struct cz_stream *s, struct gh_filter_out *out, con
         uint8_t *o = (uint8_t *)p;
         size_t olen = room;
         const uint8_t *i = (const uint8_t *)*in;
-        enum gh_codec_rc rc = s->codec->step(s->st, &i, len, &o, &olen, finish);
+        enum gh_codec_rc rc = s->codec->step(s->st, &i, len, &o, &olen, op);
         *in = (const char *)i;
         gh_filter_out_commit(out, room - olen);
         if (rc != GH_CODEC_FULL) {
@@ -285,22 +286,46 @@ static enum gh_codec_rc feed(struct cz_stream *s, struct gh_filter_out *out, con
     }
 }
 
-static int cz_body(void *ctx, struct gh_filter_out *out, const char *in, size_t len, bool last)
+/* Run op (a sync flush or the finish) to its end. 0, GH_FILTER_MORE or -1. */
+static int run_op(struct cz_stream *s, struct gh_filter_out *out, enum gh_codec_op op)
+{
+    const char *in = NULL;
+    size_t len = 0;
+    s->op = op;
+    enum gh_codec_rc rc = feed(s, out, &in, &len, op);
+    if (rc == GH_CODEC_ERROR)
+        return -1;
+    if (rc == GH_CODEC_FULL)
+        return GH_FILTER_MORE;          /* called again with the same op, nothing else */
+    s->op = GH_CODEC_RUN;
+    s->done = op == GH_CODEC_FINISH;
+    return 0;
+}
+
+static int cz_body(void *ctx, struct gh_filter_out *out, const char *in, size_t len,
+                   enum gh_filter_flush flush)
 {
     struct cz_stream *s = ctx;
     enum gh_codec_rc rc;
-    s->last |= last;
+    s->last |= flush == GH_FLUSH_END;
+    s->sync |= flush == GH_FLUSH_SYNC;
     if (len > 0 && (s->nstash > 0 || s->more)) {
         /* Still behind: keep the new input after what waits. */
         if (stash(s, out->pool, in, len) == -1)
             return -1;
         len = 0;
     }
+    /* A flush or the finish under way allows no other step until it is over. */
+    if (s->op != GH_CODEC_RUN) {
+        int r = run_op(s, out, s->op);
+        if (r != 0 || s->done)
+            return r;
+    }
     while (s->nstash > 0) {
         struct gh_buf *b = s->stash[0];
         const char *p = b->pos;
         size_t n = gh_buf_len(b);
-        rc = feed(s, out, &p, &n, false);
+        rc = feed(s, out, &p, &n, GH_CODEC_RUN);
         b->pos = (char *)p;
         if (rc == GH_CODEC_ERROR)
             return -1;
@@ -311,23 +336,17 @@ static int cz_body(void *ctx, struct gh_filter_out *out, const char *in, size_t 
         if (rc == GH_CODEC_FULL)
             return GH_FILTER_MORE;
     }
-    if (len > 0 || (s->more && !s->finishing)) {
-        rc = feed(s, out, &in, &len, false);
+    if (len > 0 || s->more) {
+        rc = feed(s, out, &in, &len, GH_CODEC_RUN);
         if (rc == GH_CODEC_ERROR || (len > 0 && stash(s, out->pool, in, len) == -1))
             return -1;
         if (rc == GH_CODEC_FULL)
             return GH_FILTER_MORE;
     }
-    if (s->last && !s->done) {
-        s->finishing = true;
-        rc = feed(s, out, &in, &len, true);
-        if (rc == GH_CODEC_ERROR)
-            return -1;
-        if (rc == GH_CODEC_FULL)
-            return GH_FILTER_MORE;
-        s->done = true;
-    }
-    return 0;
+    if (s->done || !(s->last || s->sync))
+        return 0;
+    s->sync = false;
+    return run_op(s, out, s->last ? GH_CODEC_FINISH : GH_CODEC_SYNC);
 }
 
 const struct gh_body_filter gh_compress_filter = {

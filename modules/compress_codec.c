@@ -52,15 +52,16 @@ static void *gzip_init(const struct gh_conf *conf, int64_t length)
 }
 
 static enum gh_codec_rc gzip_step(void *st, const uint8_t **in, size_t *inlen, uint8_t **out,
-                                  size_t *outlen, bool finish)
+                                  size_t *outlen, enum gh_codec_op op)
 {
+    static const int flush[] = { Z_NO_FLUSH, Z_SYNC_FLUSH, Z_FINISH };
     z_stream *z = st;
     /* A span and a stage's room are far below 4 GB. */
     z->next_in = (Bytef *)(uintptr_t)*in;
     z->avail_in = (uInt)*inlen;
     z->next_out = *out;
     z->avail_out = (uInt)*outlen;
-    int rc = deflate(z, finish ? Z_FINISH : Z_NO_FLUSH);
+    int rc = deflate(z, flush[op]);
     *in = z->next_in;
     *inlen = z->avail_in;
     *out = z->next_out;
@@ -71,8 +72,9 @@ static enum gh_codec_rc gzip_step(void *st, const uint8_t **in, size_t *inlen, u
         gh_log_error("deflate: %s", z->msg != NULL ? z->msg : zError(rc));
         return GH_CODEC_ERROR;
     }
-    /* Z_BUF_ERROR: no progress was possible, so nothing is held. */
-    if (!finish && z->avail_in == 0 && (z->avail_out > 0 || rc == Z_BUF_ERROR))
+    /* Room left: all was put out that op asks for; Z_BUF_ERROR: no
+     * progress was possible, so nothing is held. */
+    if (op != GH_CODEC_FINISH && z->avail_in == 0 && (z->avail_out > 0 || rc == Z_BUF_ERROR))
         return GH_CODEC_DONE;
     return GH_CODEC_FULL;
 }
@@ -101,18 +103,18 @@ static void *br_init(const struct gh_conf *conf, int64_t length)
 }
 
 static enum gh_codec_rc br_step(void *st, const uint8_t **in, size_t *inlen, uint8_t **out,
-                                size_t *outlen, bool finish)
+                                size_t *outlen, enum gh_codec_op op)
 {
+    static const BrotliEncoderOperation bop[] = { BROTLI_OPERATION_PROCESS,
+        BROTLI_OPERATION_FLUSH, BROTLI_OPERATION_FINISH };
     BrotliEncoderState *s = st;
     for (;;) {
-        if (!BrotliEncoderCompressStream(s, finish ? BROTLI_OPERATION_FINISH
-                                                   : BROTLI_OPERATION_PROCESS,
-                                         inlen, in, outlen, out, NULL)) {
+        if (!BrotliEncoderCompressStream(s, bop[op], inlen, in, outlen, out, NULL)) {
             gh_log_error("BrotliEncoderCompressStream failed");
             return GH_CODEC_ERROR;
         }
-        if (finish ? BrotliEncoderIsFinished(s)
-                   : *inlen == 0 && !BrotliEncoderHasMoreOutput(s))
+        if (op == GH_CODEC_FINISH ? BrotliEncoderIsFinished(s)
+                                  : *inlen == 0 && !BrotliEncoderHasMoreOutput(s))
             return GH_CODEC_DONE;
         if (*outlen == 0)
             return GH_CODEC_FULL;
@@ -147,11 +149,12 @@ static void *zstd_init(const struct gh_conf *conf, int64_t length)
 }
 
 static enum gh_codec_rc zstd_step(void *st, const uint8_t **in, size_t *inlen, uint8_t **out,
-                                  size_t *outlen, bool finish)
+                                  size_t *outlen, enum gh_codec_op op)
 {
+    static const ZSTD_EndDirective zop[] = { ZSTD_e_continue, ZSTD_e_flush, ZSTD_e_end };
     ZSTD_inBuffer ib = { *in, *inlen, 0 };
     ZSTD_outBuffer ob = { *out, *outlen, 0 };
-    size_t rc = ZSTD_compressStream2(st, &ob, &ib, finish ? ZSTD_e_end : ZSTD_e_continue);
+    size_t rc = ZSTD_compressStream2(st, &ob, &ib, zop[op]);
     *in += ib.pos;
     *inlen -= ib.pos;
     *out += ob.pos;
@@ -160,7 +163,8 @@ static enum gh_codec_rc zstd_step(void *st, const uint8_t **in, size_t *inlen, u
         gh_log_error("ZSTD_compressStream2: %s", ZSTD_getErrorName(rc));
         return GH_CODEC_ERROR;
     }
-    if (finish ? rc == 0 : *inlen == 0 && *outlen > 0)
+    /* e_flush and e_end return what is left to put out. */
+    if (op != GH_CODEC_RUN ? rc == 0 : *inlen == 0 && *outlen > 0)
         return GH_CODEC_DONE;
     return GH_CODEC_FULL;
 }

@@ -20,6 +20,13 @@ enum gh_codec_rc {
                                            must come out now (finish: the stream ended) */
 };
 
+/* What a step does after taking its input. */
+enum gh_codec_op {
+    GH_CODEC_RUN = 0,                   /* nothing more: keep what helps the ratio */
+    GH_CODEC_SYNC,                      /* put out everything taken so far */
+    GH_CODEC_FINISH,                    /* end the stream */
+};
+
 struct gh_codec {
     const char *name;                   /* the Content-Encoding value */
     /* A compressor at the configured level; length: the body's size when
@@ -27,9 +34,10 @@ struct gh_codec {
      * (bounded: see the README); NULL when out of memory (logged). */
     void *(*init)(const struct gh_conf *conf, int64_t length);
     /* Compress from *in (*inlen bytes) into *out (*outlen bytes of room),
-     * advancing both; finish: end the stream once the input is taken. */
+     * advancing both, then do op. A SYNC or FINISH that returned FULL is
+     * called again with the same op and no new input until it is DONE. */
     enum gh_codec_rc (*step)(void *st, const uint8_t **in, size_t *inlen, uint8_t **out,
-                             size_t *outlen, bool finish);
+                             size_t *outlen, enum gh_codec_op op);
     /* Free everything init took. */
     void (*end)(void *st);
 };

@@ -32,10 +32,10 @@ static void *upper_start(struct gh_req *r, struct gh_resp_head *head)
 }
 
 static int upper_body(void *ctx, struct gh_filter_out *out, const char *in, size_t len,
-                      bool last)
+                      enum gh_filter_flush flush)
 {
     GH_UNUSED(ctx);
-    GH_UNUSED(last);
+    GH_UNUSED(flush);
     while (len > 0) {
         size_t room;
         char *p = gh_filter_out_room(out, &room);
@@ -161,22 +161,23 @@ int gh_filter_chain_start(struct gh_req *r, struct gh_resp_head *h, struct gh_bu
 
 /* Stage k takes its input: the span (k == from) or stage k - 1's output. */
 static int stage_run(struct gh_filter_chain *ch, int k, int from, const char *in, size_t len,
-                     bool last)
+                     enum gh_filter_flush flush)
 {
     struct gh_filter_out *out = &ch->out[k];
     int rc = 0;
     if (k == from) {
-        rc = ch->f[k]->body(ch->ctx[k], out, in, len, last);
+        rc = ch->f[k]->body(ch->ctx[k], out, in, len, flush);
     } else {
         struct gh_filter_out *prev = &ch->out[k - 1];
-        /* The stage before is done with the body only when it holds nothing. */
-        bool plast = last && !ch->more[k - 1];
+        /* The stage before put out all it was asked to only when it holds
+         * nothing back. */
+        enum gh_filter_flush pf = ch->more[k - 1] ? GH_FLUSH_NONE : flush;
         if (prev->n == 0)
-            rc = ch->f[k]->body(ch->ctx[k], out, NULL, 0, plast);
+            rc = ch->f[k]->body(ch->ctx[k], out, NULL, 0, pf);
         for (int i = 0; i < prev->n && rc != -1; i++) {
             const struct gh_buf *b = prev->bufs[i];
             int r1 = ch->f[k]->body(ch->ctx[k], out, b->pos, gh_buf_len(b),
-                                    plast && i == prev->n - 1);
+                                    i == prev->n - 1 ? pf : GH_FLUSH_NONE);
             rc = r1 == -1 ? -1 : GH_MAX(rc, r1);
         }
         out_release(prev);
@@ -187,7 +188,8 @@ static int stage_run(struct gh_filter_chain *ch, int k, int from, const char *in
     return 0;
 }
 
-int gh_filter_chain_run(struct gh_filter_chain *ch, const char *in, size_t len, bool last,
+int gh_filter_chain_run(struct gh_filter_chain *ch, const char *in, size_t len,
+                        enum gh_filter_flush flush,
                         struct iovec *iov, int *niov, size_t *out_len)
 {
     /* A stage holding more resumes (with no input), and the stages before
@@ -200,7 +202,7 @@ int gh_filter_chain_run(struct gh_filter_chain *ch, const char *in, size_t len, 
         }
     GH_ASSERT(from == 0 || len == 0);
     for (int k = from; k < ch->n; k++)
-        if (stage_run(ch, k, from, k == from ? in : NULL, k == from ? len : 0, last) == -1)
+        if (stage_run(ch, k, from, k == from ? in : NULL, k == from ? len : 0, flush) == -1)
             return -1;
     const struct gh_filter_out *fin = &ch->out[ch->n - 1];
     *niov = 0;

@@ -475,6 +475,15 @@ static int relay_response(struct gh_proxy *p)
     if (p->uc->connecting)
         return STEP_WAIT;
     int rc = read_upstream(p);
+    if (GH_UNLIKELY(rc == STEP_WAIT && p->filters_dirty)) {
+        /* The upstream paused mid-body: what the filters hold goes out
+         * now (nginx's unbuffered proxying flushes gzip the same way). */
+        if (gh_proxy_filters_sync(p) == -1) {
+            gh_proxy_fail(p, 502);
+            return STEP_STOP;
+        }
+        return STEP_PROGRESS;
+    }
     if (rc == GH_DONE) {
         if (p->resp_head_done && p->resp_mode == BODY_EOF) {
             p->resp_body_read = true;

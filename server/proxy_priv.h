@@ -79,6 +79,8 @@ struct gh_proxy {
     bool filter_out;                    /* the sink holds the chain's output */
     bool filters_flushed;               /* the chain saw the end of the body */
     bool filters_more;                  /* a stage holds more output: run again first */
+    bool filters_dirty;                 /* input went in since the last flush */
+    int filters_flush;                  /* enum gh_filter_flush of the last run */
     struct gh_outq tq;                  /* the tunnel's bytes to the client (HTTP/1 only) */
     char *chead;                        /* the tunnel's 101 head */
     size_t chead_len;
@@ -144,6 +146,10 @@ int gh_proxy_filters_flush(struct gh_proxy *p);
 /* A filter stage holds more output (p->filters_more) and the last was
  * written: run the chain again without input. 0 or -1. */
 int gh_proxy_filters_resume(struct gh_proxy *p);
+/* The upstream has nothing more for now: have the chain put out all it
+ * took (a compressor's sync flush), so a stream of events is not held
+ * back. 0 or -1. */
+int gh_proxy_filters_sync(struct gh_proxy *p);
 
 /* In proxy_tunnel.c. */
 /* The upstream answered 101: queue the head and switch to tunnelling. */

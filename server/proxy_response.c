@@ -162,14 +162,17 @@ int gh_proxy_response_head(struct gh_proxy *p)
     return STEP_PROGRESS;
 }
 
-/* Queue the chain's output of in[0..len) (last: flush), framed for the
- * client. The input is copied, so the caller consumes it at once. */
-static int queue_filtered(struct gh_proxy *p, const char *in, size_t len, bool last)
+/* Queue the chain's output of in[0..len) (then flushed as asked), framed
+ * for the client. The input is copied, so the caller consumes it at once. */
+static int queue_filtered(struct gh_proxy *p, const char *in, size_t len,
+                          enum gh_filter_flush flush)
 {
     struct iovec iov[GH_FILTER_OUT_MAX];
     int n;
     size_t total;
-    int rc = gh_filter_chain_run(p->filters, in, len, last, iov, &n, &total);
+    p->filters_flush = flush;
+    p->filters_dirty = flush == GH_FLUSH_NONE && (len > 0 || p->filters_dirty);
+    int rc = gh_filter_chain_run(p->filters, in, len, flush, iov, &n, &total);
     if (rc == -1) {
         gh_log_error("a response filter failed on the body from %s", p->r->upstream_addr);
         return -1;
@@ -186,12 +189,17 @@ static int queue_filtered(struct gh_proxy *p, const char *in, size_t len, bool l
 int gh_proxy_filters_flush(struct gh_proxy *p)
 {
     p->filters_flushed = true;
-    return queue_filtered(p, NULL, 0, true);
+    return queue_filtered(p, NULL, 0, GH_FLUSH_END);
+}
+
+int gh_proxy_filters_sync(struct gh_proxy *p)
+{
+    return queue_filtered(p, NULL, 0, GH_FLUSH_SYNC);
 }
 
 int gh_proxy_filters_resume(struct gh_proxy *p)
 {
-    return queue_filtered(p, NULL, 0, p->filters_flushed);
+    return queue_filtered(p, NULL, 0, (enum gh_filter_flush)p->filters_flush);
 }
 
 /* Queue the next span of response body bytes from rbuf. */
@@ -223,7 +231,7 @@ int gh_proxy_response_span(struct gh_proxy *p)
     }
     if (p->filters != NULL) {
         /* Copied through the filters: the span is consumed now. */
-        if (dlen > 0 && queue_filtered(p, start, dlen, false) == -1)
+        if (dlen > 0 && queue_filtered(p, start, dlen, GH_FLUSH_NONE) == -1)
             return -1;
         b->pos = start + used;
     } else if (dlen > 0) {

@@ -41,7 +41,8 @@ Mode added for the compression tests (t/integ/test_compression.py):
                    text/plain; "none" sends no Content-Type), framed by F:
                    length (default), chunked or close; status S (default 200;
                    no body for 1xx, 204, 304); each h adds a response header;
-                   data=random: N bytes of random_bytes(N) instead (incompressible)
+                   data=random: N bytes of random_bytes(N) instead (incompressible);
+                   pause=MS: sleep MS ms after the first N/2 bytes of the body
 
 A request that carried trailers is logged with "trailers": [[name, value]].
 --unix PATH listens on a unix socket instead of TCP (port file gets 0).
@@ -412,7 +413,14 @@ class Handler:
         if head_only or nobody:
             return keep
         blocks = random_bytes(n) if q.get("data", [""])[0] == "random" else pattern_chunks(n)
+        pause = int(q.get("pause", ["0"])[0])
+        if pause:
+            body = b"".join(blocks)
+            blocks = [body[:n // 2], None, body[n // 2:]]
         for block in blocks:
+            if block is None:
+                time.sleep(pause / 1000.0)
+                continue
             if framing == "chunked" and version == "HTTP/1.1":
                 block = b"%x\r\n" % len(block) + block + b"\r\n"
             self.sock.sendall(block)

@@ -34,8 +34,11 @@ def decode(coding, data):
     return p.stdout
 
 
-def typed(n, type_="text/plain", framing="length", status=None, headers=(), data=None):
+def typed(n, type_="text/plain", framing="length", status=None, headers=(), data=None,
+          pause=None):
     q = ["type=" + quote(type_, safe=""), "framing=" + framing]
+    if pause is not None:
+        q.append("pause=%d" % pause)
     if status is not None:
         q.append("status=%d" % status)
     if data:
@@ -108,6 +111,32 @@ def test_incompressible_body_larger_than_the_stage_buffers(gh, coding):
     r = get(gh, typed(3 * MB, framing="chunked", data="random"), ae=coding, timeout=60)
     assert r.header("Content-Encoding") == coding
     assert decode(coding, r.body) == want
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+def test_upstream_pause_flushes(gh, coding):
+    """The upstream sends half its body and pauses: what was compressed so far reaches the
+    client during the pause (a sync flush), not only when the body ends (an event stream
+    through a compressor would otherwise wait for 32 KB of output)."""
+    n, pause = 20000, 3000
+    want = random_body(n)                  # incompressible: a codec would hold 10,000 bytes
+    s = ghtest.small_rcvbuf_request(
+        gh.port, b"GET %s HTTP/1.1\r\nHost: x\r\nAccept-Encoding: %s\r\n\r\n"
+        % (typed(n, framing="chunked", data="random", pause=pause).encode(), coding.encode()))
+    try:
+        t0 = time.monotonic()
+        early, body = 0, b""
+        for data in read_chunked(s, ghtest.scaled(30)):
+            body += data
+            if time.monotonic() - t0 < pause / 1000.0 - 0.5:
+                early = len(body)
+    finally:
+        s.close()
+    assert early >= n // 2, "only %d bytes before the upstream resumed" % early
+    assert decode(coding, body) == want
+    if coding == "gzip":
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        assert d.decompress(body[:early]) == want[:n // 2]
 
 
 @pytest.mark.parametrize("ae,want", [
