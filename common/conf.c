@@ -593,7 +593,8 @@ static void load_access(struct gh_conf_ctx *c, const config_setting_t *root)
 static void load_cache_compression(struct gh_conf_ctx *c, const config_setting_t *root)
 {
     static const char *const ckeys[] = { "size", "max_object_size", "override", NULL };
-    static const char *const zkeys[] = { "gzip", "level", "min_size", "types", NULL };
+    static const char *const zkeys[] = { "gzip", "level", "brotli", "brotli_level", "zstd",
+        "zstd_level", "min_size", "types", NULL };
     static const char *const types[] = { "text/", "application/json",
         "application/javascript", "image/svg+xml" };
     struct gh_conf *conf = c->conf;
@@ -621,6 +622,12 @@ static void load_cache_compression(struct gh_conf_ctx *c, const config_setting_t
         gh_conf_check_keys(c, g, "compression", zkeys);
     conf->compression.gzip = gh_conf_bool(c, g, "compression", "gzip", true);
     conf->compression.level = (int)gh_conf_int(c, g, "compression", "level", 5, 1, 9);
+    conf->compression.brotli = gh_conf_bool(c, g, "compression", "brotli", true);
+    conf->compression.brotli_level =
+        (int)gh_conf_int(c, g, "compression", "brotli_level", 5, 0, 11);
+    conf->compression.zstd = gh_conf_bool(c, g, "compression", "zstd", true);
+    /* 1..19: zstd's "ultra" levels 20..22 want windows of 32 MB and more. */
+    conf->compression.zstd_level = (int)gh_conf_int(c, g, "compression", "zstd_level", 3, 1, 19);
     conf->compression.min_size = gh_conf_size(c, g, "compression", "min_size", "1024");
     if (member(g, "types") != NULL) {
         conf->compression.types =

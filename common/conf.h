@@ -248,8 +248,10 @@ struct gh_conf {
     } cache;
 
     struct {
-        bool gzip;
-        int level;                      /* 1..9 */
+        bool gzip, brotli, zstd;        /* each codec on by itself (modules/compress.c) */
+        int level;                      /* gzip: 1..9 */
+        int brotli_level;               /* 0..11 */
+        int zstd_level;                 /* 1..19 */
         size_t min_size;
         char **types;
         size_t ntypes;

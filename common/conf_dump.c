@@ -204,7 +204,10 @@ static void dump_globals(const struct gh_conf *c, FILE *f)
     fputs("cache = { size = ", f); put_size(f, c->cache.size);
     fputs("; max_object_size = ", f); put_size(f, c->cache.max_object_size);
     fprintf(f, "; override = %s; };\n\ncompression = {\n  gzip = %s;\n  level = %d;\n"
-            "  min_size = ", tf(c->cache.override), tf(c->compression.gzip), c->compression.level);
+               "  brotli = %s;\n  brotli_level = %d;\n  zstd = %s;\n  zstd_level = %d;\n"
+               "  min_size = ", tf(c->cache.override), tf(c->compression.gzip),
+            c->compression.level, tf(c->compression.brotli), c->compression.brotli_level,
+            tf(c->compression.zstd), c->compression.zstd_level);
     put_size(f, c->compression.min_size);
     fputs(";\n  types = ", f);
     put_strlist(f, c->compression.types, c->compression.ntypes);

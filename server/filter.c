@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "modules/compress.h"
 #include "server/filter.h"
 #include "server/proxy_headers.h"
 
@@ -13,6 +14,7 @@ struct gh_filter_chain {
     const struct gh_body_filter *f[GH_FILTER_MAX];
     void *ctx[GH_FILTER_MAX];
     struct gh_filter_out out[GH_FILTER_MAX];
+    bool more[GH_FILTER_MAX];           /* stage k returned GH_FILTER_MORE */
 };
 
 #ifdef GH_DEBUG
@@ -30,10 +32,10 @@ static void *upper_start(struct gh_req *r, struct gh_resp_head *head)
 }
 
 static int upper_body(void *ctx, struct gh_filter_out *out, const char *in, size_t len,
-                      bool last)
+                      enum gh_filter_flush flush)
 {
     GH_UNUSED(ctx);
-    GH_UNUSED(last);
+    GH_UNUSED(flush);
     while (len > 0) {
         size_t room;
         char *p = gh_filter_out_room(out, &room);
@@ -61,6 +63,7 @@ const struct gh_body_filter *const gh_body_filters[] = {
 #ifdef GH_DEBUG
     &upper_filter,
 #endif
+    &gh_compress_filter,                /* last: content filters see the identity body */
     NULL,
 };
 
@@ -82,6 +85,7 @@ int gh_resp_head_init(struct gh_req *r, struct gh_resp_head *h,
         .fields = resp->headers,
         .nfields = resp->nheaders,
         .add_max = add_max,
+        .length = -1,
         .upgrade = resp->framing.upgrade,
     };
     /* One allocation for both arrays: this runs per response. */
@@ -127,51 +131,79 @@ static void out_release(struct gh_filter_out *out)
     out->n = 0;
 }
 
-struct gh_filter_chain *gh_filter_chain_start(struct gh_req *r, struct gh_resp_head *h,
-                                              struct gh_buf_pool *pool)
+int gh_filter_chain_start(struct gh_req *r, struct gh_resp_head *h, struct gh_buf_pool *pool,
+                          struct gh_filter_chain **chp)
 {
     struct gh_filter_chain *ch = NULL;
+    *chp = NULL;
     for (size_t i = 0; gh_body_filters[i] != NULL; i++) {
+        if (ch != NULL && ch->n == GH_FILTER_MAX)
+            break;
         void *ctx = gh_body_filters[i]->start(r, h);
         if (ctx == NULL)
             continue;
         if (ch == NULL) {
             ch = gh_pcalloc(r->pool, sizeof(*ch));
-            if (ch == NULL)
-                return NULL;            /* out of memory: the body goes unfiltered */
+            if (ch == NULL) {
+                if (gh_body_filters[i]->end != NULL)
+                    gh_body_filters[i]->end(ctx);
+                return -1;              /* the head may say Content-Encoding: fail */
+            }
+            *chp = ch;
         }
-        if (ch->n == GH_FILTER_MAX)
-            break;
         ch->f[ch->n] = gh_body_filters[i];
         ch->ctx[ch->n] = ctx;
         ch->out[ch->n].pool = pool;
         ch->n++;
     }
-    return ch;
+    return 0;
 }
 
-int gh_filter_chain_run(struct gh_filter_chain *ch, const char *in, size_t len, bool last,
-                        struct iovec *iov, int *niov, size_t *out_len)
+/* Stage k takes its input: the span (k == from) or stage k - 1's output. */
+static int stage_run(struct gh_filter_chain *ch, int k, int from, const char *in, size_t len,
+                     enum gh_filter_flush flush)
 {
-    /* Stage 0 reads the span; stage k the buffers of stage k - 1. */
-    for (int k = 0; k < ch->n; k++) {
-        struct gh_filter_out *out = &ch->out[k];
-        if (k == 0) {
-            if (ch->f[0]->body(ch->ctx[0], out, in, len, last) == -1)
-                return -1;
-            continue;
-        }
+    struct gh_filter_out *out = &ch->out[k];
+    int rc = 0;
+    if (k == from) {
+        rc = ch->f[k]->body(ch->ctx[k], out, in, len, flush);
+    } else {
         struct gh_filter_out *prev = &ch->out[k - 1];
-        if (prev->n == 0 && ch->f[k]->body(ch->ctx[k], out, NULL, 0, last) == -1)
-            return -1;
-        for (int i = 0; i < prev->n; i++) {
+        /* The stage before put out all it was asked to only when it holds
+         * nothing back. */
+        enum gh_filter_flush pf = ch->more[k - 1] ? GH_FLUSH_NONE : flush;
+        if (prev->n == 0)
+            rc = ch->f[k]->body(ch->ctx[k], out, NULL, 0, pf);
+        for (int i = 0; i < prev->n && rc != -1; i++) {
             const struct gh_buf *b = prev->bufs[i];
-            if (ch->f[k]->body(ch->ctx[k], out, b->pos, gh_buf_len(b), last && i == prev->n - 1)
-                == -1)
-                return -1;
+            int r1 = ch->f[k]->body(ch->ctx[k], out, b->pos, gh_buf_len(b),
+                                    i == prev->n - 1 ? pf : GH_FLUSH_NONE);
+            rc = r1 == -1 ? -1 : GH_MAX(rc, r1);
         }
         out_release(prev);
     }
+    if (rc == -1)
+        return -1;
+    ch->more[k] = rc == GH_FILTER_MORE;
+    return 0;
+}
+
+int gh_filter_chain_run(struct gh_filter_chain *ch, const char *in, size_t len,
+                        enum gh_filter_flush flush,
+                        struct iovec *iov, int *niov, size_t *out_len)
+{
+    /* A stage holding more resumes (with no input), and the stages before
+     * it wait, so it never takes new input while it holds some. */
+    int from = 0;
+    for (int k = ch->n - 1; k > 0; k--)
+        if (ch->more[k]) {
+            from = k;
+            break;
+        }
+    GH_ASSERT(from == 0 || len == 0);
+    for (int k = from; k < ch->n; k++)
+        if (stage_run(ch, k, from, k == from ? in : NULL, k == from ? len : 0, flush) == -1)
+            return -1;
     const struct gh_filter_out *fin = &ch->out[ch->n - 1];
     *niov = 0;
     *out_len = 0;
@@ -182,6 +214,9 @@ int gh_filter_chain_run(struct gh_filter_chain *ch, const char *in, size_t len, 
         iov[(*niov)++] = (struct iovec){ fin->bufs[i]->pos, n };
         *out_len += n;
     }
+    for (int k = 0; k < ch->n; k++)
+        if (ch->more[k])
+            return GH_FILTER_MORE;
     return 0;
 }
 
@@ -192,6 +227,9 @@ void gh_filter_chain_drained(struct gh_filter_chain *ch)
 
 void gh_filter_chain_free(struct gh_filter_chain *ch)
 {
-    for (int k = 0; ch != NULL && k < ch->n; k++)
+    for (int k = 0; ch != NULL && k < ch->n; k++) {
         out_release(&ch->out[k]);
+        if (ch->f[k]->end != NULL)
+            ch->f[k]->end(ch->ctx[k]);
+    }
 }

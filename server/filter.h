@@ -18,7 +18,11 @@
  *
  * Backpressure is the pump's: the next span of body is filtered only once
  * the previous output was written, so memory per response is bounded by
- * GH_FILTER_OUT_MAX buffers per stage.
+ * GH_FILTER_OUT_MAX buffers per stage. A stage whose output is full before
+ * it took all of its input (a compressor flushing a block) keeps the rest
+ * (at most one run's input) and says so (GH_FILTER_MORE); the pump then
+ * runs the chain again without new input once the output was written,
+ * until no stage has more, and only then reads on.
  */
 #ifndef GH_FILTER_H
 #define GH_FILTER_H
@@ -30,6 +34,15 @@
 
 #define GH_FILTER_OUT_MAX 2             /* output buffers per stage and span */
 #define GH_FILTER_MAX 4                 /* stages per response */
+#define GH_FILTER_HEAD_ADDS 3           /* fields the body filters may add to a head */
+#define GH_FILTER_MORE 1                /* body(): out is full, more output is held */
+
+/* What a run asks of the stages besides taking its input. */
+enum gh_filter_flush {
+    GH_FLUSH_NONE = 0,                  /* keep what helps the output (a compressor's window) */
+    GH_FLUSH_SYNC,                      /* the upstream paused: put out all input so far */
+    GH_FLUSH_END,                       /* the body ended: put out everything, finish */
+};
 
 /* Where a stage writes: buffers taken from the worker's pool on demand. */
 struct gh_filter_out {
@@ -53,9 +66,17 @@ struct gh_body_filter {
     /* The response head is known: does this filter join the response's
      * chain? Its state (pool memory), or NULL for no. */
     void *(*start)(struct gh_req *r, struct gh_resp_head *h);
-    /* Transform all of in[0..len) into out; `last`: the body ends here
-     * (flush). 0, or -1 on failure (out of room: the connection closes). */
-    int (*body)(void *ctx, struct gh_filter_out *out, const char *in, size_t len, bool last);
+    /* Transform in[0..len) into out, then flush as asked (GH_FLUSH_*).
+     * All of the input is taken (kept when it cannot be transformed now:
+     * at most one run's input, GH_FILTER_OUT_MAX buffers of the stage
+     * before or one span). 0; GH_FILTER_MORE when out filled up and the
+     * filter holds more (the chain then calls it with no input, in ==
+     * NULL, once out was drained, and gives it no new input until it
+     * returns 0); -1 on failure (the connection closes). */
+    int (*body)(void *ctx, struct gh_filter_out *out, const char *in, size_t len,
+                enum gh_filter_flush flush);
+    /* The response is over or abandoned: release the state (NULL: none). */
+    void (*end)(void *ctx);
 };
 
 struct gh_filter_chain;
@@ -70,18 +91,25 @@ static inline bool gh_filters_any(void)
 }
 
 /* The chain of filters that join r's response (in the order of the filter
- * list), allocated from r->pool; NULL when none does. */
-struct gh_filter_chain *gh_filter_chain_start(struct gh_req *r, struct gh_resp_head *h,
-                                              struct gh_buf_pool *pool);
-/* Run in[0..len) (all of it is taken) through every stage; `last` flushes.
+ * list), allocated from r->pool, in *chp; NULL when none does. 0, or -1
+ * when out of memory (the head may already be edited: fail the request). */
+int gh_filter_chain_start(struct gh_req *r, struct gh_resp_head *h, struct gh_buf_pool *pool,
+                          struct gh_filter_chain **chp);
+/* Run in[0..len) (all of it is taken) through every stage, then flush as
+ * asked (a stage is asked once the stage before holds nothing back).
  * The final output is left in iov[0..*niov) (at most GH_FILTER_OUT_MAX
- * pieces), *out_len bytes in all, valid until gh_filter_chain_drained. 0 or
- * -1. */
-int gh_filter_chain_run(struct gh_filter_chain *ch, const char *in, size_t len, bool last,
+ * pieces), *out_len bytes in all, valid until gh_filter_chain_drained. 0;
+ * GH_FILTER_MORE when a stage holds more output: once this output was
+ * written, run again with no input (NULL, 0, the same flush) before any
+ * new input; or -1. A stage that holds more resumes first (the highest
+ * such), the stages before it wait. */
+int gh_filter_chain_run(struct gh_filter_chain *ch, const char *in, size_t len,
+                        enum gh_filter_flush flush,
                         struct iovec *iov, int *niov, size_t *out_len);
 /* The final output of the last run was written: give its buffers back. */
 void gh_filter_chain_drained(struct gh_filter_chain *ch);
-/* Give every buffer back (the response is over or abandoned). */
+/* Give every buffer back and end every stage (the response is over or
+ * abandoned). */
 void gh_filter_chain_free(struct gh_filter_chain *ch);
 
 /* ---- header filters ---- */

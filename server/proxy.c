@@ -197,6 +197,7 @@ static int connect_next(struct gh_proxy *p)
          * got bytes or a FIN while idle was closed): read after an EPOLLIN
          * edge only, which saves an EAGAIN read per request. */
         p->u_rd_more = false;
+        p->u_hup = false;
         gh_proxy_set_utimer(p, p->uc->connecting ? p->w->conf->timeouts.upstream_connect
                                         : p->w->conf->timeouts.upstream_send);
         if (!p->uc->connecting && !p->running)
@@ -384,6 +385,11 @@ static int read_upstream(struct gh_proxy *p)
         return STEP_WAIT;
     }
     if (n > 0) {
+        /* Edge-triggered: a FIN that came with the last bytes signals no
+         * more, so a short read then still has the EOF to see (a
+         * close-delimited body would otherwise wait for the read timeout). */
+        if (p->u_hup)
+            p->u_rd_more = true;
         p->got_any = true;
         gh_proxy_set_utimer(p, p->w->conf->timeouts.upstream_read);
         return STEP_PROGRESS;
@@ -424,6 +430,14 @@ static int relay_response(struct gh_proxy *p)
 {
     if (p->out_queued)
         return write_client(p);
+    if (GH_UNLIKELY(p->filters_more)) {
+        /* Held output first: no new input until the chain has none. */
+        if (gh_proxy_filters_resume(p) == -1) {
+            gh_proxy_fail(p, 502);
+            return STEP_STOP;
+        }
+        return STEP_PROGRESS;
+    }
     if (p->resp_body_read) {
         if (p->filters != NULL && !p->filters_flushed) {
             if (gh_proxy_filters_flush(p) == -1) {
@@ -464,6 +478,15 @@ static int relay_response(struct gh_proxy *p)
     if (p->uc->connecting)
         return STEP_WAIT;
     int rc = read_upstream(p);
+    if (GH_UNLIKELY(rc == STEP_WAIT && p->filters_dirty)) {
+        /* The upstream paused mid-body: what the filters hold goes out
+         * now (nginx's unbuffered proxying flushes gzip the same way). */
+        if (gh_proxy_filters_sync(p) == -1) {
+            gh_proxy_fail(p, 502);
+            return STEP_STOP;
+        }
+        return STEP_PROGRESS;
+    }
     if (rc == GH_DONE) {
         if (p->resp_head_done && p->resp_mode == BODY_EOF) {
             p->resp_body_read = true;
@@ -602,6 +625,8 @@ static void upstream_event(struct gh_io *io, uint32_t revents)
     }
     if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         p->u_rd_more = true;
+    if (revents & (EPOLLRDHUP | EPOLLHUP))
+        p->u_hup = true;
     proxy_run(p);
 }
 

@@ -354,5 +354,6 @@ size_t gh_proxy_head_adds(const struct gh_req *r)
 {
     const struct gh_conf_vserver *vs = r->match.vserver;
     const struct gh_conf_route *rt = r->match.route;
-    return 6 + vs->response_headers.nset + rt->response_headers.nset;   /* + X-Cache */
+    return 6 + GH_FILTER_HEAD_ADDS + vs->response_headers.nset      /* 6: with X-Cache */
+           + rt->response_headers.nset;
 }

@@ -63,6 +63,7 @@ struct gh_proxy {
     struct gh_http1_response resp;
     bool out_queued;                    /* the sink holds bytes not yet sent */
     bool u_rd_more;
+    bool u_hup;                         /* the upstream's half-close was signalled */
     bool got_any;
     bool resp_head_done;
     bool resp_started;
@@ -77,6 +78,9 @@ struct gh_proxy {
     struct gh_filter_chain *filters;    /* response body filters, or NULL (zero copy) */
     bool filter_out;                    /* the sink holds the chain's output */
     bool filters_flushed;               /* the chain saw the end of the body */
+    bool filters_more;                  /* a stage holds more output: run again first */
+    bool filters_dirty;                 /* input went in since the last flush */
+    int filters_flush;                  /* enum gh_filter_flush of the last run */
     struct gh_outq tq;                  /* the tunnel's bytes to the client (HTTP/1 only) */
     char *chead;                        /* the tunnel's 101 head */
     size_t chead_len;
@@ -139,6 +143,13 @@ bool gh_proxy_send_moving(struct gh_proxy *p);
 /* In proxy_response.c: the response body ended; flush the filter chain
  * into the sink. 0, or -1 (logged). */
 int gh_proxy_filters_flush(struct gh_proxy *p);
+/* A filter stage holds more output (p->filters_more) and the last was
+ * written: run the chain again without input. 0 or -1. */
+int gh_proxy_filters_resume(struct gh_proxy *p);
+/* The upstream has nothing more for now: have the chain put out all it
+ * took (a compressor's sync flush), so a stream of events is not held
+ * back. 0 or -1. */
+int gh_proxy_filters_sync(struct gh_proxy *p);
 
 /* In proxy_tunnel.c. */
 /* The upstream answered 101: queue the head and switch to tunnelling. */

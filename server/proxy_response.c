@@ -39,14 +39,19 @@ static int queue_response_head(struct gh_proxy *p)
     h.body = p->resp_mode == BODY_NONE     ? GH_RESP_NO_BODY
              : p->resp_mode == BODY_LENGTH ? GH_RESP_LENGTH
                                            : GH_RESP_STREAM;
-    if (gh_filters_any() && p->resp_mode != BODY_NONE)
-        p->filters = gh_filter_chain_start(r, &h, &p->w->bufs);
+    if (h.body == GH_RESP_LENGTH)
+        h.length = (int64_t)p->resp_left;
+    if (gh_filters_any() && p->resp_mode != BODY_NONE
+        && gh_filter_chain_start(r, &h, &p->w->bufs, &p->filters) == -1)
+        return -1;
     /* Filters change the length: the body is then delimited as if its
      * length were unknown. */
     r->body_rewritten = p->filters != NULL;
     gh_cache_resp_head(r, resp, &h, p->filters != NULL, p->resp_mode != BODY_EOF);
-    if (r->body_rewritten)
+    if (r->body_rewritten) {
         h.body = GH_RESP_STREAM;
+        h.length = -1;
+    }
     p->upstream_reusable = p->resp_mode != BODY_EOF && !resp->framing.conn_close
                            && (resp->version_minor >= 1 || resp->framing.conn_keep_alive);
     if (!p->req_sent) {
@@ -159,17 +164,22 @@ int gh_proxy_response_head(struct gh_proxy *p)
     return STEP_PROGRESS;
 }
 
-/* Queue the chain's output of in[0..len) (last: flush), framed for the
- * client. The input is copied, so the caller consumes it at once. */
-static int queue_filtered(struct gh_proxy *p, const char *in, size_t len, bool last)
+/* Queue the chain's output of in[0..len) (then flushed as asked), framed
+ * for the client. The input is copied, so the caller consumes it at once. */
+static int queue_filtered(struct gh_proxy *p, const char *in, size_t len,
+                          enum gh_filter_flush flush)
 {
     struct iovec iov[GH_FILTER_OUT_MAX];
     int n;
     size_t total;
-    if (gh_filter_chain_run(p->filters, in, len, last, iov, &n, &total) == -1) {
+    p->filters_flush = flush;
+    p->filters_dirty = flush == GH_FLUSH_NONE && (len > 0 || p->filters_dirty);
+    int rc = gh_filter_chain_run(p->filters, in, len, flush, iov, &n, &total);
+    if (rc == -1) {
         gh_log_error("a response filter failed on the body from %s", p->r->upstream_addr);
         return -1;
     }
+    p->filters_more = rc == GH_FILTER_MORE;
     if (total == 0)
         return 0;
     p->r->io->resp_data(p->r, iov, n, total);
@@ -181,7 +191,17 @@ static int queue_filtered(struct gh_proxy *p, const char *in, size_t len, bool l
 int gh_proxy_filters_flush(struct gh_proxy *p)
 {
     p->filters_flushed = true;
-    return queue_filtered(p, NULL, 0, true);
+    return queue_filtered(p, NULL, 0, GH_FLUSH_END);
+}
+
+int gh_proxy_filters_sync(struct gh_proxy *p)
+{
+    return queue_filtered(p, NULL, 0, GH_FLUSH_SYNC);
+}
+
+int gh_proxy_filters_resume(struct gh_proxy *p)
+{
+    return queue_filtered(p, NULL, 0, (enum gh_filter_flush)p->filters_flush);
 }
 
 /* Queue the next span of response body bytes from rbuf. */
@@ -215,7 +235,7 @@ int gh_proxy_response_span(struct gh_proxy *p)
         gh_cache_resp_body(p->r, start, dlen);
     if (p->filters != NULL) {
         /* Copied through the filters: the span is consumed now. */
-        if (dlen > 0 && queue_filtered(p, start, dlen, false) == -1)
+        if (dlen > 0 && queue_filtered(p, start, dlen, GH_FLUSH_NONE) == -1)
             return -1;
         b->pos = start + used;
     } else if (dlen > 0) {

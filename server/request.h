@@ -81,6 +81,7 @@ struct gh_resp_head {
     size_t bytes;                       /* the fields written as "Name: value\r\n" lines take
                                            at most this (bounds the sink's writing) */
     enum gh_resp_body body;
+    int64_t length;                     /* body == GH_RESP_LENGTH: its length; else -1 */
     struct gh_str upgrade;              /* 101: the protocol switched to */
 };
 

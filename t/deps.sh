@@ -11,10 +11,10 @@ had_haproxy=no
 dpkg-query -W -f='${Status}' haproxy 2>/dev/null | grep -q 'ok installed' && had_haproxy=yes
 apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config ca-certificates \
-    libssl-dev zlib1g-dev libconfig-dev check libpcre2-dev libnghttp2-dev libjansson-dev \
+    libssl-dev zlib1g-dev libbrotli-dev libzstd-dev libconfig-dev check libpcre2-dev libnghttp2-dev libjansson-dev \
     clang libclang-rt-14-dev \
     python3 python3-pytest curl openssl procps \
-    logrotate \
+    logrotate brotli zstd \
     nginx-light haproxy wrk valgrind chromium fonts-liberation >/dev/null
 if [ "$had_haproxy" = no ]; then
     if command -v systemctl >/dev/null && systemctl is-active --quiet haproxy 2>/dev/null; then

@@ -39,6 +39,16 @@ Modes added for the HTTP/1.1 engine tests (t/integ/test_http1_*.py):
                    for the cache tests: "fetch K of TARGET" (K counts the answers to
                    that target), padded to N bytes, with the given headers
 
+Mode added for the compression tests (t/integ/test_compression.py):
+
+  /typed/N?type=T&framing=F&status=S&h=NAME:VALUE...
+                   N bytes of the pattern as Content-Type T (default
+                   text/plain; "none" sends no Content-Type), framed by F:
+                   length (default), chunked or close; status S (default 200;
+                   no body for 1xx, 204, 304); each h adds a response header;
+                   data=random: N bytes of random_bytes(N) instead (incompressible);
+                   pause=MS: sleep MS ms after the first N/2 bytes of the body
+
 A request that carried trailers is logged with "trailers": [[name, value]].
 --unix PATH listens on a unix socket instead of TCP (port file gets 0).
 --tls-cert F --tls-key F serve HTTPS (TLS 1.2 and 1.3, session tickets on;
@@ -75,6 +85,30 @@ def pattern(offset, n):
     start = offset % len(PATTERN)
     reps = (start + n) // len(PATTERN) + 1
     return (PATTERN * reps)[start:start + n]
+
+
+def random_bytes(n):
+    """Yield n pseudo-random (incompressible, reproducible) bytes in 64 KiB blocks."""
+    import random
+    rng = random.Random(n)
+    while n > 0:
+        k = min(n, 65536)
+        yield rng.randbytes(k)
+        n -= k
+
+
+def words_bytes(n):
+    """Yield n bytes of reproducible text of pseudo-random words, in 64 KiB blocks:
+    compressible, but not so regular that every compression level finds the same."""
+    import random
+    rng = random.Random(n)
+    vocab = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+             for _ in range(400)]
+    text = bytearray()
+    while len(text) < n:
+        text += rng.choice(vocab).encode() + (b".\n" if rng.random() < 0.08 else b" ")
+    for i in range(0, n, 65536):
+        yield bytes(text[i:min(n, i + 65536)])
 
 
 def pattern_chunks(n):
@@ -408,11 +442,53 @@ class Handler:
                 except (OSError, ssl.SSLError):
                     pass
             return False
+        if seg[0] == "typed" and len(seg) == 2:
+            return self.typed(int(seg[1]), target, version, keep, head_only)
         if seg[0] == "slowhead" and len(seg) == 2:
             time.sleep(int(seg[1]) / 1000.0)
             self.respond(200, b"slow head\n", head=head_only, keep=keep)
             return keep
         return None
+
+    def typed(self, n, target, version, keep, head_only):
+        from urllib.parse import parse_qs, urlsplit
+        q = parse_qs(urlsplit(target).query)
+        ctype = q.get("type", ["text/plain"])[0]
+        framing = q.get("framing", ["length"])[0]
+        status = int(q.get("status", ["200"])[0])
+        ext = [] if ctype == "none" else [("Content-Type", ctype)]
+        for h in q.get("h", []):
+            k, _, v = h.partition(":")
+            ext.append((k.strip(), v.strip()))
+        nobody = status < 200 or status in (204, 304)
+        if framing == "chunked" and version == "HTTP/1.1" and not nobody:
+            ext.append(("Transfer-Encoding", "chunked"))
+        elif framing == "close" or (framing == "chunked" and not nobody):
+            keep = False
+        elif not nobody:
+            ext.append(("Content-Length", str(n)))
+        if not keep:
+            ext.append(("Connection", "close"))
+        self.send_head(status, ext)
+        if head_only or nobody:
+            return keep
+        data = q.get("data", [""])[0]
+        blocks = random_bytes(n) if data == "random" else words_bytes(n) if data == "words" \
+            else pattern_chunks(n)
+        pause = int(q.get("pause", ["0"])[0])
+        if pause:
+            body = b"".join(blocks)
+            blocks = [body[:n // 2], None, body[n // 2:]]
+        for block in blocks:
+            if block is None:
+                time.sleep(pause / 1000.0)
+                continue
+            if framing == "chunked" and version == "HTTP/1.1":
+                block = b"%x\r\n" % len(block) + block + b"\r\n"
+            self.sock.sendall(block)
+        if framing == "chunked" and version == "HTTP/1.1":
+            self.sock.sendall(b"0\r\n\r\n")
+        return keep
 
     def dispatch(self, method, target, version, path, headers, body_len, sha, keep, head_only):
         seg = path.strip("/").split("/")

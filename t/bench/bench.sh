@@ -9,7 +9,7 @@
 #   -d SECS      duration of each wrk run (default 10)
 #   -c CONC      wrk connections (default 50; one wrk thread)
 #   -i IDLE      idle keep-alive connections for the memory figure (default 10000)
-#   -s SECTIONS  comma list of: http,cpu,syscalls,memory,routing,edge (default: all)
+#   -s SECTIONS  comma list of: http,cpu,syscalls,memory,routing,edge,gzip (default: all)
 #   -g PATH      gatehouse binary (default: build/gatehouse under the repository)
 #   -n PATH      nginx binary (default /usr/sbin/nginx)
 #   -k           keep the work directory (raw wrk, strace and callgrind output)
@@ -20,7 +20,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-ROUNDS=5 DURATION=10 CONC=50 IDLE=10000 SECTIONS=http,cpu,syscalls,memory,routing,edge
+ROUNDS=5 DURATION=10 CONC=50 IDLE=10000 SECTIONS=http,cpu,syscalls,memory,routing,edge,gzip
 GH=$repo/build/gatehouse NGINX=/usr/sbin/nginx KEEP=0 OUT=
 while getopts "r:d:c:i:s:g:n:ko:h" opt; do
 	case $opt in
@@ -124,7 +124,9 @@ log "origin on 127.0.0.1:$OPORT (pid $ORIGIN)"
 # write_gh_conf DIR PORT ROUTING(one|many): GH_EXTRA (top-level settings) and, with one,
 # GH_ROUTE_EXTRA (settings of the route /) are added when set (the edge section).
 write_gh_conf() {
-	local d=$1 port=$2 admin
+	local d=$1 port=$2 admin comp=${GH_COMPRESSION-}
+	# nginx does not gzip by default; the gzip section sets GH_COMPRESSION
+	[ -n "$comp" ] || comp='compression = { gzip = false; brotli = false; zstd = false; };'
 	admin=$(free_port)
 	mkdir -p "$d"
 	{
@@ -135,7 +137,7 @@ shutdown_timeout = "2s";
 error_log = { path = "error.log"; level = "notice"; };
 access_log = { path = "access.log"; format = "off"; };
 limits = { max_connections = $MAXCONN; };
-compression = { gzip = false; };
+$comp
 admin = { address = "127.0.0.1:$admin"; };
 listen = ( { address = "127.0.0.1:$port"; } );
 upstreams = ( { name = "o"; keepalive = $KEEPALIVE; keepalive_timeout = "4s"; keepalive_requests = 10000;
@@ -228,6 +230,7 @@ http {
     add_header X-Request-ID \$request_id;
     add_header Via "1.1 nginx";
     proxy_max_temp_file_size 0;
+${NGINX_HTTP_EXTRA-}
 EOF
 		if [ "$3" = one ]; then
 			echo "    server { listen 127.0.0.1:$port default_server; location / { proxy_pass http://o; } }"
@@ -277,33 +280,39 @@ NAMES=(nginx)
 declare -A PORT DIR PID
 
 # ---------------------------------------------------------------- throughput and latency
+# wrk_row ROW PATH [WRK-ARGS...]: a 2 s warm-up of each proxy in PORT/PID, then ROUNDS
+# interleaved recorded runs (wrk/ROW-NAME-ROUND.txt) with the origin's counters around each.
+wrk_row() {
+	local row=$1 path=$2 n r before after
+	shift 2
+	mkdir -p "$W/wrk"
+	for n in "${NAMES[@]}"; do   # warm-up, not recorded
+		[ -n "${PID[$n]}" ] && wrk -t1 -c"$CONC" -d2 "$@" "http://127.0.0.1:${PORT[$n]}$path" >/dev/null 2>&1
+	done
+	for ((r = 1; r <= ROUNDS; r++)); do
+		for n in "${NAMES[@]}"; do
+			[ -n "${PID[$n]}" ] || continue
+			log "wrk $row round $r/$ROUNDS: $n"
+			before=$(origin_stats)
+			timeout $((DURATION + 30)) wrk -t1 -c"$CONC" -d"$DURATION" --latency "$@" \
+				"http://127.0.0.1:${PORT[$n]}$path" >"$W/wrk/$row-$n-$r.txt" 2>&1
+			after=$(origin_stats)
+			echo -e "origin\t$row\t$n\t$r\t$before\t$after" >>"$RES"
+			kill -0 "${PID[$n]}" 2>/dev/null || { log "$n died during $row round $r"; PID[$n]=; }
+		done
+	done
+}
 if want http; then
 	for n in "${NAMES[@]}"; do
 		PORT[$n]=$(free_port) DIR[$n]=$W/http-$n
 		if proxy_up "$n" "${DIR[$n]}" "${PORT[$n]}" one; then PID[$n]=$PROXY_PID; else PID[$n]=; fi
 	done
-	mkdir -p "$W/wrk"
 	for row in small big close; do
 		case $row in
-		small) path=/ hdr=() ;;
-		big) path=/64k hdr=() ;;
-		close) path=/ hdr=(-H 'Connection: close') ;;
+		small) wrk_row small / ;;
+		big) wrk_row big /64k ;;
+		close) wrk_row close / -H 'Connection: close' ;;
 		esac
-		for n in "${NAMES[@]}"; do   # warm-up, not recorded
-			[ -n "${PID[$n]}" ] && wrk -t1 -c"$CONC" -d2 "${hdr[@]}" "http://127.0.0.1:${PORT[$n]}$path" >/dev/null 2>&1
-		done
-		for ((r = 1; r <= ROUNDS; r++)); do
-			for n in "${NAMES[@]}"; do
-				[ -n "${PID[$n]}" ] || continue
-				log "wrk $row round $r/$ROUNDS: $n"
-				before=$(origin_stats)
-				timeout $((DURATION + 30)) wrk -t1 -c"$CONC" -d"$DURATION" --latency "${hdr[@]}" \
-					"http://127.0.0.1:${PORT[$n]}$path" >"$W/wrk/$row-$n-$r.txt" 2>&1
-				after=$(origin_stats)
-				echo -e "origin\t$row\t$n\t$r\t$before\t$after" >>"$RES"
-				kill -0 "${PID[$n]}" 2>/dev/null || { log "$n died during $row round $r"; PID[$n]=; }
-			done
-		done
 	done
 	# Upstream reuse with one sequential client: each response is followed by an idle
 	# moment on the client connection, which is when a pooled connection sits idle.
@@ -316,6 +325,37 @@ if want http; then
 		echo -e "origin\tseq\t$n\t1\t$before\t$after" >>"$RES"
 	done
 	for n in "${NAMES[@]}"; do [ -n "${PID[$n]}" ] && stop_pid "${PID[$n]}" QUIT 10; done
+fi
+
+# ---------------------------------------------------------------- gzip level 5, 100 KB text
+# Both proxies compress the origin's /text100k (text/plain, with Content-Length) at gzip
+# level 5 for a client sending Accept-Encoding: gzip; nginx with gzip_proxied any (wrk sends
+# no Via, so it changes nothing) and its default gzip_buffers. Each proxy's answer is
+# checked to be gzip and to decompress to the origin's bytes before the runs.
+if want gzip; then
+	GH_COMPRESSION='compression = { gzip = true; level = 5; brotli = false; zstd = false; };'
+	NGINX_HTTP_EXTRA='    gzip on; gzip_comp_level 5; gzip_types text/plain; gzip_proxied any;'
+	curl -s --max-time 5 "http://127.0.0.1:$OPORT/text100k" >"$W/text100k"
+	for n in "${NAMES[@]}"; do
+		PORT[$n]=$(free_port) DIR[$n]=$W/gzip-$n
+		if proxy_up "$n" "${DIR[$n]}" "${PORT[$n]}" one; then PID[$n]=$PROXY_PID; else PID[$n]=; continue; fi
+		curl -s --max-time 5 -H 'Accept-Encoding: gzip' -D "${DIR[$n]}/head" \
+			"http://127.0.0.1:${PORT[$n]}/text100k" >"${DIR[$n]}/body.gz"
+		if grep -qi '^content-encoding: gzip' "${DIR[$n]}/head" &&
+			gzip -dc "${DIR[$n]}/body.gz" | cmp -s - "$W/text100k"; then
+			log "$n: /text100k is $(stat -c %s "${DIR[$n]}/body.gz") bytes gzipped"
+			echo -e "gzip\t$n\t$(stat -c %s "${DIR[$n]}/body.gz")" >>"$RES"
+		else
+			log "$n does not gzip /text100k; its head: $(tr -d '\r' <"${DIR[$n]}/head" | tr '\n' ' ')"
+			stop_pid "${PID[$n]}" QUIT 10
+			PID[$n]=
+		fi
+	done
+	# ~250 req/s at 50 connections is ~200 ms a request: wrk's 2 s default timeout would
+	# cut the tail (and with it the upstream connections, which then cannot be reused)
+	wrk_row gzip /text100k -H 'Accept-Encoding: gzip' --timeout 10s
+	for n in "${NAMES[@]}"; do [ -n "${PID[$n]}" ] && stop_pid "${PID[$n]}" QUIT 10; done
+	GH_COMPRESSION= NGINX_HTTP_EXTRA=
 fi
 
 # ---------------------------------------------------------------- syscalls per request

@@ -4,6 +4,9 @@
  * Not part of gatehouse and not part of the test suite. It answers every GET
  * with 200 and keeps the connection alive (unless the request asks for close):
  *   /64k...        65,536 bytes of 'x'
+ *   /text100k...   100,000 bytes of text/plain prose (words drawn by a fixed
+ *                  LCG, lines of about 72 columns: gzip -5 makes it about a
+ *                  third), for the compression rows
  *   /__stats       "accepts A requests R\n" (counters since start; for the
  *                  upstream-reuse figure; query it directly, not via a proxy)
  *   anything else  "hello world\n" (12 bytes)
@@ -28,6 +31,7 @@
 
 #define MAXFD 65536
 #define BIG (64 * 1024)
+#define TEXT 100000
 
 struct oconn {
 	char in[8192];
@@ -44,6 +48,32 @@ static volatile sig_atomic_t stop;
 static char small_resp[256], big_resp[BIG + 256], stats_resp[256];
 static char small_close[256], big_close[BIG + 256];
 static size_t small_len, big_len, small_close_len, big_close_len;
+static char text_resp[TEXT + 256], text_close[TEXT + 256];
+static size_t text_len, text_close_len;
+
+/* TEXT bytes of prose at out (deterministic). */
+static void make_text(char *out)
+{
+	static const char *const words[] = {
+		"the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with",
+		"be", "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which",
+		"but", "have", "an", "had", "they", "you", "were", "their", "one", "all", "we",
+		"can", "her", "has", "there", "been", "if", "more", "when", "will", "would", "who",
+		"so", "no", "proxy", "request", "server", "header", "response", "connection",
+		"upstream", "buffer", "compression", "configuration", "worker", "client", "timeout",
+		"memory", "window", "stream", "between", "through", "without", "against", "during"};
+	unsigned long long x = 42;
+	size_t n = 0, col = 0;
+	while (n < TEXT) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		const char *w = words[(x >> 33) % (sizeof(words) / sizeof(words[0]))];
+		for (; *w != '\0' && n < TEXT; w++, col++)
+			out[n++] = *w;
+		if (n < TEXT)
+			out[n++] = col > 72 ? '\n' : ' ';
+		col = col > 72 ? 0 : col + 1;
+	}
+}
 
 static void on_sig(int s)
 {
@@ -86,7 +116,10 @@ static int serve(int fd, struct oconn *c)
 		n_requests++;
 		c->close_after = memmem(c->in, headlen, "onnection: close", 16) != NULL ||
 				 memmem(c->in, headlen, "HTTP/1.0", 8) != NULL;
-		if (c->inlen > 8 && memcmp(c->in, "GET /64k", 8) == 0) {
+		if (c->inlen > 13 && memcmp(c->in, "GET /text100k", 13) == 0) {
+			c->out = c->close_after ? text_close : text_resp;
+			c->outlen = c->close_after ? text_close_len : text_len;
+		} else if (c->inlen > 8 && memcmp(c->in, "GET /64k", 8) == 0) {
 			c->out = c->close_after ? big_close : big_resp;
 			c->outlen = c->close_after ? big_close_len : big_len;
 		} else if (c->inlen > 13 && memcmp(c->in, "GET /__stats ", 13) == 0) {
@@ -134,6 +167,16 @@ int main(int argc, char **argv)
 		     "Connection: close\r\nContent-Length: %d\r\n\r\n", BIG);
 	memset(big_close + h, 'x', BIG);
 	big_close_len = (size_t)h + BIG;
+	h = snprintf(text_resp, sizeof(text_resp),
+		     "HTTP/1.1 200 OK\r\nServer: origin\r\nContent-Type: text/plain\r\n"
+		     "Content-Length: %d\r\n\r\n", TEXT);
+	make_text(text_resp + h);
+	text_len = (size_t)h + TEXT;
+	h = snprintf(text_close, sizeof(text_close),
+		     "HTTP/1.1 200 OK\r\nServer: origin\r\nContent-Type: text/plain\r\n"
+		     "Connection: close\r\nContent-Length: %d\r\n\r\n", TEXT);
+	make_text(text_close + h);
+	text_close_len = (size_t)h + TEXT;
 
 	int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;

@@ -12,7 +12,8 @@ import statistics
 import sys
 
 PROXIES = ("gh", "nginx")
-ROWS = (("small", "small, keep-alive"), ("big", "64 KB, keep-alive"), ("close", "new connection per request"))
+ROWS = (("small", "small, keep-alive"), ("big", "64 KB, keep-alive"), ("close", "new connection per request"),
+        ("gzip", "gzip -5 of 100 KB text"))
 
 
 def ms(v):
@@ -225,6 +226,10 @@ def main():
         table.append(("  memory kB (Pss sum), no clients", g and g[3], n and n[3], g[3] / n[3] if g and n else None, "-", "info"))
         table.append(("  bytes per idle connection", g and g[2], n and n[2], g[2] / n[2] if g and n and n[2] else None, "-", "info"))
 
+    gz = {l[1]: l[2] for l in lines if l[0] == "gzip"}
+    if gz:
+        notes.append("gzip -5 of /text100k (100,000 bytes): " + ", ".join(
+            "%s %s bytes" % ({"gh": "gatehouse"}.get(p, p), gz[p]) for p in PROXIES if p in gz))
     notes[:0] = ["machine at %s: %s" % (l[1], l[2]) for l in lines if l[0] == "env"]
     print()
     print("Per-round detail:")

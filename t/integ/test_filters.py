@@ -14,7 +14,7 @@ import time
 import pytest
 
 import ghtest
-from ghtest import HttpConn, RssSampler, make_config, upstream
+from ghtest import HttpConn, RssSampler, make_config, read_chunked, upstream
 
 MB = 1 << 20
 FILTER = ("X-Gatehouse-Test-Filter", "upper")
@@ -68,35 +68,6 @@ def test_head_and_304_have_no_body_to_filter(gh):
     assert r.status == 200 and r.body == b""
 
 
-def read_chunked(sock, limit_s):
-    """Yield the body of a chunked response after its head, chunk data as it arrives."""
-    buf = b""
-    deadline = time.monotonic() + limit_s
-
-    def fill():
-        nonlocal buf
-        assert time.monotonic() < deadline, "too slow"
-        d = sock.recv(1 << 20)
-        assert d, "closed mid-body"
-        buf += d
-
-    while b"\r\n\r\n" not in buf:
-        fill()
-    head, _, buf = buf.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200") and b"chunked" in head.lower(), head
-    while True:
-        while b"\r\n" not in buf:
-            fill()
-        line, _, buf = buf.partition(b"\r\n")
-        n = int(line.split(b";")[0], 16)
-        while len(buf) < n + 2:
-            fill()
-        if n == 0:
-            return
-        yield buf[:n]
-        buf = buf[n + 2:]
-
-
 def test_100mb_filtered_with_backpressure_in_constant_memory(gh):
     """100 MB upper-cased: read slowly at first (the pump must hold the upstream back,
     not buffer), then at full speed; the worker's RSS stays flat."""
@@ -113,13 +84,10 @@ def test_100mb_filtered_with_backpressure_in_constant_memory(gh):
         left -= k
     got = hashlib.sha256()
     n = 0
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    s.settimeout(ghtest.scaled(30))
+    s = ghtest.small_rcvbuf_request(
+        gh.port, b"GET /bytes/%d HTTP/1.1\r\nHost: x\r\nX-Gatehouse-Test-Filter: upper\r\n"
+        b"\r\n" % size)
     try:
-        s.connect(("127.0.0.1", gh.port))
-        s.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: x\r\nX-Gatehouse-Test-Filter: upper\r\n"
-                  b"\r\n" % size)
         pauses = 0
         for data in read_chunked(s, ghtest.scaled(120)):
             got.update(data)

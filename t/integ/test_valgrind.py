@@ -1,8 +1,9 @@
 """The release binary stays valgrind-clean (STYLE: keep valgrind clean): master and
-workers serve fixed answers, proxied requests with bodies, a rejected request, the
-edge paths (real_ip, a rate limit, a denied client, PROXY v1/v2 and a malformed header),
-the helper's status.json, dashboard and metrics, and a reload, then stop, with no
-memory error and no definite leak in any process."""
+workers serve fixed answers, proxied requests with bodies, compressed responses (gzip,
+br, zstd; whole and abandoned), a rejected request, the edge paths (real_ip, a rate
+limit, a denied client, PROXY v1/v2 and a malformed header), TLS, the helper's
+status.json, dashboard and metrics, and a reload, then stop, with no memory error and
+no definite leak in any process."""
 
 import glob
 import os
@@ -90,6 +91,15 @@ def exercise(gh, pki):
     r = request(gh.port, "POST", "/echo", body=b"x" * 50000)
     assert r.status == 200
     assert get(gh.port, "/nope", headers=[("Transfer-Encoding", "gzip")]).status == 400
+    # compression: each codec, a held-output (incompressible) body, an abandoned one
+    for coding in ("gzip", "br", "zstd"):
+        r = get(gh.port, "/typed/300000?framing=chunked&data=random",
+                headers=[("Accept-Encoding", coding)], timeout=60)
+        assert r.status == 200 and r.header("Content-Encoding") == coding
+        with socket.create_connection(("127.0.0.1", gh.port), timeout=ghtest.scaled(10)) as s:
+            s.sendall(b"GET /typed/3000000 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: %s\r\n\r\n"
+                      % coding.encode())
+            s.recv(1000)                    # then the client leaves mid-body
     # the edge paths: real_ip, a rate limit, a denied client, the PROXY protocol
     xff = [("X-Forwarded-For", "198.51.100.7, 127.0.0.1")]
     assert get(gh.port, "/echo", headers=xff).status == 200

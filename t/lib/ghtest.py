@@ -1388,3 +1388,48 @@ def is_helper(pid):  # noqa: F811 - extends the definition above
             return "helper" in f.read()
     except OSError:
         return False
+
+
+def read_chunked(sock, limit_s):
+    """Yield the body of a chunked response after its head (a 200), chunk data as it
+    arrives; limit_s: seconds for the whole of it."""
+    buf = b""
+    deadline = time.monotonic() + limit_s
+
+    def fill():
+        nonlocal buf
+        assert time.monotonic() < deadline, "too slow"
+        d = sock.recv(1 << 20)
+        assert d, "closed mid-body"
+        buf += d
+
+    while b"\r\n\r\n" not in buf:
+        fill()
+    head, _, buf = buf.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"chunked" in head.lower(), head
+    while True:
+        while b"\r\n" not in buf:
+            fill()
+        line, _, buf = buf.partition(b"\r\n")
+        n = int(line.split(b";")[0], 16)
+        while len(buf) < n + 2:
+            fill()
+        if n == 0:
+            return
+        yield buf[:n]
+        buf = buf[n + 2:]
+
+
+def small_rcvbuf_request(port, request, rcvbuf=65536, timeout=30):
+    """A connected socket with a small receive buffer (so the server feels a stalled
+    reader soon) that has sent the raw request bytes; the caller closes it."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(scaled(timeout))
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(request)
+    except OSError:
+        s.close()
+        raise
+    return s

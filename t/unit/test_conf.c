@@ -68,6 +68,10 @@ START_TEST(test_defaults)
     ck_assert(!c->cache.override);
     ck_assert(c->compression.gzip);
     ck_assert_int_eq(c->compression.level, 5);
+    ck_assert(c->compression.brotli);
+    ck_assert_int_eq(c->compression.brotli_level, 5);
+    ck_assert(c->compression.zstd);
+    ck_assert_int_eq(c->compression.zstd_level, 3);
     ck_assert_uint_eq(c->compression.min_size, 1024);
     ck_assert_uint_eq(c->compression.ntypes, 4);
     ck_assert_str_eq(c->compression.types[0], "text/");
@@ -198,7 +202,8 @@ static const char spec_sample[] =
     "  { name = \"per_ip\"; key = \"$remote_addr\"; rate = 100.0; burst = 50; }\n"
     ");\n"
     "cache = { size = \"0\"; max_object_size = \"1M\"; };\n"
-    "compression = { gzip = true; level = 5; min_size = 1024;\n"
+    "compression = { gzip = true; level = 5; brotli = true; brotli_level = 5; zstd = true;\n"
+    "  zstd_level = 3; min_size = 1024;\n"
     "  types = [\"text/\", \"application/json\", \"application/javascript\", \"image/svg+xml\"]; };\n"
     "servers = (\n"
     "  {\n"
@@ -316,7 +321,8 @@ START_TEST(test_values)
         "admin = { address = \"\"; };\n"
         "real_ip = { from = [\"192.168.0.0/16\"]; header = \"X-Real-IP\"; };\n"
         "tls = { protocols = [\"TLSv1.3\"]; };\n"
-        "compression = { types = []; level = 9; };\n"
+        "compression = { types = []; level = 9; brotli = false; brotli_level = 11;\n"
+        "  zstd = false; zstd_level = 19; };\n"
         "rate_limits = ( { name = \"r\"; key = \"$header_X-Api-Key\"; rate = 2; },\n"
         "  { name = \"s\"; key = \"$cookie_sid\"; rate = 0.5; burst = 0; } );\n");
 
@@ -343,6 +349,9 @@ START_TEST(test_values)
     ck_assert_uint_eq(c->tls.protocols, GH_TLS_V1_3);
     ck_assert_uint_eq(c->compression.ntypes, 0);
     ck_assert_int_eq(c->compression.level, 9);
+    ck_assert(c->compression.gzip && !c->compression.brotli && !c->compression.zstd);
+    ck_assert_int_eq(c->compression.brotli_level, 11);
+    ck_assert_int_eq(c->compression.zstd_level, 19);
     ck_assert(c->rate_limits[0].rate == 2.0);
     ck_assert(c->rate_limits[1].rate == 0.5);
     gh_conf_free(c);

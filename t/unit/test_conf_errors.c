@@ -126,6 +126,14 @@ START_TEST(test_err_ranges)
            "2: 'compression.level' must be between 1 and 9");
     EXPECT(LISTEN "compression = { level = 10; };\n",
            "2: 'compression.level' must be between 1 and 9");
+    EXPECT(LISTEN "compression = { brotli_level = -1; };\n",
+           "2: 'compression.brotli_level' must be between 0 and 11");
+    EXPECT(LISTEN "compression = {\n  brotli_level = 12;\n  zstd_level = 0; };\n",
+           "3: 'compression.brotli_level' must be between 0 and 11",
+           "4: 'compression.zstd_level' must be between 1 and 19");
+    EXPECT(LISTEN "compression = { zstd_level = 20; brotli = 1; };\n",
+           "2: 'compression.brotli' must be true or false",
+           "2: 'compression.zstd_level' must be between 1 and 19");
     EXPECT(LISTEN "limits = { max_conns_per_ip = -1; };\n",
            "2: 'limits.max_conns_per_ip' must be between 0 and 10000000");
     EXPECT(LISTEN "rate_limits = ( { name = \"r\"; rate = 0; burst = -1; } );\n",
