@@ -190,6 +190,10 @@ int gh_admin_edge_json(json_t *root, const struct gh_conf *conf)
         { "tls_handshakes_resumed", GH_EDGE_TLS_RESUMED },
         { "tls_handshakes_failed", GH_EDGE_TLS_FAILED },
         { "tls_handshakes_timeout", GH_EDGE_TLS_TIMEOUT },
+        { "http2_sessions", GH_EDGE_H2_SESSIONS },
+        { "http2_streams", GH_EDGE_H2_STREAMS },
+        { "http2_streams_reset", GH_EDGE_H2_RESETS },
+        { "http2_session_errors", GH_EDGE_H2_SESSION_ERRORS },
     };
     struct gh_bl_region *reg = gh_bl_region();
     json_t *limits = json_array(), *edge = json_object();
@@ -246,4 +250,21 @@ void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_RESUMED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_FAILED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_TIMEOUT));
+    fprintf(f, "# HELP gatehouse_http2_sessions_total HTTP/2 sessions with clients\n"
+               "# TYPE gatehouse_http2_sessions_total counter\n"
+               "gatehouse_http2_sessions_total %llu\n"
+               "# HELP gatehouse_http2_streams_total HTTP/2 streams that became requests\n"
+               "# TYPE gatehouse_http2_streams_total counter\n"
+               "gatehouse_http2_streams_total %llu\n"
+               "# HELP gatehouse_http2_streams_reset_total HTTP/2 streams we reset\n"
+               "# TYPE gatehouse_http2_streams_reset_total counter\n"
+               "gatehouse_http2_streams_reset_total %llu\n"
+               "# HELP gatehouse_http2_session_errors_total HTTP/2 sessions ended by a protocol "
+               "error or a flood\n"
+               "# TYPE gatehouse_http2_session_errors_total counter\n"
+               "gatehouse_http2_session_errors_total %llu\n",
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_H2_SESSIONS),
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_H2_STREAMS),
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_H2_RESETS),
+            (unsigned long long)gh_edge_read(reg, GH_EDGE_H2_SESSION_ERRORS));
 }

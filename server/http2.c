@@ -31,6 +31,8 @@
 #include "server/http2_priv.h"
 #include "server/pipeline.h"
 #include "server/proxy.h"
+#include "modules/blacklist.h"
+#include "modules/edge.h"
 
 #define H2_POOL_SIZE 16384              /* a stream's request, headers and proxy state */
 #define H2_MAX_FREE 1024                /* stream objects kept for reuse per worker */
@@ -195,6 +197,8 @@ void gh_h2_reset(struct h2_stream *st, uint32_t code)
     if (st->rst_sent || st->closed || s->dead)
         return;
     st->rst_sent = true;
+    if (code != NGHTTP2_NO_ERROR)
+        gh_edge_count_event(GH_EDGE_H2_RESETS);
     nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, code);
     gh_h2_schedule(s);
 }
@@ -294,9 +298,18 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 
 /* The response ended while the client still sends its request: RFC 9113
  * 8.1 lets a server ask it to stop, without error. */
+static void count_error(struct gh_http2_session *s)
+{
+    if (!s->error_counted) {
+        s->error_counted = true;
+        gh_edge_count_event(GH_EDGE_H2_SESSION_ERRORS);
+    }
+}
+
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user)
 {
-    GH_UNUSED(user);
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR)
+        count_error(user);              /* nghttp2 ended the session: a protocol error or flood */
     if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS)
         || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
@@ -348,6 +361,7 @@ static int session_read(struct gh_http2_session *s)
         if (used < 0) {
             gh_log_info("HTTP/2 session with %s failed: %s", c->addr.text,
                         nghttp2_strerror((int)used));
+            count_error(s);
             return -1;
         }
     }
@@ -626,6 +640,7 @@ int gh_http2_start(struct gh_conn *c, const void *early, size_t early_len)
     }
     c->h2 = s;
     c->proto = &gh_http2_proto;
+    gh_edge_count_event(GH_EDGE_H2_SESSIONS);
     gh_conn_set_idle(c);                /* until the first stream: timeouts.keepalive */
     s->rd_more = true;
     if (early_len > 0) {

@@ -15,6 +15,8 @@
 #include "server/http2_priv.h"
 #include "server/pipeline.h"
 #include "server/reqid.h"
+#include "modules/blacklist.h"
+#include "modules/edge.h"
 
 /* ---- the request head ---------------------------------------------------- */
 
@@ -170,6 +172,7 @@ void gh_h2_start_request(struct h2_stream *st)
     struct gh_req *r = &st->r;
     r->head_only = r->head.method_id == GH_M_HEAD;
     gh_reqid_assign(r);
+    gh_edge_count_event(GH_EDGE_H2_STREAMS);
     if (st->refuse != 0) {
         r->io->error(r, st->refuse, true);
         return;

@@ -99,6 +99,7 @@ struct gh_http2_session {
     bool blocked;                       /* the transport would block with output queued */
     bool failed;                        /* close the connection at the end of the run */
     bool goaway;                        /* GOAWAY submitted */
+    bool error_counted;                 /* counted in GH_EDGE_H2_SESSION_ERRORS */
     bool dead;                          /* the connection closed: the object awaits its free */
 };
 

@@ -605,3 +605,30 @@ def test_idle_connection_gets_goaway(gh_factory):
     assert goaway == (1, NO_ERROR)
     assert 0.5 < time.monotonic() - t0 < 4
     raw.close()
+
+
+def test_metrics_count_sessions_streams_and_resets(gh_factory, backend):
+    gh = gh_factory(h2_config(backend))
+    raw = Raw(gh.port)
+    raw.get(1, "/ping")
+    assert raw.response(1)["status"] == 200
+    raw.headers(3, BAD_REQUESTS["fragment in :path"])
+    assert raw.response(3)["rst"] == PROTOCOL_ERROR
+    raw.close()
+    curl("--http2-prior-knowledge", "http://127.0.0.1:%d/ping" % gh.port)
+
+    def metrics():
+        text = ghtest.admin_request(gh, "GET", "/metrics").body.decode()
+        got = {}
+        for line in text.splitlines():
+            if line.startswith("gatehouse_http2_"):
+                k, v = line.split()
+                got[k] = int(v)
+        return got if got.get("gatehouse_http2_streams_total", 0) >= 2 else None
+    m = wait_for(metrics, 5)
+    assert m["gatehouse_http2_sessions_total"] == 2
+    assert m["gatehouse_http2_streams_total"] == 2
+    assert m["gatehouse_http2_streams_reset_total"] == 1
+    assert m["gatehouse_http2_session_errors_total"] == 0
+    doc = ghtest.admin_request(gh, "GET", "/status.json").json()
+    assert doc["edge"]["http2_sessions"] == 2
