@@ -250,21 +250,19 @@ void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_RESUMED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_FAILED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_TIMEOUT));
-    fprintf(f, "# HELP gatehouse_http2_sessions_total HTTP/2 sessions with clients\n"
-               "# TYPE gatehouse_http2_sessions_total counter\n"
-               "gatehouse_http2_sessions_total %llu\n"
-               "# HELP gatehouse_http2_streams_total HTTP/2 streams that became requests\n"
-               "# TYPE gatehouse_http2_streams_total counter\n"
-               "gatehouse_http2_streams_total %llu\n"
-               "# HELP gatehouse_http2_streams_reset_total HTTP/2 streams we reset\n"
-               "# TYPE gatehouse_http2_streams_reset_total counter\n"
-               "gatehouse_http2_streams_reset_total %llu\n"
-               "# HELP gatehouse_http2_session_errors_total HTTP/2 sessions ended by a protocol "
-               "error or a flood\n"
-               "# TYPE gatehouse_http2_session_errors_total counter\n"
-               "gatehouse_http2_session_errors_total %llu\n",
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_H2_SESSIONS),
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_H2_STREAMS),
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_H2_RESETS),
-            (unsigned long long)gh_edge_read(reg, GH_EDGE_H2_SESSION_ERRORS));
+    static const struct {
+        const char *name, *help;
+        enum gh_edge_counter which;
+    } h2[] = {
+        { "sessions", "HTTP/2 sessions with clients", GH_EDGE_H2_SESSIONS },
+        { "streams", "HTTP/2 streams that became requests", GH_EDGE_H2_STREAMS },
+        { "streams_reset", "HTTP/2 streams we reset", GH_EDGE_H2_RESETS },
+        { "session_errors", "HTTP/2 sessions ended by a protocol error or a flood",
+          GH_EDGE_H2_SESSION_ERRORS },
+    };
+    for (size_t k = 0; k < GH_ARRAY_LEN(h2); k++)
+        fprintf(f, "# HELP gatehouse_http2_%s_total %s\n# TYPE gatehouse_http2_%s_total counter\n"
+                   "gatehouse_http2_%s_total %llu\n",
+                h2[k].name, h2[k].help, h2[k].name, h2[k].name,
+                (unsigned long long)gh_edge_read(reg, h2[k].which));
 }
