@@ -371,8 +371,10 @@ static int session_read(struct gh_http2_session *s)
 }
 
 /* Write what nghttp2 has to send: 0 (all of it, or the transport would
- * block: s->blocked) or -1. */
-static int session_flush(struct gh_http2_session *s)
+ * block: s->blocked) or -1. lazy: frames that fit in s->out stay there
+ * for the session's run at the end of the loop iteration, so the answers
+ * of many streams leave in one write. */
+static int session_flush(struct gh_http2_session *s, bool lazy)
 {
     struct gh_conn *c = s->c;
     struct gh_worker *w = c->w;
@@ -404,6 +406,10 @@ static int session_flush(struct gh_http2_session *s)
         size_t olen = s->out != NULL ? gh_buf_len(s->out) : 0;
         if (olen == 0 && s->pend_len == 0)
             break;
+        if (lazy && !more && s->pend_len == 0) {
+            gh_h2_schedule(s);
+            return 0;
+        }
         struct gh_outq q = { .n = 0 };
         if (olen > 0)
             gh_outq_push(&q, s->out->pos, olen);
@@ -440,7 +446,7 @@ static int session_flush(struct gh_http2_session *s)
 
 int gh_h2_flush(struct gh_http2_session *s)
 {
-    return session_flush(s);
+    return session_flush(s, true);
 }
 
 /* ---- the session's run ---------------------------------------------------- */
@@ -511,7 +517,7 @@ static void session_run(struct gh_http2_session *s)
             return;                     /* a module dropped the connection */
         if (w->draining)
             session_goaway(s);
-        if (session_flush(s) == -1)
+        if (session_flush(s, false) == -1)
             s->failed = true;
         if (s->failed || !s->again)
             break;

@@ -112,8 +112,10 @@ void gh_h2_ready(struct h2_stream *st);
 /* The request is done with (finished or reset): the object is freed once
  * nghttp2 closed the stream too. */
 void gh_h2_stream_done(struct h2_stream *st);
-/* Write what nghttp2 has to send (not from inside its callbacks): 0
- * (sent, or the transport would block) or -1 (the connection failed). */
+/* Have nghttp2 make its frames (not from inside its callbacks): the DATA
+ * providers pull what the streams queued. Frames that fit the session's
+ * buffer wait for its run at the end of the loop iteration; larger ones
+ * are written now. 0, or -1 (the connection failed). */
 int gh_h2_flush(struct gh_http2_session *s);
 /* Reset the stream (RST_STREAM with `code`), once. */
 void gh_h2_reset(struct h2_stream *st, uint32_t code);
