@@ -545,6 +545,8 @@ static void h2_respond(struct gh_req *r, int status, const char *body, size_t bo
     st->own_off = 0;
     if (submit_response(st, nva, n, st->own_len > 0) == -1)
         goto fail;
+    if (st->own_len > 0)                /* a client that never opens its window is reset */
+        gh_loop_timer_set(&st->s->c->w->loop, &st->timer, r->conf->timeouts.send);
     if (st->own_len == 0) {
         st->own_done = true;            /* finished from the ready list */
         gh_h2_ready(st);

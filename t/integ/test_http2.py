@@ -632,3 +632,82 @@ def test_metrics_count_sessions_streams_and_resets(gh_factory, backend):
     assert m["gatehouse_http2_session_errors_total"] == 0
     doc = ghtest.admin_request(gh, "GET", "/status.json").json()
     assert doc["edge"]["http2_sessions"] == 2
+
+
+def flood(raw, unit, seconds=2.0):
+    """Send unit over and over for a while without reading; bytes sent."""
+    raw.s.setblocking(False)
+    sent, deadline, chunk = 0, time.monotonic() + seconds, unit * max(1, 65536 // len(unit))
+    while time.monotonic() < deadline:
+        try:
+            sent += raw.s.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    raw.s.setblocking(True)
+    raw.s.settimeout(5)
+    return sent
+
+
+def still_serves(gh):
+    t0 = time.monotonic()
+    assert curl("--http2-prior-knowledge", "http://127.0.0.1:%d/ping" % gh.port,
+                timeout=10) == b"pong\n"
+    return time.monotonic() - t0
+
+
+@pytest.mark.parametrize("what", ["ping", "settings", "empty-data", "continuation"])
+def test_floods_are_bounded(gh_factory, backend, what):
+    """Frames that cost the client nothing, by the thousand: the session is ended (or
+    held by its unread output), the worker's memory stays bounded and it serves on."""
+    gh = gh_factory(h2_config(backend))
+    worker = gh.worker_pids()[0]
+    base = ghtest.proc_status_kb(worker)
+    raw = Raw(gh.port)
+    if what == "ping":
+        unit = frame(PING, 0, 0, b"12345678")
+    elif what == "settings":
+        unit = frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 65535))
+    elif what == "empty-data":
+        raw.headers(1, [(":method", "POST"), (":scheme", "http"), (":path", "/slow/5000"),
+                        (":authority", "x")], end_stream=False)
+        unit = frame(DATA, 0, 1)
+    else:
+        block = raw.enc.encode([(":method", "GET"), (":scheme", "http"), (":path", "/ping"),
+                                (":authority", "x")])
+        raw.send(frame(HEADERS, 0, 1, block[:1]))
+        unit = frame(CONTINUATION, 0, 1, b"")
+    flood(raw, unit)
+    rss = ghtest.proc_status_kb(worker)
+    assert rss - base < 16 * 1024, (base, rss)
+    assert still_serves(gh) < 2
+    raw.close()
+
+
+def test_zero_window_client_is_cut(gh_factory, backend):
+    """A client that never opens its window: the stream is reset after timeouts.send,
+    like an HTTP/1 client that does not read, and the upstream let go."""
+    gh = gh_factory(h2_config(backend, extra='timeouts = { send = "1s"; };'))
+    raw = Raw(gh.port, settings=struct.pack(">HI", 4, 0))   # INITIAL_WINDOW_SIZE 0
+    raw.get(1, "/bytes/1000000")
+    t0 = time.monotonic()
+    rst = None
+    while time.monotonic() - t0 < 10:
+        f = raw.read_frame()
+        assert f is not None
+        if f[0] == RST_STREAM and f[2] == 1:
+            rst = struct.unpack(">I", f[3])[0]
+            break
+        if f[0] == HEADERS:
+            raw.dec.decode(f[3])
+    assert rst is not None and 0.5 < time.monotonic() - t0 < 5
+    raw.get(3, "/ping")                         # an answer made here: reset the same way
+    t0 = time.monotonic()
+    r = raw.response(3)
+    assert r["rst"] is not None and 0.5 < time.monotonic() - t0 < 5, r
+    raw.get(5, "/ping")                         # the connection still serves
+    raw.send(frame(WINDOW_UPDATE, 0, 5, struct.pack(">I", 100)))
+    r = raw.response(5)
+    assert r["status"] == 200 and r["body"] == b"pong\n"
+    raw.close()
