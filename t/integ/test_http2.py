@@ -711,3 +711,35 @@ def test_zero_window_client_is_cut(gh_factory, backend):
     r = raw.response(5)
     assert r["status"] == 200 and r["body"] == b"pong\n"
     raw.close()
+
+
+def test_expect_continue_and_early_answer(gh_factory, backend):
+    gh = gh_factory(h2_config(backend))
+    raw = Raw(gh.port)
+    post = [(":method", "POST"), (":scheme", "http"), (":authority", "x")]
+    # 100-continue is forwarded and the interim answer relayed as HEADERS
+    raw.headers(1, post + [(":path", "/echo"), ("content-length", "3"),
+                           ("expect", "100-continue")], end_stream=False)
+    statuses = []
+    while not statuses or statuses[-1] < 100:
+        f = raw.read_frame()
+        if f[0] == HEADERS and f[2] == 1:
+            statuses.append(int(dict(raw.dec.decode(f[3]))[":status"]))
+            break
+    assert statuses == [100], statuses
+    raw.data(1, b"abc")
+    r = raw.response(1)
+    assert r["status"] == 200 and json.loads(r["body"])["body_len"] == 3
+    # an upstream that answers before reading the body: the answer, then RST NO_ERROR
+    raw.headers(3, post + [(":path", "/reject-early/403"), ("content-length", "1000000")],
+                end_stream=False)
+    raw.data(3, b"x" * 16384, end_stream=False)
+    r = raw.response(3)
+    assert r["status"] == 403, r
+    f = raw.read_frame()
+    while f is not None and not (f[0] == RST_STREAM and f[2] == 3):
+        f = raw.read_frame()
+    assert f is not None and struct.unpack(">I", f[3])[0] == NO_ERROR
+    raw.get(5, "/ping")
+    assert raw.response(5)["status"] == 200
+    raw.close()
