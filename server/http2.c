@@ -425,8 +425,10 @@ static int session_flush(struct gh_http2_session *s, bool lazy)
         if (olen > 0)
             s->out->pos += a;
         done -= a;
-        s->pend += done;
-        s->pend_len -= done;
+        if (done > 0) {                 /* (pend is NULL when unused) */
+            s->pend += done;
+            s->pend_len -= done;
+        }
         if (s->pend_len > 0 || (s->out != NULL && !gh_buf_empty(s->out))) {
             s->blocked = true;          /* a short write: the socket is full */
             return 0;

@@ -38,6 +38,8 @@ static struct gh_str pool_str(struct gh_req *r, const uint8_t *p, size_t n)
 /* Join a cookie crumb to the ones before it (RFC 9113 8.2.3). */
 static int add_cookie(struct h2_stream *st, const uint8_t *v, size_t n)
 {
+    if (n == 0)
+        return 0;                       /* an empty crumb adds nothing */
     size_t need = st->cookie_len + (st->cookie_len > 0 ? 2 : 0) + n;
     if (need > st->cookie_cap) {
         size_t cap = GH_MAX(need, st->cookie_cap * 2);
