@@ -543,31 +543,40 @@ def test_slow_upstream_holds_the_client(gh_factory):
 
 # ---- lifecycle and attacks --------------------------------------------------------------
 
-def test_quit_sends_goaway_and_finishes_streams(gh_factory, backend):
-    gh = gh_factory(h2_config(backend))
-    raw = Raw(gh.port)
-    raw.get(1, "/slow/700")
-    time.sleep(0.2)
-    gh.signal(signal.SIGQUIT)
-    goaway = None
-    r = {"status": None}
+def goaway_and_answer(raw, sid):
+    """Read until the server closes: its GOAWAY and the status and body of stream sid."""
+    goaway, status, body = None, None, b""
     deadline = time.monotonic() + 10
-    body = b""
     while time.monotonic() < deadline:
         f = raw.read_frame()
         if f is None:
             break
-        ftype, flags, sid, payload = f
+        ftype, flags, fsid, payload = f
         if ftype == GOAWAY:
             goaway = struct.unpack(">II", payload[:8])
-        elif ftype == HEADERS and sid == 1:
-            r["status"] = int(dict(raw.dec.decode(payload))[":status"])
-        elif ftype == DATA and sid == 1:
+        elif ftype == HEADERS and fsid == sid:
+            status = int(dict(raw.dec.decode(payload))[":status"])
+        elif ftype == DATA and fsid == sid:
             body += payload
+    return goaway, status, body
+
+
+@pytest.mark.parametrize("sig", [signal.SIGQUIT, signal.SIGHUP])
+def test_quit_and_reload_send_goaway_and_finish_streams(gh_factory, backend, sig):
+    gh = gh_factory(h2_config(backend))
+    raw = Raw(gh.port)
+    raw.get(1, "/slow/700")
+    time.sleep(0.2)
+    gh.signal(sig)
+    goaway, status, body = goaway_and_answer(raw, 1)
     raw.close()
     assert goaway is not None and goaway[1] == NO_ERROR and goaway[0] >= 1, goaway
-    assert r["status"] == 200 and body == b"slept 700\n"
-    gh.wait_exit(10)
+    assert status == 200 and body == b"slept 700\n"
+    if sig == signal.SIGQUIT:
+        gh.wait_exit(10)
+    else:                                       # the new worker serves h2 at once
+        out = curl("--http2-prior-knowledge", "http://127.0.0.1:%d/ping" % gh.port)
+        assert out == b"pong\n"
 
 
 def test_rapid_reset_is_cut(gh_factory, backend):
