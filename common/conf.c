@@ -518,6 +518,16 @@ static void load_tls(struct gh_conf_ctx *c, const config_setting_t *root)
     t->line = g != NULL ? config_setting_source_line(g) : 0;
 }
 
+static void load_http2(struct gh_conf_ctx *c, const config_setting_t *root)
+{
+    static const char *const keys[] = { "max_concurrent_streams", NULL };
+    config_setting_t *g = gh_conf_group(c, root, "", "http2");
+    if (g != NULL)
+        gh_conf_check_keys(c, g, "http2", keys);
+    c->conf->http2.max_concurrent_streams =
+        (int)gh_conf_int(c, g, "http2", "max_concurrent_streams", 128, 1, 65536);
+}
+
 static void load_admin_realip(struct gh_conf_ctx *c, const config_setting_t *root)
 {
     static const char *const akeys[] = { "address", "token", NULL };
@@ -644,7 +654,7 @@ static void load_all(struct gh_conf_ctx *c, const config_setting_t *root)
 {
     static const char *const keys[] = { "workers", "pid_file", "user", "shm_size",
         "shutdown_timeout", "error_log", "access_log", "timeouts", "limits",
-        "listen", "tls", "admin", "real_ip", "upstreams", "access",
+        "listen", "tls", "http2", "admin", "real_ip", "upstreams", "access",
         "rate_limits", "cache", "compression", "servers", NULL };
     struct gh_conf *conf = c->conf;
 
@@ -663,6 +673,7 @@ static void load_all(struct gh_conf_ctx *c, const config_setting_t *root)
     if (conf->limits.max_connections_auto)
         conf->limits.max_connections =
             gh_nofile_max_connections(gh_nofile_hard_limit(), conf->nlistens);
+    load_http2(c, root);
     load_admin_realip(c, root);
     load_access(c, root);
     load_cache_compression(c, root);

@@ -210,11 +210,15 @@ struct gh_conf {
         int max_conns_per_ip;           /* 0 = off */
     } limits;
 
-    struct gh_conf_listen *listens;     /* IP literals only; http2 on a listener
-                                           without tls is accepted and unused */
+    struct gh_conf_listen *listens;     /* IP literals only; http2 on a plain
+                                           listener: h2c with prior knowledge */
     size_t nlistens;                    /* >= 1 */
 
     struct gh_conf_tls tls;
+
+    struct {
+        int max_concurrent_streams;     /* 128: SETTINGS_MAX_CONCURRENT_STREAMS */
+    } http2;
 
     struct {
         bool enabled;                   /* address present and not "" */

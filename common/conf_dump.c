@@ -186,6 +186,7 @@ static void dump_globals(const struct gh_conf *c, FILE *f)
     fprintf(f, ";\n  strict_sni = %s;\n  ocsp_file = ", tf(c->tls.strict_sni));
     put_str(f, c->tls.ocsp_file);
     fputs(";\n};\n\n", f);
+    fprintf(f, "http2 = { max_concurrent_streams = %d; };\n\n", c->http2.max_concurrent_streams);
 
     fputs("admin = { address = ", f);
     put_str(f, c->admin.enabled ? c->admin.addr.text : "");

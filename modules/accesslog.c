@@ -284,7 +284,7 @@ static enum gh_verdict log_request(struct gh_req *r)
         .remote_addr = gh_str_make(r->client->text, strlen(r->client->text)),
         .method = h->method,
         .target = h->target,
-        .protocol = h->version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1",
+        .protocol = r->http2 ? "HTTP/2.0" : h->version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1",
         .status = r->status,
         /* Like nginx's $body_bytes_sent: the body only. */
         .body_bytes = r->bytes_sent > r->head_bytes ? r->bytes_sent - r->head_bytes : 0,

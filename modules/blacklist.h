@@ -36,6 +36,10 @@ enum gh_edge_counter {
     GH_EDGE_TLS_RESUMED,                /* ... resuming a session (ticket or cache) */
     GH_EDGE_TLS_FAILED,                 /* ... refused or broken (alert, bad record, EOF) */
     GH_EDGE_TLS_TIMEOUT,                /* ... not finished within client_header */
+    GH_EDGE_H2_SESSIONS,                /* HTTP/2 sessions started (ALPN h2 or h2c) */
+    GH_EDGE_H2_STREAMS,                 /* HTTP/2 streams that became requests */
+    GH_EDGE_H2_RESETS,                  /* ... that we reset (malformed, or given up) */
+    GH_EDGE_H2_SESSION_ERRORS,          /* sessions ended by a protocol error or a flood */
     GH_EDGE_NCOUNTERS
 };
 

@@ -191,6 +191,10 @@ int gh_admin_edge_json(json_t *root, const struct gh_conf *conf)
         { "tls_handshakes_resumed", GH_EDGE_TLS_RESUMED },
         { "tls_handshakes_failed", GH_EDGE_TLS_FAILED },
         { "tls_handshakes_timeout", GH_EDGE_TLS_TIMEOUT },
+        { "http2_sessions", GH_EDGE_H2_SESSIONS },
+        { "http2_streams", GH_EDGE_H2_STREAMS },
+        { "http2_streams_reset", GH_EDGE_H2_RESETS },
+        { "http2_session_errors", GH_EDGE_H2_SESSION_ERRORS },
     };
     struct gh_bl_region *reg = gh_bl_region();
     json_t *limits = json_array(), *edge = json_object();
@@ -247,6 +251,21 @@ void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_RESUMED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_FAILED),
             (unsigned long long)gh_edge_read(reg, GH_EDGE_TLS_TIMEOUT));
+    static const struct {
+        const char *name, *help;
+        enum gh_edge_counter which;
+    } h2[] = {
+        { "sessions", "HTTP/2 sessions with clients", GH_EDGE_H2_SESSIONS },
+        { "streams", "HTTP/2 streams that became requests", GH_EDGE_H2_STREAMS },
+        { "streams_reset", "HTTP/2 streams we reset", GH_EDGE_H2_RESETS },
+        { "session_errors", "HTTP/2 sessions ended by a protocol error or a flood",
+          GH_EDGE_H2_SESSION_ERRORS },
+    };
+    for (size_t k = 0; k < GH_ARRAY_LEN(h2); k++)
+        fprintf(f, "# HELP gatehouse_http2_%s_total %s\n# TYPE gatehouse_http2_%s_total counter\n"
+                   "gatehouse_http2_%s_total %llu\n",
+                h2[k].name, h2[k].help, h2[k].name, h2[k].name,
+                (unsigned long long)gh_edge_read(reg, h2[k].which));
     struct gh_tls_ocsp_stats os = { 0 };
     gh_tls_ocsp_stats(&os);
     fprintf(f, "# HELP gatehouse_tls_ocsp_staples_total OCSP responses stapled to handshakes\n"

@@ -13,6 +13,7 @@
 #include "server/conn.h"
 #include "server/tls.h"
 #include "server/http1.h"
+#include "server/http2.h"
 #include "modules/edge.h"
 
 #define ACCEPT_BATCH 1                  /* like nginx's multi_accept off: the listener is level-triggered, so a queue left over comes back in the next epoll_wait batch, and an empty one costs no EAGAIN accept4 */
@@ -53,11 +54,32 @@ static void conn_timeout(struct gh_timer *t)
     c->proto->on_timeout(c);
 }
 
+static void linger_read(struct gh_conn *c)
+{
+    char sink[4096];
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = gh_transport_read(&c->tp, sink, sizeof(sink));
+        if (n > 0)
+            continue;
+        if (n == GH_AGAIN)
+            return;
+        gh_conn_close(c);
+        return;
+    }
+}
+
 static void conn_event(struct gh_io *io, uint32_t revents)
 {
     struct gh_conn *c = io->data;
-    if (!c->freed)
-        c->proto->on_event(c, revents);
+    if (c->freed)
+        return;
+    if (c->state == GH_CONN_LINGER) {
+        /* Half-closed (any protocol): discard until the client's FIN. */
+        if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            linger_read(c);
+        return;
+    }
+    c->proto->on_event(c, revents);
 }
 
 void gh_conn_accept(struct gh_io *io, uint32_t revents)
@@ -119,7 +141,7 @@ void gh_conn_accept(struct gh_io *io, uint32_t revents)
             }
             gh_conn_set_addr_text(c);   /* after: a refusal skips it */
         }
-        c->proto = &gh_http1_proto;     /* the only one on plain listeners (h2c later) */
+        c->proto = &gh_http1_proto;     /* h2c: HTTP/1 switches on the preface (http1.c) */
         gh_io_init(&c->io, conn_event, c);
         gh_timer_init(&c->timer, conn_timeout, c);
         gh_list_init(&c->link);
@@ -199,6 +221,11 @@ size_t gh_conn_close_idle(struct gh_worker *w, gh_msec_t older_than, bool half_c
             break;                      /* the list is oldest first */
         if (c->state != GH_CONN_IDLE)
             continue;
+        if (half_close && c->proto->drain != NULL) {
+            c->proto->drain(c);
+            n++;
+            continue;
+        }
         if (half_close) {
             /* FIN first: a request racing with it is not met by a RST. */
             if (gh_transport_shutdown(&c->tp) == 0) {
@@ -213,6 +240,30 @@ size_t gh_conn_close_idle(struct gh_worker *w, gh_msec_t older_than, bool half_c
         n++;
     }
     return n;
+}
+
+void gh_conn_drain_all(struct gh_worker *w)
+{
+    struct gh_link *lists[] = { &w->active, &w->idle };
+    for (size_t k = 0; k < GH_ARRAY_LEN(lists); k++) {
+        for (struct gh_link *l = lists[k]->next; l != lists[k];) {
+            struct gh_conn *c = GH_CONTAINER_OF(l, struct gh_conn, link);
+            l = l->next;
+            if (c->proto->drain != NULL && c->state != GH_CONN_LINGER)
+                c->proto->drain(c);
+        }
+    }
+}
+
+void gh_conn_linger(struct gh_conn *c)
+{
+    if (gh_transport_shutdown(&c->tp) == -1) {
+        gh_conn_close(c);
+        return;
+    }
+    c->state = GH_CONN_LINGER;
+    c->half_closed = true;
+    gh_loop_timer_set(&c->w->loop, &c->timer, LINGER_MS);
 }
 
 void gh_conn_set_idle(struct gh_conn *c)
@@ -246,4 +297,5 @@ void gh_conn_worker_exit(struct gh_worker *w)
     }
     w->nfree_conns = 0;
     gh_http1_worker_exit(w);
+    gh_http2_worker_exit(w);
 }

@@ -25,6 +25,7 @@
 struct gh_conn;
 struct gh_req;
 struct gh_proxy;
+struct gh_http2_session;
 
 /* A listening socket watched by this worker. */
 struct gh_accept {
@@ -87,15 +88,17 @@ enum gh_conn_state {
  * arrive, given back when the connection is idle or closes) and whether
  * the transport may hold more bytes without a new event. The request's
  * own HTTP/1 state (parser, body decoder, output queue) is struct h1_req
- * (server/http1_priv.h). An HTTP/2 session will sit beside it. */
+ * (server/http1_priv.h). An HTTP/2 session (server/http2_priv.h) sits
+ * beside it, in c->h2. */
 struct gh_http1_session {
     struct gh_buf *in;
     bool rd_more;
 };
 
-/* The protocol spoken on a connection, chosen at accept (ALPN later): it
- * gets the connection's socket events and timer, and releases its
- * requests when the connection closes. */
+/* The protocol spoken on a connection, chosen at accept, by ALPN after the
+ * TLS handshake, or by the h2c preface: it gets the connection's socket
+ * events and timer, and releases its requests when the connection
+ * closes. */
 struct gh_proto {
     const char *name;
     void (*on_event)(struct gh_conn *c, uint32_t revents);
@@ -103,6 +106,10 @@ struct gh_proto {
     /* The connection is closing: abandon (log) what is in progress and
      * give back the session's buffers. */
     void (*abort)(struct gh_conn *c);
+    /* The worker drains and the connection has been idle a while: end it
+     * gracefully (HTTP/2: GOAWAY, then a half-close). NULL: the caller
+     * half-closes it. */
+    void (*drain)(struct gh_conn *c);
 };
 
 struct gh_conn {
@@ -114,6 +121,7 @@ struct gh_conn {
     struct gh_timer timer;
     struct gh_req *req;                 /* the request in progress, or NULL */
     struct gh_http1_session h1;         /* the protocol's session (HTTP/1) */
+    struct gh_http2_session *h2;        /* HTTP/2's, while it speaks HTTP/2 */
     struct gh_conn *next_free;
     struct gh_loop_deferred deferred;
     const struct gh_listener *listener;
@@ -172,6 +180,13 @@ static inline bool gh_conn_is_https(const struct gh_conn *c)
 /* Close a connection now (pending request abandoned); memory freed after
  * this loop iteration. */
 void gh_conn_close(struct gh_conn *c);
+/* The worker starts draining: tell every connection whose protocol can
+ * (HTTP/2's GOAWAY) that no new request will be taken. */
+void gh_conn_drain_all(struct gh_worker *w);
+/* Lingering close: FIN now, discard what the client still sends, close on
+ * its FIN or after 2 s (the protocol's on_timeout closes a LINGER
+ * connection), so an answer in flight is not lost to a RST. */
+void gh_conn_linger(struct gh_conn *c);
 /* Close keep-alive connections idle since before `older_than` (all with
  * older_than = INT64_MAX); returns how many. */
 size_t gh_conn_close_idle(struct gh_worker *w, gh_msec_t older_than, bool half_close);

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "server/http1_priv.h"
+#include "server/http2.h"
 #include "server/pipeline.h"
 #include "server/proxy.h"
 #include "server/proxy_headers.h"
@@ -23,7 +24,6 @@
 
 #define MAX_FREE_REQS 1024
 #define REQ_POOL_SIZE 16384          /* a typical request (two header arrays, heads) fits: no malloc per request */
-#define LINGER_MS 2000
 
 const char *gh_http_reason(int status)
 {
@@ -64,6 +64,31 @@ const char *gh_http_reason(int status)
     }
 }
 
+int gh_req_init(struct gh_req *r, struct gh_conn *c, struct gh_pool *pool)
+{
+    struct gh_worker *w = c->w;
+    r->pool = pool;
+    r->conn = c;
+    r->conf = w->conf;
+    r->client = r->conn_client = &c->addr;
+    r->https = gh_conn_is_https(c);
+    if (gh_transport_is_tls(&c->tp)) {
+        r->tls_protocol = gh_tls_protocol(&c->tp);
+        r->tls_cipher = gh_tls_cipher(&c->tp);
+        r->tls_sni = gh_tls_sni(&c->tp);
+        if (w->conf->tls.client_ca[0] != '\0')
+            r->client_cert = gh_tls_client_cert(&c->tp, pool);
+    }
+    r->head.headers = gh_palloc(pool, sizeof(struct gh_http_header)
+                                          * (size_t)w->conf->limits.max_headers);
+    if (r->head.headers == NULL)
+        return -1;
+    r->start = gh_now_ms;
+    r->keepalive = true;
+    strcpy(r->upstream_addr, "-");
+    return 0;
+}
+
 static struct gh_req *req_alloc(struct gh_conn *c)
 {
     struct gh_worker *w = c->w;
@@ -87,29 +112,12 @@ static struct gh_req *req_alloc(struct gh_conn *c)
     /* The request object lives in its own pool's first allocation, which
      * gh_pool_reset keeps; everything after it is per request. */
     memset(h1(r), 0, sizeof(struct h1_req));
-    r->pool = pool;
-    r->conn = c;
-    r->io = &gh_http1_req_io;
-    r->timer = &c->timer;
-    r->conf = w->conf;
-    r->client = r->conn_client = &c->addr;
-    r->https = gh_conn_is_https(c);
-    if (gh_transport_is_tls(&c->tp)) {
-        r->tls_protocol = gh_tls_protocol(&c->tp);
-        r->tls_cipher = gh_tls_cipher(&c->tp);
-        r->tls_sni = gh_tls_sni(&c->tp);
-        if (w->conf->tls.client_ca[0] != '\0')
-            r->client_cert = gh_tls_client_cert(&c->tp, pool);
-    }
-    r->head.headers = gh_palloc(pool, sizeof(struct gh_http_header)
-                                          * (size_t)w->conf->limits.max_headers);
-    if (r->head.headers == NULL) {
+    if (gh_req_init(r, c, pool) == -1) {
         gh_pool_destroy(pool);
         return NULL;
     }
-    r->start = gh_now_ms;
-    r->keepalive = true;
-    strcpy(r->upstream_addr, "-");
+    r->io = &gh_http1_req_io;
+    r->timer = &c->timer;
     gh_http1_parser_reset(&h1(r)->parser);
     return r;
 }
@@ -146,34 +154,6 @@ void gh_http1_worker_exit(struct gh_worker *w)
     w->nfree_reqs = 0;
 }
 
-/* Lingering close: FIN now, discard what the client still sends, close on
- * its FIN or after a while, so an early answer is not lost to a RST. */
-static void linger(struct gh_conn *c)
-{
-    if (gh_transport_shutdown(&c->tp) == -1) {
-        gh_conn_close(c);
-        return;
-    }
-    c->state = GH_CONN_LINGER;
-    c->half_closed = true;
-    gh_loop_timer_set(&c->w->loop, &c->timer, LINGER_MS);
-}
-
-static void linger_read(struct gh_conn *c)
-{
-    char sink[4096];
-    for (int i = 0; i < 64; i++) {
-        ssize_t n = gh_transport_read(&c->tp, sink, sizeof(sink));
-        if (n > 0)
-            continue;
-        if (n == GH_AGAIN)
-            return;
-        gh_conn_close(c);
-        return;
-    }
-}
-
-
 void gh_http1_finish(struct gh_req *r)
 {
     struct gh_conn *c = r->conn;
@@ -196,7 +176,7 @@ void gh_http1_finish(struct gh_req *r)
     c->nrequests++;
     if (!keep) {
         if (unread)
-            linger(c);
+            gh_conn_linger(c);
         else
             gh_conn_close(c);
         return;
@@ -341,7 +321,7 @@ void gh_http1_respond_head(struct gh_req *r, const struct gh_resp_head *h, const
     write_own_response(r);
 }
 
-void gh_http1_error(struct gh_req *r, int status, bool close)
+const char *gh_http_error_body(int status, size_t *len)
 {
     /* Bodies are static strings: "404 Not Found\n". */
     static char bodies[600][48];
@@ -350,7 +330,17 @@ void gh_http1_error(struct gh_req *r, int status, bool close)
     char *b = bodies[status];
     if (b[0] == '\0')
         snprintf(b, sizeof(bodies[0]), "%d %s\n", status, gh_http_reason(status));
-    gh_http1_respond(r, status, b, strlen(b), NULL, close);
+    *len = strlen(b);
+    return b;
+}
+
+void gh_http1_error(struct gh_req *r, int status, bool close)
+{
+    if (status < 100 || status >= 600)
+        status = 500;
+    size_t len;
+    const char *b = gh_http_error_body(status, &len);
+    gh_http1_respond(r, status, b, len, NULL, close);
 }
 
 /* A complete head: what every request needs (method flags, keep-alive,
@@ -478,6 +468,30 @@ static __attribute__((noinline)) void read_proxy_header(struct gh_conn *c)
     }
 }
 
+/* h2c with prior knowledge (a plain listener with http2 = true): the
+ * connection's first bytes are HTTP/2's preface. 1: switched (the
+ * connection speaks HTTP/2 now, or was closed); 0: not the preface; -1: a
+ * prefix of it so far (read more). */
+static int h2c_preface(struct gh_conn *c)
+{
+    if (!c->listener->http2 || c->nrequests > 0 || gh_transport_is_tls(&c->tp))
+        return 0;
+    size_t n = gh_buf_len(c->h1.in);
+    if (memcmp(c->h1.in->pos, GH_HTTP2_PREFACE, GH_MIN(n, (size_t)GH_HTTP2_PREFACE_LEN)) != 0)
+        return 0;
+    if (n < GH_HTTP2_PREFACE_LEN)
+        return -1;
+    struct gh_req *r = c->req;
+    c->req = NULL;
+    req_release(r);
+    struct gh_buf *in = c->h1.in;
+    c->h1.in = NULL;
+    if (gh_http2_start(c, in->pos, n) == -1)
+        gh_conn_close(c);
+    gh_buf_put(&c->w->bufs, in);
+    return 1;
+}
+
 /* Read and parse the head of the request in progress. Returns true when it
  * was handled (answered, proxied or the connection closed), false when more
  * bytes are needed. */
@@ -491,8 +505,12 @@ static bool advance_head(struct gh_conn *c)
         .max_headers = (size_t)conf->limits.max_headers,
     };
     for (int i = 0; i < 1024; i++) {
-        int rc = gh_http1_parse_request(&h1(r)->parser, c->h1.in->pos, gh_buf_len(c->h1.in), &lim,
-                                        &r->head);
+        int pre = GH_UNLIKELY(c->listener->http2) ? h2c_preface(c) : 0;
+        if (pre == 1)
+            return true;
+        int rc = pre == 0 ? gh_http1_parse_request(&h1(r)->parser, c->h1.in->pos,
+                                                   gh_buf_len(c->h1.in), &lim, &r->head)
+                          : GH_AGAIN;
         if (rc > 0) {
             c->state = GH_CONN_BUSY;
             handle_request(r);
@@ -527,7 +545,7 @@ void gh_conn_process(struct gh_conn *c)
     if (c->in_process)
         return;
     c->in_process = true;
-    for (int guard = 0; guard < 100000 && !c->freed; guard++) {
+    for (int guard = 0; guard < 100000 && !c->freed && c->proto == &gh_http1_proto; guard++) {
         if (c->state == GH_CONN_LINGER)
             break;
         if (c->req != NULL) {
@@ -577,11 +595,6 @@ static void http1_on_event(struct gh_conn *c, uint32_t revents)
         if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
             c->h1.rd_more = true;
         gh_proxy_client_event(r, revents);
-        return;
-    }
-    if (c->state == GH_CONN_LINGER) {
-        if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            linger_read(c);
         return;
     }
     if (revents & EPOLLERR) {

@@ -26,6 +26,15 @@ void gh_http1_respond_head(struct gh_req *r, const struct gh_resp_head *h, const
                            size_t body_len);
 /* Reason phrase for a status code. */
 const char *gh_http_reason(int status);
+/* The standard short body of an error status ("404 Not Found\n", static
+ * memory; 500's for a status out of range); its length in *len. */
+const char *gh_http_error_body(int status, size_t *len);
+/* Fill what every request of connection c starts with (any protocol):
+ * its pool, the connection, configuration and client, the TLS facts, an
+ * empty header array of limits.max_headers, start time, keep-alive and
+ * no upstream. r is zeroed by the caller; io and timer are the
+ * protocol's. 0, or -1 out of memory. */
+int gh_req_init(struct gh_req *r, struct gh_conn *c, struct gh_pool *pool);
 
 /* Keep-alive bookkeeping used by the proxy when it finishes a request. */
 void gh_http1_finish(struct gh_req *r);

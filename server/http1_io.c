@@ -297,5 +297,6 @@ const struct gh_req_io gh_http1_req_io = {
     .resp_unacked = h1_resp_unacked,
     .finish = gh_http1_finish,
     .error = gh_http1_error,
+    .respond = gh_http1_respond,
     .reset = h1_reset,
 };

@@ -473,6 +473,11 @@ static enum gh_method method_id(const char *m, size_t n)
     return GH_M_OTHER;
 }
 
+enum gh_method gh_http_method_id(const char *m, size_t n)
+{
+    return method_id(m, n);
+}
+
 static void split_path_query(struct gh_http1_request *req, const char *p, size_t n)
 {
     const char *q = memchr(p, '?', n);

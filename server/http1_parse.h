@@ -127,6 +127,9 @@ int gh_http1_parse_request(struct gh_http1_parser *p, const char *buf, size_t le
 int gh_http1_parse_response(struct gh_http1_parser *p, const char *buf, size_t len,
                             const struct gh_http1_limits *lim, struct gh_http1_response *resp);
 
+/* The method's id for name m[0..n) (GH_M_OTHER when not a known one). */
+enum gh_method gh_http_method_id(const char *m, size_t n);
+
 /* Find a header by name (case-insensitive); NULL when absent. */
 const struct gh_http_header *gh_http1_find_header(const struct gh_http_header *h, size_t n,
                                                   const char *name);

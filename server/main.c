@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <libconfig.h>
+#include <nghttp2/nghttp2.h>
 #include <limits.h>
 #include <openssl/opensslv.h>
 #include <openssl/crypto.h>
@@ -46,9 +47,9 @@ static void version(bool details)
     pcre2_config(PCRE2_CONFIG_VERSION, pcre);
     printf("built with %s (running with %s)\n", OPENSSL_VERSION_TEXT,
            OpenSSL_version(OPENSSL_VERSION));
-    printf("zlib %s, libconfig %d.%d.%d, PCRE2 %s, jansson %s\n", zlibVersion(),
+    printf("zlib %s, libconfig %d.%d.%d, PCRE2 %s, jansson %s, nghttp2 %s\n", zlibVersion(),
            LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION, pcre,
-           jansson_version_str());
+           jansson_version_str(), nghttp2_version(0)->version_str);
 #ifdef GH_DEBUG
     printf("build options: debug, AddressSanitizer, UndefinedBehaviorSanitizer\n");
 #else

@@ -67,7 +67,7 @@ void gh_pipeline_run(struct gh_req *r)
     case GH_ANSWERED:
         return;
     case GH_FAIL:
-        gh_http1_error(r, r->status, r->fail_close);
+        r->io->error(r, r->status, r->fail_close);
         return;
     case GH_DROP:
         gh_conn_close(r->conn);
@@ -76,7 +76,7 @@ void gh_pipeline_run(struct gh_req *r)
         /* No content handler took it: the proxy takes every request that
          * reaches it, so this is a bug. */
         GH_ASSERT(!"no content handler");
-        gh_http1_error(r, 500, true);
+        r->io->error(r, 500, true);
         return;
     }
 }
@@ -90,7 +90,7 @@ void gh_pipeline_log(struct gh_req *r)
 void gh_req_respond(struct gh_req *r, int status, const char *body, size_t body_len,
                     const char *location, bool close)
 {
-    gh_http1_respond(r, status, body, body_len, location, close);
+    r->io->respond(r, status, body, body_len, location, close);
 }
 
 void gh_req_respond_head(struct gh_req *r, const struct gh_resp_head *h, const char *body,

@@ -261,7 +261,9 @@ int gh_proxy_build_request(struct gh_req *r, const struct gh_conf_upstream *up, 
     put_joined(&o, h->headers, h->nheaders, "via", &any);
     if (any)
         gh_wbuf_put(&o, ", ", 2);
-    gh_wbuf_puts(&o, h->version_minor == 0 ? "1.0 gatehouse\r\nX-Request-ID: " : "1.1 gatehouse\r\nX-Request-ID: ");
+    gh_wbuf_puts(&o, r->http2 ? "2.0 gatehouse\r\nX-Request-ID: "
+                     : h->version_minor == 0 ? "1.0 gatehouse\r\nX-Request-ID: "
+                                             : "1.1 gatehouse\r\nX-Request-ID: ");
     gh_wbuf_putstr(&o, r->request_id);
     gh_wbuf_put(&o, "\r\n", 2);
     if (r->traceparent.len > 0) {

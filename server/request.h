@@ -87,8 +87,9 @@ struct gh_resp_head {
 
 /* What the protocol carrying a request does for it: the request body as
  * a source of bytes and the response as a sink. HTTP/1 implements it over
- * its connection (server/http1_io.c); an HTTP/2 stream will over its
- * frames, so the proxy (server/proxy.c) serves both with the same code. */
+ * its connection (server/http1_io.c), an HTTP/2 stream over its frames
+ * (server/http2_io.c), so the proxy (server/proxy.c) serves both with the
+ * same code. */
 struct gh_req_io {
     /* ---- request body source ---- */
     /* The request is being forwarded: keep what the head points to and
@@ -132,6 +133,11 @@ struct gh_req_io {
     void (*finish)(struct gh_req *r);
     /* Answer an error status from here (nothing of a response sent yet). */
     void (*error)(struct gh_req *r, int status, bool close);
+    /* Answer from here (gh_req_respond): status, optional body (static or
+     * pool memory), optional Location; close: the connection (HTTP/1) or
+     * the rest of the request (HTTP/2) is not read after it. */
+    void (*respond)(struct gh_req *r, int status, const char *body, size_t body_len,
+                    const char *location, bool close);
     /* Give up mid-response: the client sees the connection (HTTP/1) or
      * the stream (HTTP/2) reset. */
     void (*reset)(struct gh_req *r);
@@ -169,6 +175,7 @@ struct gh_req {
     bool has_body;                      /* the request has a body (CL > 0 or chunked) */
     bool body_done;                     /* the whole request body was read */
     bool https;                         /* the client reached us over TLS (or a balancer's did) */
+    bool http2;                         /* an HTTP/2 stream (head.version_minor is then 1) */
     /* What the client's TLS connection negotiated; NULL on plain ones. */
     const char *tls_protocol, *tls_cipher;
     const char *tls_sni;                /* the server name it sent, or NULL */

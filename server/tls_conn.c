@@ -22,6 +22,7 @@
 #include "common/time.h"
 #include "server/conn.h"
 #include "server/http1.h"
+#include "server/http2.h"
 #include "server/tls_priv.h"
 #include "modules/blacklist.h"
 #include "modules/edge.h"
@@ -322,7 +323,15 @@ static void handshake_done(struct gh_conn *c)
     struct gh_worker *w = c->w;
     SSL *ssl = c->tp.ctx;
     gh_edge_count_event(SSL_session_reused(ssl) ? GH_EDGE_TLS_RESUMED : GH_EDGE_TLS_FULL);
-    /* ALPN chose http/1.1, or nothing: HTTP/1 either way (h2 later). */
+    const unsigned char *alpn;
+    unsigned int alpn_len;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+    if (alpn_len == 2 && memcmp(alpn, "h2", 2) == 0) {
+        if (gh_http2_start(c, NULL, 0) == -1)
+            gh_conn_close(c);
+        return;
+    }
+    /* ALPN chose http/1.1, or nothing: HTTP/1. */
     c->proto = &gh_http1_proto;
     c->state = GH_CONN_IDLE;
     c->idle_since = gh_now_ms;

@@ -490,11 +490,18 @@ static int servername_cb(SSL *ssl, int *alert, void *arg)
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg)
 {
-    static const unsigned char ours[] = "\x08http/1.1";
-    GH_UNUSED(ssl); GH_UNUSED(arg);
+    /* h2 first where the listener has http2 = true (SSL_select_next_proto
+     * takes the first of ours the client offers). */
+    static const unsigned char h2[] = "\x02h2\x08http/1.1";
+    static const unsigned char h1[] = "\x08http/1.1";
+    GH_UNUSED(arg);
+    const struct gh_conn *c = SSL_get_app_data(ssl);
+    bool http2 = c != NULL && c->listener != NULL && c->listener->http2;
+    const unsigned char *ours = http2 ? h2 : h1;
+    unsigned int ours_len = http2 ? sizeof(h2) - 1 : sizeof(h1) - 1;
     unsigned char *sel;
     unsigned char sel_len;
-    if (SSL_select_next_proto(&sel, &sel_len, ours, sizeof(ours) - 1, in, inlen)
+    if (SSL_select_next_proto(&sel, &sel_len, ours, ours_len, in, inlen)
         != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = sel;

@@ -124,6 +124,7 @@ static void start_drain(struct gh_worker *w, bool fast)
     }
     w->draining = true;
     close_listeners(w);
+    gh_conn_drain_all(w);
     gh_loop_timer_set(&w->loop, &w->drain_timer, fast ? 0 : 100);
     maybe_exit(w);
 }

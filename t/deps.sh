@@ -13,7 +13,7 @@ apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config ca-certificates \
     libssl-dev zlib1g-dev libbrotli-dev libzstd-dev libconfig-dev check libpcre2-dev libnghttp2-dev libjansson-dev \
     clang libclang-rt-14-dev \
-    python3 python3-pytest curl openssl procps \
+    python3 python3-pytest python3-h2 curl openssl procps nghttp2-client \
     logrotate brotli zstd \
     nginx-light haproxy wrk valgrind chromium fonts-liberation >/dev/null
 if [ "$had_haproxy" = no ]; then

@@ -177,6 +177,7 @@ def test_version_names_jansson():
                        timeout=ghtest.scaled(10))
     assert p.returncode == 0, p.stderr
     assert re.search(r"jansson \d+\.\d+", p.stdout), p.stdout
+    assert re.search(r"nghttp2 \d+\.\d+\.\d+", p.stdout), p.stdout    # HTTP/2's
 
 
 def test_port_in_use_exits_2(conf_dir):

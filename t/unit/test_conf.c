@@ -37,6 +37,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c->limits.max_body_size, 10u << 20);
     ck_assert_uint_eq(c->limits.max_upstream_header_size, 16384);
     ck_assert_uint_eq(c->limits.min_client_rate, 1024);
+    ck_assert_int_eq(c->http2.max_concurrent_streams, 128);
     /* Not set: what the hard open files limit fits (t/unit/test_nofile.c). */
     ck_assert(c->limits.max_connections_auto);
     ck_assert_int_eq(c->limits.max_connections,
@@ -168,6 +169,7 @@ static const char spec_sample[] =
     "  protocols = [\"TLSv1.2\", \"TLSv1.3\"];\n"
     "  session_tickets = true; ocsp_stapling = false; client_ca = \"\";\n"
     "};\n"
+    "http2 = { max_concurrent_streams = 100; };\n"
     "admin = { address = \"127.0.0.1:9901\"; token = \"\"; };\n"
     "real_ip = { from = []; header = \"X-Forwarded-For\"; };\n"
     "upstreams = (\n"
@@ -233,6 +235,7 @@ START_TEST(test_spec_sample)
     ck_assert_msg(c != NULL, "%s", errbuf);
     ck_assert_uint_eq(c->nlistens, 2);
     ck_assert(c->listens[1].tls && c->listens[1].http2);
+    ck_assert_int_eq(c->http2.max_concurrent_streams, 100);
     ck_assert_int_eq(c->listens[1].addr.port, 8443);
     ck_assert_uint_eq(c->tls.ncerts, 1);
     ck_assert_str_eq(c->tls.certs[0].cert + strlen(tmpdir), "/etc/tls/site.crt");
