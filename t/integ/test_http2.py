@@ -752,3 +752,17 @@ def test_expect_continue_and_early_answer(gh_factory, backend):
     raw.get(5, "/ping")
     assert raw.response(5)["status"] == 200
     raw.close()
+
+
+def test_hpack_table_size_over_settings(gh_factory, backend):
+    """A header block that grows HPACK's dynamic table past the 4,096 bytes our
+    SETTINGS allow: a connection error (COMPRESSION_ERROR), nothing forwarded."""
+    gh = gh_factory(h2_config(backend))
+    raw = Raw(gh.port)
+    block = b"\x3f\xe1\xff\x03" + hpack.Encoder().encode(
+        [(":method", "GET"), (":scheme", "http"), (":path", "/echo"), (":authority", "x")])
+    raw.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, block))
+    assert raw.goaway_then_close()[1] == 9      # COMPRESSION_ERROR
+    raw.close()
+    assert still_serves(gh) < 2
+    assert backend.requests() == []
