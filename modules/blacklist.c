@@ -9,7 +9,7 @@
 #include "modules/blacklist.h"
 
 #define BL_REGION "blacklist"
-#define BL_LAYOUT 4u                    /* 3: the TLS handshake counters; 4: HTTP/2's */
+#define BL_LAYOUT 5u                    /* 3: TLS handshake counters; 4: HTTP/2's; 5: cache */
 #define BL_MAGIC 0x4c424847u
 #define FULL_LOG_MS 60000
 

@@ -40,6 +40,10 @@ enum gh_edge_counter {
     GH_EDGE_H2_STREAMS,                 /* HTTP/2 streams that became requests */
     GH_EDGE_H2_RESETS,                  /* ... that we reset (malformed, or given up) */
     GH_EDGE_H2_SESSION_ERRORS,          /* sessions ended by a protocol error or a flood */
+    GH_EDGE_CACHE_HIT,                  /* cache routes' answers by X-Cache */
+    GH_EDGE_CACHE_MISS,
+    GH_EDGE_CACHE_EXPIRED,
+    GH_EDGE_CACHE_BYPASS,
     GH_EDGE_NCOUNTERS
 };
 

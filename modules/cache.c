@@ -16,6 +16,8 @@
 #include "modules/cache.h"
 #include "modules/cache_rfc.h"
 #include "modules/cache_store.h"
+#include "modules/blacklist.h"
+#include "modules/edge.h"
 #include "server/filter.h"
 #include "server/proxy_headers.h"
 
@@ -208,6 +210,7 @@ static enum gh_verdict serve_hit(struct gh_req *r, struct gh_cache_ref *ref,
                                          gh_str_make(num + 24, cn)) == -1)
         || gh_header_filters_run(r, &h) == -1)
         return gh_req_fail(r, 500, true);
+    gh_edge_count_event(GH_EDGE_CACHE_HIT);
     gh_req_respond_head(r, &h, obj + m->head_len, no_body ? 0 : body_len);
     return GH_ANSWERED;
 }
@@ -310,6 +313,8 @@ void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
     if (ctx == NULL)
         return;
     (void)gh_resp_head_add(h, GH_STR("X-Cache"), gh_str_make(ctx->result, strlen(ctx->result)));
+    gh_edge_count_event(ctx->result[0] == 'M' ? GH_EDGE_CACHE_MISS
+                        : ctx->result[0] == 'E' ? GH_EDGE_CACHE_EXPIRED : GH_EDGE_CACHE_BYPASS);
     if (!ctx->store || filtered || !delimited)
         return;
     int64_t now = (int64_t)gh_now_sec;

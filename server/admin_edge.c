@@ -266,6 +266,15 @@ void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
                    "gatehouse_http2_%s_total %llu\n",
                 h2[k].name, h2[k].help, h2[k].name, h2[k].name,
                 (unsigned long long)gh_edge_read(reg, h2[k].which));
+    fputs("# HELP gatehouse_cache_requests_total Requests on cache routes, by X-Cache\n"
+          "# TYPE gatehouse_cache_requests_total counter\n", f);
+    static const struct { const char *name; enum gh_edge_counter which; } cache[] = {
+        { "HIT", GH_EDGE_CACHE_HIT }, { "MISS", GH_EDGE_CACHE_MISS },
+        { "EXPIRED", GH_EDGE_CACHE_EXPIRED }, { "BYPASS", GH_EDGE_CACHE_BYPASS },
+    };
+    for (size_t k = 0; k < GH_ARRAY_LEN(cache); k++)
+        fprintf(f, "gatehouse_cache_requests_total{result=\"%s\"} %llu\n", cache[k].name,
+                (unsigned long long)gh_edge_read(reg, cache[k].which));
     struct gh_tls_ocsp_stats os = { 0 };
     gh_tls_ocsp_stats(&os);
     fprintf(f, "# HELP gatehouse_tls_ocsp_staples_total OCSP responses stapled to handshakes\n"

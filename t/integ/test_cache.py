@@ -5,6 +5,7 @@ forbids, and a worker killed mid-write leaves no torn object. The backend counts
 reaches it (/cache/... answers "fetch K of TARGET")."""
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -62,6 +63,10 @@ def test_miss_then_hit(gh_factory, backend):
     # a route without a cache block is not cached and says nothing
     r = ghtest.get(gh.port, "/other")
     assert r.header("X-Cache") is None
+    # gatehouse_cache_requests_total{result}: 1 MISS, 7 HITs (6 GET, 1 HEAD)
+    text = ghtest.get(ghtest.admin_port(gh), "/metrics").text
+    got = dict(re.findall(r'^gatehouse_cache_requests_total\{result="(\w+)"\} (\d+)$', text, re.M))
+    assert got == {"HIT": "7", "MISS": "1", "EXPIRED": "0", "BYPASS": "0"}, got
 
 
 def test_route_ttl_applies_without_freshness(gh_factory, backend):
