@@ -71,9 +71,13 @@ def test_user_nobody_workers_drop_master_keeps_root(gh_factory):
     gh.start()
     assert ghtest.proc_status_field(gh.pid, "Uid")[:2] == ["0", "0"]
     workers = gh.worker_pids()
+    want = [str(nb.pw_uid)] * 4
     for w in workers:
-        uid = ghtest.proc_status_field(w, "Uid")
-        assert uid == [str(nb.pw_uid)] * 4, (w, uid)
+        # a child just forked (the helper starts after the workers) is root for
+        # the moment before it drops privileges: wait, bounded, for the drop
+        ghtest.wait_for(lambda: ghtest.proc_status_field(w, "Uid") == want, 5,
+                        what="process %d running as nobody (%r)"
+                        % (w, ghtest.proc_status_field(w, "Uid")))
     for name in ("access.log", "error.log"):
         assert os.stat(gh.path(name)).st_uid == nb.pw_uid, name
     for _ in range(4):
