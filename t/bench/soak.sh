@@ -27,11 +27,14 @@ while getopts "qs:c:g:n:ko:h" opt; do
 	esac
 done
 if [ "$QUICK" = 1 ]; then
-	HUPS=10 KILLS=3 LORIS=500 LORIS_SECS=24 CALM_SECS=10 WAVE_SECS=20
+	HUPS=10 RPAIRS=2 KILLS=3 LORIS=500 LORIS_SECS=24 CALM_SECS=10 WAVE_SECS=20
 else
-	HUPS=100 KILLS=20 LORIS=5000 LORIS_SECS=60 CALM_SECS=30 WAVE_SECS=20
+	HUPS=100 RPAIRS=4 KILLS=20 LORIS=5000 LORIS_SECS=60 CALM_SECS=30 WAVE_SECS=20
 fi
 HUP_GAP=0.5          # seconds between HUPs
+# The HUPs are spread over RPAIRS pairs of back-to-back wrk runs (one without reloads, one
+# with): load drifting on a shared machine between two runs moves one pair's ratio, not
+# the figure (the median of the pairs' ratios).
 KILL_GAP=3           # seconds between kills (a worker younger than 2 s that dies counts as a crash)
 HEADER_TIMEOUT=10    # client header timeout, both proxies: the loris waves come this often
 LORIS_ADDRS=20       # source addresses 127.0.0.2 .. 127.0.0.21
@@ -56,10 +59,11 @@ declare -A LABEL=([gh]=gatehouse [nginx]=nginx)
 # Descriptors: the loris connections, the wrk client and the proxies' upstream connections.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
-# max_connections / worker_connections, both proxies. Room for twice the loris connections:
-# in a wave the timed-out ones (gatehouse lingers on them until the client's FIN) and their
-# reconnections are open together, and gatehouse closes idle keep-alive clients (wrk's, between
-# two requests) once a worker is in the last tenth of max_connections (server/conn.c).
+# max_connections / worker_connections, both proxies. Room for twice the loris connections,
+# so that a worker stays out of the last tenth of max_connections, where gatehouse closes idle
+# keep-alive clients (wrk's, between two requests) to make room (server/conn.c). Until issue
+# 17's fix gatehouse lingered on a timed-out connection until the client's FIN, so a wave
+# held the timed-out connections and their reconnections together; now it closes them at once.
 MAXCONN=$((2 * LORIS + CONC + 500))
 # the descriptors that are really open: the loris connections twice in a wave, wrk's and
 # their upstream connections, and the proxies' own
@@ -247,10 +251,35 @@ passfail() { [ "$1" = 1 ] && echo pass || echo FAIL; }
 echo "soak: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start, $(date -u +%FT%TZ)$([ $QUICK = 1 ] && echo ', quick run (-q)')" | tee -a "$RESULT"
 
 # ---------------------------------------------------------------- reloads
-# HUPS HUPs HUP_GAP apart under wrk, keep-alive and Connection: close, beside a run of the same
-# length without reloads; the master's descriptors and RSS before and after.
+# HUPS HUPs HUP_GAP apart under wrk, keep-alive and Connection: close, in RPAIRS pairs of
+# runs of the same length, one without reloads and then one with HUPS/RPAIRS of them; the
+# master's descriptors and RSS before and after. The HUPs come from one Python process per
+# run: a shell loop forks and execs sleep(1) at every HUP (1.6 ms of CPU, more than the
+# master's reload), which the run without reloads does not pay.
+# hups_send PID N GAP DELAY: N HUPs GAP s apart after DELAY s; prints how many went
+hups_send() {
+	$PY - "$@" <<'EOF'
+import os, signal, sys, time
+pid, n, gap, delay = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+time.sleep(delay)
+t, sent = time.monotonic(), 0
+for i in range(n):
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError:
+        break
+    sent += 1
+    t += gap
+    time.sleep(max(0.0, t - time.monotonic()))
+print(sent)
+EOF
+}
+# med: the median of the numbers on stdin, the higher middle one of an even count ("n/a"
+# for none)
+med() { tr ' ' '\n' | sort -g | awk 'NF { v[n++] = $1 } END { print n ? v[int(n / 2)] : "n/a" }'; }
 if want reload; then
-	RSECS=$(awk -v h=$HUPS -v g=$HUP_GAP 'BEGIN { printf "%d", h * g + 4 }')
+	PHUPS=$(((HUPS + RPAIRS - 1) / RPAIRS))
+	RSECS=$(awk -v h=$PHUPS -v g=$HUP_GAP 'BEGIN { printf "%d", h * g + 3 }')
 	for n in "${NAMES[@]}"; do
 		d=$W/reload-$n port=$(free_port)
 		proxy_up "$n" "$d" "$port" || continue
@@ -259,28 +288,31 @@ if want reload; then
 			hdr=()
 			[ $mode = close ] && hdr=(-H 'Connection: close')
 			timeout 20 wrk -t1 -c"$CONC" -d2 "${hdr[@]}" "http://127.0.0.1:$port/" >/dev/null 2>&1   # warm-up
-			log "$n $mode: $RSECS s without reloads"
-			wrk_run "$d/wrk-$mode-none.txt" "$RSECS" "${hdr[@]}" "http://127.0.0.1:$port/"
-			read -r q0 x0 s0 p0 < <(wrk_fig "$d/wrk-$mode-none.txt")
 			sleep 1
 			f0=$(fds_of $m) r0=$(rss_of $m)
 			r_before=$(grep -c -e 'reload done' -e ': reconfiguring$' "$d/error.log" 2>/dev/null)
-			log "$n $mode: $RSECS s with $HUPS HUPs $HUP_GAP s apart"
-			wrk_run "$d/wrk-$mode-hup.txt" "$RSECS" "${hdr[@]}" "http://127.0.0.1:$port/" &
-			wk=$!
-			sleep 2
-			end=$((SECONDS + RSECS))
-			for ((i = 0; i < HUPS && SECONDS < end; i++)); do
-				kill -HUP $m 2>/dev/null || break
-				sleep $HUP_GAP
+			log "$n $mode: $RPAIRS pairs of $RSECS s runs, without reloads and with $PHUPS HUPs $HUP_GAP s apart"
+			q0=0 x0=0 s0=0 q1=0 x1=0 s1=0 sent=0 p0s= p1s= rts=
+			for ((k = 0; k < RPAIRS; k++)); do
+				wrk_run "$d/wrk-$mode-none-$k.txt" "$RSECS" "${hdr[@]}" "http://127.0.0.1:$port/"
+				wrk_run "$d/wrk-$mode-hup-$k.txt" "$RSECS" "${hdr[@]}" "http://127.0.0.1:$port/" &
+				wk=$!
+				# from 1 s into the run; the last one about 2 s before it ends
+				left=$((HUPS - sent))
+				c=$(hups_send $m $((left < PHUPS ? left : PHUPS)) $HUP_GAP 1)
+				sent=$((sent + ${c:-0}))
+				wait $wk
+				read -r a b e p < <(wrk_fig "$d/wrk-$mode-none-$k.txt")
+				q0=$((q0 + a)) x0=$((x0 + b)) s0=$((s0 + e)) p0s="$p0s $p"
+				read -r a b e p1 < <(wrk_fig "$d/wrk-$mode-hup-$k.txt")
+				q1=$((q1 + a)) x1=$((x1 + b)) s1=$((s1 + e)) p1s="$p1s $p1"
+				rts="$rts $(ratio "$p1" "$p")"
 			done
-			sent=$i
-			wait $wk
 			sleep 3   # the old generations drain (shutdown_timeout 2 s; nginx: its idle ones)
 			f1=$(fds_of $m) r1=$(rss_of $m)
 			r_after=$(grep -c -e 'reload done' -e ': reconfiguring$' "$d/error.log" 2>/dev/null)
-			read -r q1 x1 s1 p1 < <(wrk_fig "$d/wrk-$mode-hup.txt")
-			e1=$((x1 + s1)) e0=$((x0 + s0)) rt=$(ratio "$p1" "$p0")
+			e1=$((x1 + s1)) e0=$((x0 + s0))
+			p0=$(echo $p0s | med) p1=$(echo $p1s | med) rt=$(echo $rts | med)
 			if [ "$n" = gh ]; then
 				ok=0; [ "$e1" = 0 ] && ok=1
 				t1="target 0: $(passfail $ok)"
@@ -291,7 +323,8 @@ if want reload; then
 			fi
 			say "$(printf 'reload %-10s %-9s %d HUPs: requests %d (no-reload %d), errors %d (non-2xx %d, socket %d; no-reload %d)  %s' \
 				$mode "${LABEL[$n]}" "$sent" "$q1" "$q0" "$e1" "$x1" "$s1" "$e0" "$t1")"
-			say "$(printf 'reload %-10s %-9s p99 %.2f ms, no-reload %.2f ms, ratio %s  %s' $mode "${LABEL[$n]}" "$p1" "$p0" "$rt" "$t2")"
+			say "$(printf 'reload %-10s %-9s p99 median %.2f ms, no-reload %.2f ms; ratio per pair%s, median %s  %s' \
+				$mode "${LABEL[$n]}" "$p1" "$p0" "$rts" "$rt" "$t2")"
 			say "$(printf 'reload %-10s %-9s master fds %d -> %d, RSS %d -> %d kB (%d reloads logged, %d workers now)' \
 				$mode "${LABEL[$n]}" "$f0" "$f1" "$r0" "$r1" $((r_after - r_before)) "$(workers_of "$n" $m | wc -l)")"
 		done
