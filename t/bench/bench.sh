@@ -36,9 +36,8 @@ KEEPALIVE=256   # upstream idle connections per worker, both proxies (>= CONC)
 CG_N1=${CG_N1:-2000} CG_N2=${CG_N2:-12000}   # callgrind request counts; the difference cancels start-up
 STRACE_N=20000
 
-want() { case ",$SECTIONS," in *,$1,*) return 0 ;; esac; return 1; }
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+BENCH_TAG=bench
+. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid
 
 for t in wrk cc curl; do command -v $t >/dev/null || die "$t not found"; done
 [ -x "$NGINX" ] || die "nginx not found at $NGINX"
@@ -62,14 +61,6 @@ W=$(mktemp -d /tmp/ghbench.XXXXXX)
 RES=$W/results.tsv
 : >"$RES"
 PIDS=()
-cleanup() {
-	local p all=()
-	for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && all+=("$p" $(children "$p")); done
-	[ ${#all[@]} = 0 ] || kill -TERM "${all[@]}" 2>/dev/null
-	sleep 0.5
-	[ ${#all[@]} = 0 ] || kill -KILL "${all[@]}" 2>/dev/null
-	if [ "$KEEP" = 1 ]; then log "work directory kept: $W"; else rm -rf "$W"; fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -78,7 +69,6 @@ log "building helpers"
 cc -O2 -o "$W/origin" "$here/origin.c" || die "origin.c does not build"
 cc -O2 -o "$W/nreq" "$here/nreq.c" || die "nreq.c does not build"
 
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # wait_ready PORT SECS [HOST [PATH [PID]]]: until one request through PORT gets a 200
 # (fails early when PID has exited).
@@ -92,23 +82,9 @@ wait_ready() {
 	return 1
 }
 
-children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
 
 # stop_pid PID SIGNAL SECS: signal a process we started and wait (bounded) for it; if it
 # does not exit, kill it and the children it had (proxy workers).
-stop_pid() {
-	local i kids
-	kids=$(children "$1")
-	kill -"$2" "$1" 2>/dev/null || return 0
-	for ((i = 0; i < $3 * 10; i++)); do
-		kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
-		sleep 0.1
-	done
-	log "pid $1 did not exit after SIG$2 in $3 s; killing it"
-	kill -KILL "$1" $kids 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 1
-}
 
 # ---------------------------------------------------------------- origin
 "$W/origin" "$W/origin.port" &

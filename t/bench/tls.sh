@@ -46,9 +46,8 @@ KEEPALIVE=256    # upstream idle connections per worker, all three proxies
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 
-want() { case ",$SECTIONS," in *,$1,*) return 0 ;; esac; return 1; }
-log() { printf '[tls %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+BENCH_TAG=tls
+. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid
 
 for t in wrk cc openssl; do command -v $t >/dev/null || die "$t not found"; done
 [ -x "$NGINX" ] || die "nginx not found at $NGINX"
@@ -75,15 +74,6 @@ W=$(mktemp -d /tmp/ghtls.XXXXXX)
 RES=$W/results.tsv
 : >"$RES"
 PIDS=()
-children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
-cleanup() {
-	local p all=()
-	for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && all+=("$p" $(children "$p")); done
-	[ ${#all[@]} = 0 ] || kill -TERM "${all[@]}" 2>/dev/null
-	sleep 0.5
-	[ ${#all[@]} = 0 ] || kill -KILL "${all[@]}" 2>/dev/null
-	if [ "$KEEP" = 1 ]; then log "work directory kept: $W"; else rm -rf "$W"; fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -123,24 +113,10 @@ newkey() {
 CERTDESC=$([ "$KEYTYPE" = rsa ] && echo "RSA-2048" || echo "ECDSA P-256")
 log "test CA and $CERTDESC certificate in $P"
 
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # tls_probe PORT: one full TLS handshake and a 200, verified against the test CA, 3 s at most.
 tls_probe() { timeout 10 "$TC" -p "$1" -n 1 -c 1 -A "$P/ca.crt" -w 2 -t 3 >/dev/null 2>&1; }
 
-stop_pid() {   # PID SIGNAL SECS: a process we started, and the children it had
-	local i kids
-	kids=$(children "$1")
-	kill -"$2" "$1" 2>/dev/null || return 0
-	for ((i = 0; i < $3 * 10; i++)); do
-		kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
-		sleep 0.1
-	done
-	log "pid $1 did not exit after SIG$2 in $3 s; killing it"
-	kill -KILL "$1" $kids 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 1
-}
 
 # ---------------------------------------------------------------- origin
 "$W/origin" "$W/origin.port" &

@@ -1,0 +1,36 @@
+# t/bench/lib.sh: what bench.sh, soak.sh and tls.sh share. Sourced (bash), after the script
+# has set BENCH_TAG (its name in log lines) and PY; cleanup uses the script's PIDS (what
+# it started), W (its work directory) and KEEP (-k).
+
+want() { case ",$SECTIONS," in *,$1,*) return 0 ;; esac; return 1; }
+log() { printf '[%s %s] %s\n' "$BENCH_TAG" "$(date +%T)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
+
+# At exit: the processes we started and their children (TERM, then KILL), then the work
+# directory unless kept.
+cleanup() {
+	local p all=()
+	for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && all+=("$p" $(children "$p")); done
+	[ ${#all[@]} = 0 ] || kill -TERM "${all[@]}" 2>/dev/null
+	sleep 0.5
+	[ ${#all[@]} = 0 ] || kill -KILL "${all[@]}" 2>/dev/null
+	if [ "$KEEP" = 1 ]; then log "work directory kept: $W"; else rm -rf "$W"; fi
+}
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+stop_pid() {   # PID SIGNAL SECS: a process we started, and the children it had
+	local i kids
+	kids=$(children "$1")
+	kill -"$2" "$1" 2>/dev/null || return 0
+	for ((i = 0; i < $3 * 10; i++)); do
+		kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
+		sleep 0.1
+	done
+	log "pid $1 did not exit after SIG$2 in $3 s; killing it"
+	kill -KILL "$1" $kids 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 1
+}
