@@ -72,6 +72,21 @@ static void put_escaped(struct gh_wbuf *l, struct gh_str v, bool json, size_t ca
     }
 }
 
+/* A NUL-terminated value (NULL is empty), escaped as put_escaped does. */
+static void put_cstr(struct gh_wbuf *l, const char *s, bool json, size_t cap)
+{
+    put_escaped(l, gh_str_make(s != NULL ? s : "", s != NULL ? strlen(s) : 0), json, cap);
+}
+
+/* ,"name":"value" after a JSON string value (its closing quote is ours). */
+static void put_json_cstr(struct gh_wbuf *l, const char *name, const char *value)
+{
+    gh_wbuf_puts(l, "\",\"");
+    gh_wbuf_puts(l, name);
+    gh_wbuf_puts(l, "\":\"");
+    put_cstr(l, value, true, SMALL_OUT_MAX);
+}
+
 static struct gh_str header(const struct gh_req *r, const char *name)
 {
     const struct gh_http_header *h =
@@ -112,20 +127,12 @@ size_t gh_accesslog_format(const struct gh_accesslog_fields *f, bool json, char 
             put_escaped(&l, f->trace_id, true, SMALL_OUT_MAX);
         }
         if (f->tls_protocol != NULL) {
-            gh_wbuf_puts(&l, "\",\"tls_protocol\":\"");
-            put_escaped(&l, gh_str_make(f->tls_protocol, strlen(f->tls_protocol)), true,
-                        SMALL_OUT_MAX);
-            gh_wbuf_puts(&l, "\",\"tls_cipher\":\"");
-            put_escaped(&l, gh_str_make(f->tls_cipher, strlen(f->tls_cipher)), true,
-                        SMALL_OUT_MAX);
+            put_json_cstr(&l, "tls_protocol", f->tls_protocol);
+            put_json_cstr(&l, "tls_cipher", f->tls_cipher);
         }
         if (f->client_subject != NULL) {
-            gh_wbuf_puts(&l, "\",\"tls_client_subject\":\"");
-            put_escaped(&l, gh_str_make(f->client_subject, strlen(f->client_subject)), true,
-                        SMALL_OUT_MAX);
-            gh_wbuf_puts(&l, "\",\"tls_client_verify\":\"");
-            put_escaped(&l, gh_str_make(f->client_verify, strlen(f->client_verify)), true,
-                        SMALL_OUT_MAX);
+            put_json_cstr(&l, "tls_client_subject", f->client_subject);
+            put_json_cstr(&l, "tls_client_verify", f->client_verify);
         }
         gh_wbuf_puts(&l, "\"}");
     } else {
@@ -152,11 +159,9 @@ size_t gh_accesslog_format(const struct gh_accesslog_fields *f, bool json, char 
         put_escaped(&l, f->request_id, false, SMALL_OUT_MAX);
         if (f->tls_protocol != NULL) {
             gh_wbuf_putc(&l, ' ');
-            put_escaped(&l, gh_str_make(f->tls_protocol, strlen(f->tls_protocol)), false,
-                        SMALL_OUT_MAX);
+            put_cstr(&l, f->tls_protocol, false, SMALL_OUT_MAX);
             gh_wbuf_putc(&l, ' ');
-            put_escaped(&l, gh_str_make(f->tls_cipher, strlen(f->tls_cipher)), false,
-                        SMALL_OUT_MAX);
+            put_cstr(&l, f->tls_cipher, false, SMALL_OUT_MAX);
         }
     }
     *l.p++ = '\n';                     /* the byte kept for it */
@@ -175,11 +180,6 @@ static void put_literal(struct gh_wbuf *l, const char *p, size_t n)
         else
             gh_wbuf_printf(l, "\\x%02X", ch);
     }
-}
-
-static void put_cstr(struct gh_wbuf *l, const char *s, size_t cap)
-{
-    put_escaped(l, gh_str_make(s != NULL ? s : "", s != NULL ? strlen(s) : 0), false, cap);
 }
 
 /* $time_iso8601 from $time_local's clock: 2026-12-07T10:00:00+00:00. */
@@ -229,7 +229,7 @@ size_t gh_accesslog_format_custom(const struct gh_logfmt *fmt,
         case GH_LV_ARGS: put_escaped(&l, f->args, false, FIELD_OUT_MAX); break;
         case GH_LV_SERVER_PROTOCOL: gh_wbuf_puts(&l, f->protocol); break;
         case GH_LV_HOST: put_escaped(&l, f->host, false, SMALL_OUT_MAX); break;
-        case GH_LV_SERVER_NAME: put_cstr(&l, f->server_name, SMALL_OUT_MAX); break;
+        case GH_LV_SERVER_NAME: put_cstr(&l, f->server_name, false, SMALL_OUT_MAX); break;
         case GH_LV_STATUS: gh_wbuf_printf(&l, "%d", f->status); break;
         case GH_LV_BODY_BYTES_SENT:
             gh_wbuf_printf(&l, "%llu", (unsigned long long)f->body_bytes);
@@ -247,11 +247,11 @@ size_t gh_accesslog_format_custom(const struct gh_logfmt *fmt,
             break;
         case GH_LV_REQUEST_ID: put_escaped(&l, f->request_id, false, SMALL_OUT_MAX); break;
         case GH_LV_TRACE_ID: put_escaped(&l, f->trace_id, false, SMALL_OUT_MAX); break;
-        case GH_LV_SSL_PROTOCOL: put_cstr(&l, f->tls_protocol, SMALL_OUT_MAX); break;
+        case GH_LV_SSL_PROTOCOL: put_cstr(&l, f->tls_protocol, false, SMALL_OUT_MAX); break;
         case GH_LV_SSL_CIPHER:
-            put_cstr(&l, f->tls_protocol != NULL ? f->tls_cipher : NULL, SMALL_OUT_MAX);
+            put_cstr(&l, f->tls_protocol != NULL ? f->tls_cipher : NULL, false, SMALL_OUT_MAX);
             break;
-        case GH_LV_SSL_CLIENT_S_DN: put_cstr(&l, f->client_subject, SMALL_OUT_MAX); break;
+        case GH_LV_SSL_CLIENT_S_DN: put_cstr(&l, f->client_subject, false, SMALL_OUT_MAX); break;
         case GH_LV_SSL_CLIENT_VERIFY:
             gh_wbuf_puts(&l, f->client_verify != NULL ? f->client_verify : "NONE");
             break;
