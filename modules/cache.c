@@ -36,6 +36,7 @@ _Static_assert(sizeof(struct cache_meta) <= GH_CACHE_META, "meta fits the store'
 /* Per request, for the proxy's hooks. */
 struct cache_ctx {
     struct gh_cache_key key;
+    struct gh_str key_text;             /* the primary key: every variant's name (purge) */
     struct gh_cache_req creq;
     const char *result;                 /* X-Cache: MISS, EXPIRED or BYPASS */
     int64_t request_time;
@@ -116,7 +117,7 @@ static void gather_req(const struct gh_req *r, struct gh_cache_req *q)
 
 /* The primary key (GET for HEAD too: a HEAD is answered from the GET
  * object). -1 when the target cannot be a key. */
-static int make_key(struct gh_req *r, struct gh_cache_key *key)
+static int make_key(struct gh_req *r, struct gh_cache_key *key, struct gh_str *key_text)
 {
     const struct gh_http1_request *h = &r->head;
     struct gh_str host = h->authority.len > 0 ? h->authority : h->host;
@@ -136,6 +137,7 @@ static int make_key(struct gh_req *r, struct gh_cache_key *key)
     if (n < 0)
         return -1;
     gh_cache_key_hash(&C.store, text, (size_t)n, key);
+    *key_text = gh_str_make(text, (size_t)n);
     return 0;
 }
 
@@ -230,7 +232,7 @@ static enum gh_verdict cache_content(struct gh_req *r)
     ctx->result = "BYPASS";
     gather_req(r, &ctx->creq);
     if (!ctx->creq.get_or_head || r->has_body || (ctx->creq.cc.flags & GH_CC_NO_STORE)
-        || make_key(r, &ctx->key) == -1)
+        || make_key(r, &ctx->key, &ctx->key_text) == -1)
         return GH_CONTINUE;
     ctx->request_time = (int64_t)gh_now_sec;
     ctx->store = r->head.method_id == GH_M_GET;
@@ -354,7 +356,8 @@ void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
         o += 2;
     }
     m.head_len = (uint32_t)o;
-    if (gh_cache_begin(&C.store, &ctx->key, &m, sizeof(m), &ctx->w) != 0)
+    if (gh_cache_begin_named(&C.store, &ctx->key, ctx->key_text.p, ctx->key_text.len, &m,
+                             sizeof(m), &ctx->w) != 0)
         return;
     ctx->writing = true;
     if (gh_cache_append(&C.store, &ctx->w, head, o) == -1)

@@ -53,6 +53,7 @@ struct cs_obj {
     _Atomic uint8_t indexed;                    /* stripe */
     uint8_t in_lru;                             /* global */
     uint16_t pad;
+    uint32_t name_len;                          /* the stream's first name_len bytes */
     uint32_t meta_len;
     uint8_t meta[GH_CACHE_META];
 };
@@ -641,7 +642,8 @@ int gh_cache_lookup(struct gh_cache_store *cs, const struct gh_cache_key *key,
     info->meta = o->meta;
     info->meta_len = o->meta_len;
     info->complete = atomic_load_explicit(&o->wstate, memory_order_acquire) == W_COMPLETE;
-    info->length = atomic_load_explicit(&o->length, memory_order_acquire);
+    uint64_t n = atomic_load_explicit(&o->length, memory_order_acquire);
+    info->length = n > o->name_len ? n - o->name_len : 0;
     if (cs->r->lru_head != ref->obj && g_lock(cs) == 0) {
         if (o->in_lru && atomic_load(&o->state) == OBJ_LIVE) {
             lru_unlink(cs, o);
@@ -658,7 +660,8 @@ uint64_t gh_cache_length(const struct gh_cache_store *cs, const struct gh_cache_
     const struct cs_obj *o = O(cs, ref->obj);
 
     *complete = atomic_load_explicit(&o->wstate, memory_order_acquire) == W_COMPLETE;
-    return atomic_load_explicit(&o->length, memory_order_acquire);
+    uint64_t n = atomic_load_explicit(&o->length, memory_order_acquire);
+    return n > o->name_len ? n - o->name_len : 0;
 }
 
 ssize_t gh_cache_read(struct gh_cache_store *cs, struct gh_cache_ref *ref, uint64_t off, void *buf,
@@ -671,6 +674,7 @@ ssize_t gh_cache_read(struct gh_cache_store *cs, struct gh_cache_ref *ref, uint6
 
     if (ws == W_ABORTED)
         return GH_ERROR;
+    off += o->name_len;                     /* the caller's offsets start after the name */
     if (off >= end)
         return ws == W_COMPLETE ? GH_DONE : GH_AGAIN;
     if (ref->blk == 0 || off < ref->blk_off) {
@@ -712,11 +716,18 @@ void gh_cache_release(struct gh_cache_store *cs, struct gh_cache_ref *ref)
 int gh_cache_begin(struct gh_cache_store *cs, const struct gh_cache_key *key, const void *meta,
                    size_t meta_len, struct gh_cache_ref *w)
 {
+    return gh_cache_begin_named(cs, key, NULL, 0, meta, meta_len, w);
+}
+
+int gh_cache_begin_named(struct gh_cache_store *cs, const struct gh_cache_key *key,
+                         const void *name, size_t name_len, const void *meta, size_t meta_len,
+                         struct gh_cache_ref *w)
+{
     struct cs_obj *o, *old;
     int h = hold_slot(cs);
 
     memset(w, 0, sizeof(*w));
-    if (h < 0 || meta_len > GH_CACHE_META || g_lock(cs) == -1)
+    if (h < 0 || meta_len > GH_CACHE_META || name_len > GH_CACHE_NAME_MAX || g_lock(cs) == -1)
         return -1;
     o = alloc_obj_locked(cs);
     if (o != NULL) {
@@ -724,6 +735,7 @@ int gh_cache_begin(struct gh_cache_store *cs, const struct gh_cache_key *key, co
         o->key[1] = key->h[1];
         memcpy(o->meta, meta, meta_len);
         o->meta_len = (uint32_t)meta_len;
+        o->name_len = (uint32_t)name_len;   /* readers start past it */
         o->writer = cs->proc;
         o->first = o->last = o->nblocks = 0;
         o->hnext = 0;
@@ -766,6 +778,13 @@ int gh_cache_begin(struct gh_cache_store *cs, const struct gh_cache_key *key, co
     atomic_fetch_add(&cs->r->inserts, 1);
     w->obj = obj_idx1(cs, o);
     w->hold = (uint32_t)h;
+    /* The name goes first; readers see the object's bytes only past it, and
+     * a purge scan only looks at objects whose name is whole (length >=
+     * name_len, both published by the writer). */
+    if (name_len > 0 && gh_cache_append(cs, w, name, name_len) == -1) {
+        gh_cache_abort(cs, w);
+        return -1;
+    }
     return 0;
 }
 
@@ -791,7 +810,8 @@ int gh_cache_append(struct gh_cache_store *cs, struct gh_cache_ref *w, const voi
 
     if (atomic_load(&o->wstate) != W_WRITING)
         return -1;
-    if (len > cs->max_object_size || at > cs->max_object_size - len) {
+    uint64_t max = cs->max_object_size + o->name_len;   /* the name is not counted */
+    if (len > max || at > max - len) {
         abort_write(cs, o);
         return -1;
     }
@@ -859,6 +879,58 @@ int gh_cache_remove(struct gh_cache_store *cs, const struct gh_cache_key *key)
         doom_locked(cs, o);
     s_unlock(cs, s);
     return o != NULL ? 0 : -1;
+}
+
+/* ---- purge ------------------------------------------------------------- */
+
+/* Stripe held, o indexed: does o's name equal (or, prefix, start with)
+ * name? Its name bytes are below its published length, so they stay put
+ * while the stripe is held (eviction and frees need it). */
+static bool name_matches_locked(const struct gh_cache_store *cs, const struct cs_obj *o,
+                                const char *name, size_t len, bool prefix)
+{
+    uint32_t bs = cs->r->block_size, b = o->first;
+
+    if (o->name_len == 0 || atomic_load_explicit(&o->length, memory_order_acquire) < o->name_len
+        || (prefix ? o->name_len < len : o->name_len != len))
+        return false;
+    for (size_t off = 0, n = 0; off < len && b != 0 && n++ < cs->r->nblocks; b = cs->bnext[b - 1]) {
+        size_t k = GH_MIN(len - off, (size_t)bs);
+        if (memcmp(block_data(cs, b), name + off, k) != 0)
+            return false;
+        off += k;
+        if (off == len)
+            return true;
+    }
+    return len == 0;
+}
+
+uint64_t gh_cache_purge(struct gh_cache_store *cs, const char *name, size_t len, bool prefix)
+{
+    struct cs_region *r = cs->r;
+    uint64_t removed = 0;
+
+    if (r == NULL)
+        return 0;
+    for (uint32_t i = 1; i <= r->nobjs; i++) {
+        struct cs_obj *o = O(cs, i);
+        if (atomic_load_explicit(&o->state, memory_order_relaxed) != OBJ_LIVE
+            || !atomic_load_explicit(&o->indexed, memory_order_relaxed))
+            continue;
+        uint32_t s = stripe_of(cs, o->key);
+        if (s_lock(cs, s) == -1)
+            continue;
+        /* The key may have changed since it was read: the stripe is then
+         * another's and the object is looked at again only if it still is
+         * in this stripe. */
+        if (atomic_load(&o->state) == OBJ_LIVE && atomic_load(&o->indexed)
+            && stripe_of(cs, o->key) == s && name_matches_locked(cs, o, name, len, prefix)) {
+            doom_locked(cs, o);
+            removed++;
+        }
+        s_unlock(cs, s);
+    }
+    return removed;
 }
 
 /* ---- dead processes and counts ----------------------------------------- */

@@ -42,10 +42,11 @@
 #include "common/shm.h"
 
 #define GH_CACHE_REGION "cache"
-#define GH_CACHE_LAYOUT 1u
+#define GH_CACHE_LAYOUT 2u                 /* 2: objects have names */
 #define GH_CACHE_META 128                /* opaque bytes per object */
 #define GH_CACHE_HOLDS 256               /* references one process may hold at once */
 #define GH_CACHE_BLOCK 4096u             /* default block size */
+#define GH_CACHE_NAME_MAX 65536u         /* longest object name */
 
 struct gh_cache_key {
     uint64_t h[2];
@@ -129,6 +130,12 @@ void gh_cache_release(struct gh_cache_store *cs, struct gh_cache_ref *ref);
  * -1: no room (no object slot could be evicted, or no hold slot). */
 int gh_cache_begin(struct gh_cache_store *cs, const struct gh_cache_key *key, const void *meta,
                    size_t meta_len, struct gh_cache_ref *w);
+/* The same, with a name for gh_cache_purge (the cache's primary key text:
+ * every variant of a URL has the same name). The name is not part of the
+ * object's bytes as readers see them. */
+int gh_cache_begin_named(struct gh_cache_store *cs, const struct gh_cache_key *key,
+                         const void *name, size_t name_len, const void *meta, size_t meta_len,
+                         struct gh_cache_ref *w);
 /* Append bytes. 0, or -1 when the object would pass max_object_size or no
  * block could be freed: the write is then aborted (readers get GH_ERROR)
  * and w must still be given to gh_cache_abort. */
@@ -143,6 +150,12 @@ void gh_cache_abort(struct gh_cache_store *cs, struct gh_cache_ref *w);
 /* Take key out of the index (its blocks go when its readers are done).
  * 0, or -1 when it was not stored. */
 int gh_cache_remove(struct gh_cache_store *cs, const struct gh_cache_key *key);
+
+/* Take every object named `name` (prefix: whose name starts with it) out
+ * of the index, complete or being written (a writer's later commit is then
+ * lost). A scan of the object table: for the admin API, not the request
+ * path. Returns the number removed. */
+uint64_t gh_cache_purge(struct gh_cache_store *cs, const char *name, size_t len, bool prefix);
 
 /* Master, when it reaps the process of slot proc (before the slot is
  * reused): drop its references and discard the objects it was writing. */

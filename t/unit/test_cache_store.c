@@ -2,7 +2,7 @@
  * test_cache_store.c - the cache's shared object store (modules/cache_store.c):
  * insert, lookup, eviction in LRU order, max_object_size, block reuse
  * without fragmentation, readers following a writer, processes killed
- * mid-write and inside each lock, processes hammering it together, and the
+ * mid-write and inside each lock, purge by name, processes hammering it together, and the
  * region found again by a second mapping (HUP, USR2).
  */
 #include <check.h>
@@ -80,11 +80,13 @@ static inline unsigned char pat(uint32_t id, uint64_t i)
 
 /* Store object id under key with len body bytes, appended in chunks of
  * `chunk`. Returns what begin returned (0 on success, then committed). */
-static int put(struct gh_cache_key k, uint32_t id, size_t len, size_t chunk)
+static int put_named(struct gh_cache_key k, const char *name, uint32_t id, size_t len,
+                     size_t chunk)
 {
     struct gh_cache_ref w;
     unsigned char buf[4096];
-    int rc = gh_cache_begin(&cs, &k, &id, sizeof(id), &w);
+    int rc = gh_cache_begin_named(&cs, &k, name, name != NULL ? strlen(name) : 0, &id,
+                                  sizeof(id), &w);
 
     if (rc != 0)
         return rc;
@@ -99,6 +101,11 @@ static int put(struct gh_cache_key k, uint32_t id, size_t len, size_t chunk)
         off += n;
     }
     return gh_cache_commit(&cs, &w);
+}
+
+static int put(struct gh_cache_key k, uint32_t id, size_t len, size_t chunk)
+{
+    return put_named(k, NULL, id, len, chunk);
 }
 
 /* Read the whole object of key back and check it is object id of len
@@ -235,6 +242,55 @@ END_TEST
 
 /* Free every other small object, then store one object as large as all the
  * holes together: it fits without evicting anything. */
+/* Names are not part of what readers see, and purge drops objects by name
+ * (exact or prefix, every key of a name), complete or being written, even
+ * a name longer than a block. */
+START_TEST(test_purge_by_name)
+{
+    char long_name[3 * BS + 10];
+    struct gh_cache_ref w, r;
+    struct gh_cache_info info;
+    uint32_t id = 5;
+
+    memset(long_name, 'x', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    memcpy(long_name, "GET http://h/long/", 18);
+    ck_assert_int_eq(put_named(key_n(1), "GET http://h/a", 1, 700, 100), 0);
+    ck_assert_int_eq(put_named(key_n(2), "GET http://h/a", 2, 10, 10), 0);    /* a variant */
+    ck_assert_int_eq(put_named(key_n(3), "GET http://h/ab", 3, 10, 10), 0);
+    ck_assert_int_eq(put_named(key_n(4), "GET http://h/b/1", 4, 2 * BS, 100), 0);
+    ck_assert_int_eq(put_named(key_n(5), long_name, 5, 100, 100), 0);
+    ck_assert_int_eq(put(key_n(6), 6, 100, 100), 0);                         /* no name */
+    ck_assert_int_eq(check_obj(key_n(1), 1, 700), 0);                        /* name hidden */
+    ck_assert_int_eq(check_obj(key_n(4), 4, 2 * BS), 0);
+    ck_assert_int_eq(check_obj(key_n(5), 5, 100), 0);
+    /* An object being written is purged too: its reader sees the write fail. */
+    struct gh_cache_key k7 = key_n(7);
+    ck_assert_int_eq(gh_cache_begin_named(&cs, &k7, "GET http://h/b/2", 16, &id, sizeof(id), &w),
+                     0);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k7, &r, &info), 0);
+    ck_assert_uint_eq(info.length, 0);
+    ck_assert_int_eq(gh_cache_read(&cs, &r, 0, &id, 1), GH_AGAIN);
+    gh_cache_release(&cs, &r);
+
+    ck_assert_uint_eq(gh_cache_purge(&cs, "GET http://h/a", 14, false), 2);   /* exact: not /ab */
+    ck_assert_int_eq(check_obj(key_n(1), 1, 700), -1);
+    ck_assert_int_eq(check_obj(key_n(2), 2, 10), -1);
+    ck_assert_int_eq(check_obj(key_n(3), 3, 10), 0);
+    ck_assert_uint_eq(gh_cache_purge(&cs, "GET http://h/b/", 15, true), 2);
+    ck_assert_int_eq(check_obj(key_n(4), 4, 2 * BS), -1);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k7, &r, &info), -1);
+    ck_assert_int_eq(gh_cache_commit(&cs, &w), 0);      /* committed, but out of the index */
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k7, &r, &info), -1);
+    ck_assert_uint_eq(gh_cache_purge(&cs, long_name, strlen(long_name), false), 1);
+    ck_assert_uint_eq(gh_cache_purge(&cs, "GET http://h/long/", 18, false), 0);
+    ck_assert_uint_eq(gh_cache_purge(&cs, "GET http://h/a", 14, true), 1);    /* /ab */
+    ck_assert_uint_eq(gh_cache_purge(&cs, "GET", 3, true), 0);                /* nothing named left */
+    ck_assert_int_eq(check_obj(key_n(6), 6, 100), 0);                        /* unnamed: kept */
+    ck_assert_uint_eq(stats().objects, 1);
+}
+END_TEST
+
 START_TEST(test_no_fragmentation)
 {
     uint32_t n = (uint32_t)stats().blocks_total & ~1u;
@@ -606,6 +662,7 @@ static Suite *cache_store_suite(void)
     tcase_add_test(tc, test_lru_order);
     tcase_add_test(tc, test_max_object_size);
     tcase_add_test(tc, test_no_fragmentation);
+    tcase_add_test(tc, test_purge_by_name);
     tcase_add_test(tc, test_reader_follows_writer);
     tcase_add_test(tc, test_writer_killed_mid_write);
     tcase_add_test(tc, test_writer_killed_in_global_lock);
