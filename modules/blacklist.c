@@ -9,7 +9,7 @@
 #include "modules/blacklist.h"
 
 #define BL_REGION "blacklist"
-#define BL_LAYOUT 5u                    /* 3: TLS handshake counters; 4: HTTP/2's; 5: cache */
+#define BL_LAYOUT 6u                    /* 3: TLS handshakes; 4: HTTP/2; 5: cache; 6: stale, purged */
 #define BL_MAGIC 0x4c424847u
 #define FULL_LOG_MS 60000
 

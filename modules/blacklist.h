@@ -44,6 +44,8 @@ enum gh_edge_counter {
     GH_EDGE_CACHE_MISS,
     GH_EDGE_CACHE_EXPIRED,
     GH_EDGE_CACHE_BYPASS,
+    GH_EDGE_CACHE_STALE,                /* X-Cache: STALE (counted by stale serving) */
+    GH_EDGE_CACHE_PURGED,               /* objects dropped by POST /cache/purge */
     GH_EDGE_NCOUNTERS
 };
 

@@ -270,7 +270,8 @@ void gh_admin_edge_metrics(FILE *f, const struct gh_conf *conf)
           "# TYPE gatehouse_cache_requests_total counter\n", f);
     static const struct { const char *name; enum gh_edge_counter which; } cache[] = {
         { "HIT", GH_EDGE_CACHE_HIT }, { "MISS", GH_EDGE_CACHE_MISS },
-        { "EXPIRED", GH_EDGE_CACHE_EXPIRED }, { "BYPASS", GH_EDGE_CACHE_BYPASS },
+        { "EXPIRED", GH_EDGE_CACHE_EXPIRED }, { "STALE", GH_EDGE_CACHE_STALE },
+        { "BYPASS", GH_EDGE_CACHE_BYPASS },
     };
     for (size_t k = 0; k < GH_ARRAY_LEN(cache); k++)
         fprintf(f, "gatehouse_cache_requests_total{result=\"%s\"} %llu\n", cache[k].name,

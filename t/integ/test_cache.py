@@ -66,7 +66,7 @@ def test_miss_then_hit(gh_factory, backend):
     # gatehouse_cache_requests_total{result}: 1 MISS, 7 HITs (6 GET, 1 HEAD)
     text = ghtest.get(ghtest.admin_port(gh), "/metrics").text
     got = dict(re.findall(r'^gatehouse_cache_requests_total\{result="(\w+)"\} (\d+)$', text, re.M))
-    assert got == {"HIT": "7", "MISS": "1", "EXPIRED": "0", "BYPASS": "0"}, got
+    assert got == {"HIT": "7", "MISS": "1", "EXPIRED": "0", "STALE": "0", "BYPASS": "0"}, got
 
 
 def test_route_ttl_applies_without_freshness(gh_factory, backend):
