@@ -13,9 +13,7 @@
 
 #include "common/log.h"
 #include "common/time.h"
-#include "modules/cache.h"
-#include "modules/cache_rfc.h"
-#include "modules/cache_store.h"
+#include "modules/cache_priv.h"
 #include "modules/blacklist.h"
 #include "modules/edge.h"
 #include "server/filter.h"
@@ -23,32 +21,15 @@
 
 #define KEY_MAX 8192                    /* primary key text */
 
-struct cache_meta {
-    int64_t response_time;              /* wall clock, s */
-    int64_t initial_age, lifetime;      /* s */
-    struct gh_cc cc;                    /* the stored response's */
-    uint32_t head_len;
-    uint16_t status;
-    uint8_t version_minor;
-};
-_Static_assert(sizeof(struct cache_meta) <= GH_CACHE_META, "meta fits the store's");
-
-/* Per request, for the proxy's hooks. */
-struct cache_ctx {
-    struct gh_cache_key key;
-    struct gh_str key_text;             /* the primary key: every variant's name (purge) */
-    struct gh_cache_req creq;
-    const char *result;                 /* X-Cache: MISS, EXPIRED or BYPASS */
-    int64_t request_time;
-    bool store;                         /* the response may be stored */
-    bool writing;
-    struct gh_cache_ref w;
-};
-
 static struct {
     struct gh_cache_store store;
     bool on;                            /* the master reserved it */
 } C;
+
+struct gh_cache_store *gh_cache_store_get(void)
+{
+    return &C.store;
+}
 
 void gh_cache_reserve(struct gh_shm *shm, const struct gh_conf *conf)
 {
@@ -141,82 +122,6 @@ static int make_key(struct gh_req *r, struct gh_cache_key *key, struct gh_str *k
     return 0;
 }
 
-/* ---- hits -------------------------------------------------------------- */
-
-/* Split the stored head into fields (in pool memory that outlives the
- * answer). The number of fields, or -1. */
-static ssize_t parse_fields(struct gh_req *r, char *head, size_t len,
-                            struct gh_http_header **out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i + 1 < len; i++)
-        n += head[i] == '\r' && head[i + 1] == '\n';
-    struct gh_http_header *f = gh_palloc(r->pool, (n + 1) * sizeof(*f));
-    if (f == NULL)
-        return -1;
-    size_t k = 0;
-    for (char *p = head, *end = head + len; p < end && k < n;) {
-        char *eol = memchr(p, '\r', (size_t)(end - p));
-        char *colon = memchr(p, ':', (size_t)(end - p));
-        if (eol == NULL || colon == NULL || colon > eol || colon + 2 > eol)
-            return -1;
-        f[k].name = gh_str_make(p, (size_t)(colon - p));
-        f[k].value = gh_str_make(colon + 2, (size_t)(eol - colon - 2));
-        k++;
-        p = eol + 2;
-    }
-    *out = f;
-    return (ssize_t)k;
-}
-
-/* Answer r from the object ref holds (released here). */
-static enum gh_verdict serve_hit(struct gh_req *r, struct gh_cache_ref *ref,
-                                 const struct cache_meta *m, uint64_t len, int64_t age)
-{
-    char *obj = gh_palloc(r->pool, len + 1);
-    uint64_t off = 0;
-
-    while (obj != NULL && off < len) {
-        ssize_t n = gh_cache_read(&C.store, ref, off, obj + off, (size_t)(len - off));
-        if (n <= 0)
-            break;
-        off += (uint64_t)n;
-    }
-    gh_cache_release(&C.store, ref);
-    struct gh_http_header *fields;
-    ssize_t nf = off == len && m->head_len <= len ? parse_fields(r, obj, m->head_len, &fields)
-                                                  : -1;
-    if (nf < 0)
-        return GH_CONTINUE;             /* unreadable: let the proxy answer */
-    struct gh_resp_head h = {
-        .status = m->status,
-        .version_minor = m->version_minor,
-        .fields = fields,
-        .nfields = (size_t)nf,
-        .add_max = gh_proxy_head_adds(r) + 2,
-        .bytes = m->head_len,
-    };
-    bool no_body = m->status == 204 || m->status == 304;
-    h.body = no_body ? GH_RESP_NO_BODY : GH_RESP_LENGTH;
-    h.drop = gh_pcalloc(r->pool, (size_t)nf + 1);
-    h.add = gh_palloc(r->pool, h.add_max * sizeof(*h.add));
-    char *num = gh_palloc(r->pool, 48);
-    if (h.drop == NULL || h.add == NULL || num == NULL)
-        return gh_req_fail(r, 500, true);
-    size_t body_len = (size_t)(len - m->head_len);
-    size_t an = gh_str_u64(num, (uint64_t)GH_MAX(age, 0));
-    size_t cn = gh_str_u64(num + 24, body_len);
-    if (gh_resp_head_add(&h, GH_STR("Age"), gh_str_make(num, an)) == -1
-        || gh_resp_head_add(&h, GH_STR("X-Cache"), GH_STR("HIT")) == -1
-        || (!no_body && gh_resp_head_add(&h, GH_STR("Content-Length"),
-                                         gh_str_make(num + 24, cn)) == -1)
-        || gh_header_filters_run(r, &h) == -1)
-        return gh_req_fail(r, 500, true);
-    gh_edge_count_event(GH_EDGE_CACHE_HIT);
-    gh_req_respond_head(r, &h, obj + m->head_len, no_body ? 0 : body_len);
-    return GH_ANSWERED;
-}
-
 /* CONTENT, before the proxy: answer a fresh hit, or note what the proxy's
  * hooks will do. */
 static enum gh_verdict cache_content(struct gh_req *r)
@@ -241,20 +146,22 @@ static enum gh_verdict cache_content(struct gh_req *r)
     struct gh_cache_ref ref;
     struct gh_cache_info info;
     int rc = gh_cache_lookup(&C.store, &ctx->key, &ref, &info);
-    if (rc == 0 && !info.complete) {
-        gh_cache_release(&C.store, &ref);   /* being written: no collapsing yet */
-        ctx->store = false;
-    } else if (rc == 0) {
+    if (rc == 0) {
+        /* An object still being written is fresh as well: a hit follows
+         * it as it is written (cache_hit.c). */
         struct cache_meta m;
         memcpy(&m, info.meta, sizeof(m));
         int64_t age = m.initial_age + GH_MAX(0, (int64_t)gh_now_sec - m.response_time);
         enum gh_cache_use use = gh_cache_use(&ctx->creq, &m.cc, m.lifetime, age);
         if (use == GH_USE_FRESH)
-            return serve_hit(r, &ref, &m, info.length, age);
+            return gh_cache_hit_serve(r, ctx, &ref, &info, "HIT");
         gh_cache_release(&C.store, &ref);
         if (use == GH_USE_GATEWAY_TIMEOUT)
             return gh_req_fail(r, 504, false);
-        ctx->result = "EXPIRED";
+        if (info.complete)
+            ctx->result = "EXPIRED";
+        else
+            ctx->store = false;         /* another request is writing it */
     } else if (ctx->creq.cc.flags & GH_CC_ONLY_IF_CACHED) {
         return gh_req_fail(r, 504, false);
     }
@@ -333,6 +240,8 @@ void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
         .initial_age = gh_cache_initial_age(&s, ctx->request_time, now),
         .lifetime = gh_cache_lifetime(&s, &pol, &src),
         .cc = s.cc,
+        .body_len = resp->framing.chunked || resp->framing.has_te ? -1
+                    : resp->framing.content_length,
         .status = (uint16_t)resp->status,
         .version_minor = (uint8_t)resp->version_minor,
     };
@@ -362,13 +271,19 @@ void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
     ctx->writing = true;
     if (gh_cache_append(&C.store, &ctx->w, head, o) == -1)
         gh_cache_resp_end(r, false);
+    else
+        gh_cache_hit_wake(&ctx->key);
 }
 
 void gh_cache_resp_body(struct gh_req *r, const char *p, size_t n)
 {
     struct cache_ctx *ctx = ctx_of(r);
-    if (ctx != NULL && ctx->writing && gh_cache_append(&C.store, &ctx->w, p, n) == -1)
+    if (ctx == NULL || !ctx->writing)
+        return;
+    if (gh_cache_append(&C.store, &ctx->w, p, n) == -1)
         gh_cache_resp_end(r, false);
+    else
+        gh_cache_hit_wake(&ctx->key);
 }
 
 void gh_cache_resp_end(struct gh_req *r, bool complete)
@@ -381,6 +296,7 @@ void gh_cache_resp_end(struct gh_req *r, bool complete)
         (void)gh_cache_commit(&C.store, &ctx->w);
     else
         gh_cache_abort(&C.store, &ctx->w);
+    gh_cache_hit_wake(&ctx->key);
 }
 
 struct gh_module gh_module_cache = {

@@ -65,6 +65,11 @@ static void drop_upstream(struct gh_proxy *p, bool reusable)
 
 static void proxy_free(struct gh_proxy *p)
 {
+    if (GH_UNLIKELY(p->src != NULL)) {
+        const struct gh_resp_source *src = p->src;
+        p->src = NULL;
+        src->close(p->r);
+    }
     gh_cache_resp_end(p->r, p->resp_head_done && p->resp_body_read);
     gh_loop_timer_cancel(&p->w->loop, &p->kick);
     drop_upstream(p, false);
@@ -213,21 +218,32 @@ static int connect_next(struct gh_proxy *p)
     return -1;
 }
 
-void gh_proxy_start(struct gh_req *r, int upstream)
+/* A pump for r, not yet connected anywhere; NULL (r reset) when out of
+ * memory. */
+static struct gh_proxy *proxy_new(struct gh_req *r)
 {
     struct gh_conn *c = r->conn;
     struct gh_proxy *p = gh_pcalloc(r->pool, sizeof(*p));
     if (p == NULL) {
         r->io->reset(r);
-        return;
+        return NULL;
     }
     p->r = r;
     p->c = c;
     p->w = c->w;
-    p->up = gh_upstream_get(c->w, upstream);
     r->proxy = p;
     gh_timer_init(&p->utimer, utimeout, p);
     gh_timer_init(&p->kick, kick_run, p);
+    return p;
+}
+
+/* Forward p's request to upstream index `upstream`. 0, or -1 when the
+ * request was answered or closed (p is gone). */
+static int upstream_start(struct gh_proxy *p, int upstream)
+{
+    struct gh_req *r = p->r;
+    struct gh_conn *c = p->c;
+    p->up = gh_upstream_get(c->w, upstream);
     p->tries_left = p->up->conf->retries;
     enum gh_method m = r->head.method_id;
     bool idempotent = m == GH_M_GET || m == GH_M_HEAD || m == GH_M_PUT || m == GH_M_DELETE
@@ -240,7 +256,7 @@ void gh_proxy_start(struct gh_req *r, int upstream)
     if (p->resp.headers == NULL) {
         r->proxy = NULL;
         r->io->reset(r);
-        return;
+        return -1;
     }
 
     const struct gh_http1_framing *f = &r->head.framing;
@@ -250,7 +266,7 @@ void gh_proxy_start(struct gh_req *r, int upstream)
         == -1) {
         r->proxy = NULL;
         r->io->error(r, 500, true);
-        return;
+        return -1;
     }
     int bad = r->io->body_start(r, p->ws);
     if (bad != 0) {
@@ -259,7 +275,7 @@ void gh_proxy_start(struct gh_req *r, int upstream)
             r->io->reset(r);
         else
             r->io->error(r, bad, true);
-        return;
+        return -1;
     }
     if (idempotent && r->has_body && !p->req_chunked
         && (uint64_t)f->content_length <= p->up->conf->retry_buffer) {
@@ -271,7 +287,50 @@ void gh_proxy_start(struct gh_req *r, int upstream)
     }
     gh_loop_timer_cancel(&p->w->loop, r->timer);
     gh_outq_push(&p->uq, p->head, p->head_len);
-    connect_next(p);
+    return connect_next(p);
+}
+
+void gh_proxy_start(struct gh_req *r, int upstream)
+{
+    struct gh_proxy *p = proxy_new(r);
+    if (p != NULL)
+        (void)upstream_start(p, upstream);
+}
+
+void gh_proxy_serve(struct gh_req *r, const struct gh_resp_source *src)
+{
+    struct gh_proxy *p = proxy_new(r);
+    if (p == NULL) {
+        src->close(r);
+        return;
+    }
+    p->src = src;
+    p->req_body_read = true;            /* the cache answers requests without a body */
+    gh_loop_timer_cancel(&p->w->loop, r->timer);
+    proxy_run(p);
+}
+
+void gh_proxy_wake(struct gh_req *r)
+{
+    struct gh_proxy *p = r->proxy;
+    if (p != NULL)
+        gh_loop_timer_set(&p->w->loop, &p->kick, 0);
+}
+
+int gh_proxy_go_upstream(struct gh_proxy *p)
+{
+    struct gh_req *r = p->r;
+    const struct gh_resp_source *src = p->src;
+    p->src = NULL;
+    src->close(r);
+    gh_loop_timer_cancel(&p->w->loop, &p->kick);
+    int up = gh_route_upstream(r);
+    if (up < 0) {
+        proxy_free(p);
+        r->io->error(r, 500, true);
+        return -1;
+    }
+    return upstream_start(p, up);
 }
 
 /* ---- request: client -> upstream ---- */
@@ -455,6 +514,8 @@ static int relay_response(struct gh_proxy *p)
         }
         return STEP_DONE;
     }
+    if (GH_UNLIKELY(p->src != NULL))
+        return gh_proxy_source_step(p);
     if (p->uc == NULL)
         return STEP_WAIT;
     if (p->rbuf == NULL) {

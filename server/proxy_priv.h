@@ -85,6 +85,7 @@ struct gh_proxy {
     char *chead;                        /* the tunnel's 101 head */
     size_t chead_len;
     gh_msec_t u_start;                  /* when this try began (latency) */
+    const struct gh_resp_source *src;   /* answered from here (a cache hit), not upstream */
 
     /* limits.min_client_rate (update_timers in proxy.c) */
     struct gh_minrate rate;             /* time spent waiting on the client */
@@ -150,6 +151,14 @@ int gh_proxy_filters_resume(struct gh_proxy *p);
  * took (a compressor's sync flush), so a stream of events is not held
  * back. 0 or -1. */
 int gh_proxy_filters_sync(struct gh_proxy *p);
+
+/* In proxy_source.c: one step of a response from p->src. STEP_WAIT,
+ * STEP_PROGRESS or STEP_STOP (p is gone). */
+int gh_proxy_source_step(struct gh_proxy *p);
+
+/* In proxy.c: the source declined before the head: forward the request
+ * upstream instead. 0 (p goes on), or -1 (answered or closed: p is gone). */
+int gh_proxy_go_upstream(struct gh_proxy *p);
 
 /* In proxy_tunnel.c. */
 /* The upstream answered 101: queue the head and switch to tunnelling. */

@@ -35,9 +35,11 @@ Modes added for the HTTP/1.1 engine tests (t/integ/test_http1_*.py):
   /slowhead/MS     sleeps MS ms before the head (like /slow, for timeouts)
   /close-after/MS[/notify]  200 with keep-alive, then closes the connection MS ms
                    later (with TLS and /notify: close_notify first)
-  /cache/ANY?h=Name:Value&status=CODE&len=N&chunked=1
+  /cache/ANY?h=Name:Value&status=CODE&len=N&chunked=1&wait=MS&drip=MS
                    for the cache tests: "fetch K of TARGET" (K counts the answers to
-                   that target), padded to N bytes, with the given headers
+                   that target), padded to N bytes, with the given headers; wait:
+                   sleep MS ms before the head; drip: the body in 5000-byte parts
+                   MS ms apart
 
 Mode added for the compression tests (t/integ/test_compression.py):
 
@@ -579,7 +581,7 @@ def _cache_mode(self, target, head_only, keep):
     with _cache_lock:
         _cache_count[target] = _cache_count.get(target, 0) + 1
         k = _cache_count[target]
-    status, n, chunked, ext = 200, None, False, []
+    status, n, chunked, ext, wait, drip = 200, None, False, [], 0, 0
     for name, value in params:
         if name == "h":
             hn, _, hv = value.partition(":")
@@ -590,6 +592,12 @@ def _cache_mode(self, target, head_only, keep):
             n = int(value)
         elif name == "chunked":
             chunked = True
+        elif name == "wait":
+            wait = int(value)
+        elif name == "drip":
+            drip = int(value)
+    if wait:
+        time.sleep(wait / 1000.0)
     body = ("fetch %d of %s\n" % (k, target)).encode()
     if n is not None:
         body = (body + pattern(0, max(0, n - len(body))))[:n]
@@ -608,7 +616,13 @@ def _cache_mode(self, target, head_only, keep):
             for i in range(0, len(body), 5000):
                 part = body[i:i + 5000]
                 self.sock.sendall(b"%x\r\n" % len(part) + part + b"\r\n")
+                if drip:
+                    time.sleep(drip / 1000.0)
             self.sock.sendall(b"0\r\n\r\n")
+        elif drip:
+            for i in range(0, len(body), 5000):
+                self.sock.sendall(body[i:i + 5000])
+                time.sleep(drip / 1000.0)
         else:
             self.sock.sendall(body)
     return keep
