@@ -539,8 +539,11 @@ static void session_run(struct gh_http2_session *s)
                                            so the GOAWAY is not lost to a reset */
         return;
     }
-    if (s->nstreams == 0 && c->state != GH_CONN_IDLE)
+    if (s->nstreams == 0 && c->state != GH_CONN_IDLE) {
         gh_conn_set_idle(c);            /* timeouts.keepalive from now */
+        /* An idle session keeps only what it must (http2_mem.c). */
+        (void)gh_h2_mem_trim(&s->mem, flushed && !nghttp2_session_want_write(s->ng));
+    }
 }
 
 static void kick_run(struct gh_timer *t)
@@ -627,7 +630,12 @@ int gh_http2_start(struct gh_conn *c, const void *early, size_t early_len)
     struct gh_http2_session *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -1;
-    if (nghttp2_session_server_new2(&s->ng, callbacks, s, options) != 0) {
+    nghttp2_mem mem;
+    gh_h2_mem_init(&s->mem, &mem);
+    s->mem.in_new = true;
+    int rc = nghttp2_session_server_new3(&s->ng, callbacks, s, options, &mem);
+    s->mem.in_new = false;
+    if (rc != 0) {
         free(s);
         return -1;
     }

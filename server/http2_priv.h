@@ -78,9 +78,24 @@ static inline struct h2_stream *h2s(struct gh_req *r)
     return GH_CONTAINER_OF(r, struct h2_stream, r);
 }
 
+/* nghttp2's large blocks of one session, each in pages of its own
+ * (http2_mem.c). */
+#define H2_MEM_BIG 8
+struct h2_big {
+    void *p;
+    size_t size, len;                   /* asked for; mapped (whole pages) */
+};
+struct gh_h2_mem {
+    struct h2_big big[H2_MEM_BIG];
+    int nbig;
+    void *framebuf;                     /* nghttp2's outbound frame buffer, or NULL */
+    bool in_new;                        /* inside nghttp2_session_server_new3 */
+};
+
 /* The session of one connection. */
 struct gh_http2_session {
     nghttp2_session *ng;
+    struct gh_h2_mem mem;               /* nghttp2's allocator for this session */
     struct gh_conn *c;
     struct gh_link streams;             /* every stream object */
     struct gh_link ready;               /* streams with work queued, in order */
@@ -119,6 +134,14 @@ void gh_h2_stream_done(struct h2_stream *st);
 int gh_h2_flush(struct gh_http2_session *s);
 /* Reset the stream (RST_STREAM with `code`), once. */
 void gh_h2_reset(struct h2_stream *st, uint32_t code);
+
+/* ---- http2_mem.c ---- */
+/* An allocator for nghttp2_session_server_new3 that keeps m's records. */
+void gh_h2_mem_init(struct gh_h2_mem *m, nghttp2_mem *out);
+/* The session is idle: give back the pages of its large blocks that hold
+ * nothing (all zero), and those of the frame buffer when frames_dead (nothing
+ * is being sent or waits in it). Returns the bytes given back. */
+size_t gh_h2_mem_trim(struct gh_h2_mem *m, bool frames_dead);
 
 /* ---- http2_io.c ---- */
 extern const struct gh_req_io gh_http2_req_io;
