@@ -23,7 +23,7 @@ cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 work=$(mktemp -d "${TMPDIR:-/tmp}/gh-fuzz.XXXXXX")
 status=0
 for name in request response chunked proxy_proto xff accesslog path cookie realip_parse cidr fwd_headers admin logfmt \
-        cache_control accept_encoding http2; do
+        cache_control accept_encoding http2 range; do
     bin="$build/fuzz_$name"
     corpus="$work/corpus-$name"
     mkdir -p "$corpus" "$work/artifacts-$name"
