@@ -253,12 +253,17 @@ bool gh_bl_banned(struct gh_bl_cache *c, struct gh_bl_region *reg, const uint8_t
 
 void gh_edge_count(struct gh_bl_region *reg, int proc, enum gh_edge_counter which)
 {
+    gh_edge_add(reg, proc, which, 1);
+}
+
+void gh_edge_add(struct gh_bl_region *reg, int proc, enum gh_edge_counter which, uint64_t n)
+{
     if (reg == NULL)
         return;
     if (proc >= 0 && proc < GH_SHM_MAX_PROCS)
-        atomic_fetch_add_explicit(&reg->ctr[proc][which], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&reg->ctr[proc][which], n, memory_order_relaxed);
     else
-        atomic_fetch_add_explicit(&reg->retired[which], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&reg->retired[which], n, memory_order_relaxed);
 }
 
 uint64_t gh_edge_read(struct gh_bl_region *reg, enum gh_edge_counter which)

@@ -92,6 +92,9 @@ bool gh_bl_banned(struct gh_bl_cache *c, struct gh_bl_region *reg, const uint8_t
 /* Counters: per process slot, summed on read; gh_bl_proc_exit (master,
  * when it reaps a child) folds a dead process's into the retired totals. */
 void gh_edge_count(struct gh_bl_region *reg, int proc, enum gh_edge_counter which);
+/* Add n at once (proc -1: straight to the retired total, for a process
+ * without a slot of its own or whose count must outlive it). */
+void gh_edge_add(struct gh_bl_region *reg, int proc, enum gh_edge_counter which, uint64_t n);
 uint64_t gh_edge_read(struct gh_bl_region *reg, enum gh_edge_counter which);
 void gh_bl_proc_exit(struct gh_shm *shm, pid_t pid);
 /* Tests only: the table lock. */

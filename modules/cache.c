@@ -59,6 +59,12 @@ void gh_cache_proc_exit(struct gh_shm *shm, pid_t pid)
         gh_cache_store_proc_exit(&C.store, (int)(p - shm->hdr->procs));
 }
 
+struct gh_cache_store *gh_cache_admin_store(bool *enabled)
+{
+    *enabled = C.on;
+    return C.store.r != NULL ? &C.store : NULL;
+}
+
 static int cache_worker_init(const struct gh_worker_env *env)
 {
     struct gh_shm_proc *p = gh_shm_proc_find(env->shm, env->pid);

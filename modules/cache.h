@@ -7,10 +7,11 @@
  *
  * What this first cut does: routes with `cache = { ttl }`, GET (HEAD is
  * answered from the GET object), fresh HITs with Age and X-Cache: HIT,
- * MISS / EXPIRED / BYPASS otherwise, only-if-cached (504). Not yet: Vary
+ * MISS / EXPIRED / BYPASS otherwise, only-if-cached (504); purge and counts
+ * for the admin API (server/admin_cache.c). Not yet: Vary
  * (a response with Vary is not stored), revalidation (an expired object is
  * fetched again whole), stale serving, collapsed forwarding, Range,
- * conditional requests, purge, metrics; responses delimited by the
+ * conditional requests; responses delimited by the
  * upstream's close and those that body filters rewrite are not stored.
  */
 #ifndef GH_CACHE_H
@@ -32,6 +33,13 @@ void gh_cache_reserve(struct gh_shm *shm, const struct gh_conf *conf);
 /* The master, when it reaps a child: drop its references and discard what
  * it was writing. */
 void gh_cache_proc_exit(struct gh_shm *shm, pid_t pid);
+
+/* The admin API (the helper, forked after gh_cache_reserve, so it has the
+ * mapping): the store when this process has one, else NULL; *enabled is
+ * whether cache.size is set. A store with !*enabled is the region a reload
+ * to cache.size = 0 kept (a later reload back on finds its objects). Purge
+ * and stats need no process slot (they take no references). */
+struct gh_cache_store *gh_cache_admin_store(bool *enabled);
 
 /* The proxy (server/proxy_response.c), with the upstream's final head,
  * before the header filters run: decide whether to store it, start the

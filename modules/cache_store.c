@@ -991,6 +991,8 @@ void gh_cache_store_stats(struct gh_cache_store *cs, struct gh_cache_stats *st)
         g_unlock(cs);
     }
     st->blocks_total = r->nblocks;
+    st->size = r->size;
+    st->block_size = r->block_size;
     for (uint32_t i = 1; i <= r->nobjs; i++)
         if (atomic_load_explicit(&O(cs, i)->state, memory_order_relaxed) == OBJ_LIVE)
             st->bytes += atomic_load_explicit(&O(cs, i)->length, memory_order_relaxed);

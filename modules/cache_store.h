@@ -71,6 +71,7 @@ struct gh_cache_info {
 struct gh_cache_stats {
     uint64_t objects, blocks_used, blocks_total, bytes;     /* bytes: of live objects */
     uint64_t inserts, evictions, recoveries;
+    uint64_t size, block_size;           /* the region's bytes, a block's */
 };
 
 struct cs_region;

@@ -3,7 +3,8 @@
  * plain: one request per connection, answered from the shared upstream
  * state; the helper's loop never blocks on it. What the answers say is
  * written by admin_status.c (status document, upstream metrics),
- * admin_html.c (the dashboard) and admin_edge.c (blacklist, edge counters).
+ * admin_html.c (the dashboard), admin_edge.c (blacklist, edge counters) and
+ * admin_cache.c (GET /cache, POST /cache/purge, the store's metrics).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,6 +17,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "server/admin.h"
+#include "server/admin_cache.h"
 #include "server/admin_edge.h"
 #include "server/admin_html.h"
 #include "server/admin_json.h"
@@ -268,6 +270,10 @@ char *gh_admin_handle_body(const struct gh_conf *conf, struct gh_us_region *reg,
     }
     if (gh_admin_blacklist_path(path)) {
         gh_admin_blacklist(method, path, body, &r);
+        return respond_reply(&r, len);
+    }
+    if (gh_admin_cache_path(path)) {
+        gh_admin_cache(conf, method, path, body, &r);
         return respond_reply(&r, len);
     }
     char *(*render)(const struct gh_conf *, struct gh_us_region *, size_t *) = NULL;

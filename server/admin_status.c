@@ -10,6 +10,7 @@
 
 #include "common/time.h"
 #include "server/admin.h"
+#include "server/admin_cache.h"
 #include "server/admin_edge.h"
 #include "server/admin_html.h"
 #include "server/admin_json.h"
@@ -271,6 +272,7 @@ char *gh_admin_metrics(const struct gh_conf *conf, struct gh_us_region *reg, siz
     }
     latency_histogram(f, conf, reg);
     gh_admin_edge_metrics(f, conf);
+    gh_admin_cache_metrics(f);
     gh_metrics_write(f, conf);
     uint64_t reloads = 0, restarts = 0;
     gh_master_counters(&reloads, &restarts);

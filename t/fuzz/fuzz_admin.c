@@ -2,8 +2,11 @@
  * fuzz_admin.c - libFuzzer harness for the admin API's request handler
  * (gh_admin_handle_body, server/admin.c): status.json, metrics, drain and
  * enable, the blacklist calls and their JSON bodies (server/admin_edge.c,
- * server/admin_json.c), on a shared segment set up as the master does it
- * (upstream slots and the blacklist region) with a small fixed config.
+ * server/admin_json.c), GET /cache and POST /cache/purge
+ * (server/admin_cache.c, modules/cache_purge.c), on a shared segment set up
+ * as the master does it (upstream slots, the blacklist region, a 1 MB
+ * cache store holding a few named objects, refilled when purged) with a
+ * small fixed config.
  *
  * Input: one flag byte (bit 0: the config has a token; bit 1: send the
  * right bearer token; bit 2: send a wrong one), then "METHOD TARGET" up to
@@ -15,7 +18,8 @@
  *  - a JSON body parses; an error's is {"error": "CODE PHRASE"} with an
  *    optional string "reason" (but GET /status's 401, the dashboard page
  *    without data); the 200s of status.json and the blacklist calls have
- *    their documented shape.
+ *    their documented shape; a purge never drops more objects than there
+ *    were, and GET /cache's counts fit the store.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -25,6 +29,8 @@
 #include "common/log.h"
 #include "common/shm.h"
 #include "modules/blacklist.h"
+#include "modules/cache.h"
+#include "modules/cache_store.h"
 #include "server/admin.h"
 #include "server/http1.h"
 #include "fuzz.h"
@@ -58,8 +64,49 @@ static void init(void)
     CHECK(gh_shm_create(&shm, 8u << 20) == 0);
     CHECK(gh_us_reserve(&shm, &conf, 1) == 0);
     CHECK(gh_bl_reserve(&shm) == 0);
+    conf.cache.size = 1u << 20;
+    conf.cache.max_object_size = 64u << 10;
+    gh_cache_reserve(&shm, &conf);
+    bool on;
+    struct gh_cache_store *cs = gh_cache_admin_store(&on);
+    CHECK(on && cs != NULL);
+    gh_cache_store_set_proc(cs, 0, conf.cache.max_object_size);
     ready = true;
 }
+
+/* Names as the cache gives them (the primary key text): what purges find. */
+static const char *const names[] = {
+    "GET http://example.com/",
+    "GET http://example.com/a/b?x=1",
+    "GET http://example.com/a/.well-known",
+    "GET https://example.com/a/b",
+    "GET http://[::1]:8080/%2F~",
+};
+
+/* Store every name that is not stored (a purge took it); the count stored. */
+static uint64_t refill(void)
+{
+    bool on;
+    struct gh_cache_store *cs = gh_cache_admin_store(&on);
+    for (size_t i = 0; i < GH_ARRAY_LEN(names); i++) {
+        struct gh_cache_key key;
+        struct gh_cache_ref ref, w;
+        struct gh_cache_info info;
+        gh_cache_key_hash(cs, names[i], strlen(names[i]), &key);
+        if (gh_cache_lookup(cs, &key, &ref, &info) == 0) {
+            gh_cache_release(cs, &ref);
+            continue;
+        }
+        CHECK(gh_cache_begin_named(cs, &key, names[i], strlen(names[i]), "m", 1, &w) == 0);
+        CHECK(gh_cache_append(cs, &w, "X: y\r\n", 6) == 0);
+        CHECK(gh_cache_commit(cs, &w) == 0);
+    }
+    struct gh_cache_stats st;
+    gh_cache_store_stats(cs, &st);
+    return st.objects;
+}
+
+static uint64_t stored;
 
 static bool has_prefix(const char *s, size_t n, const char *p)
 {
@@ -113,6 +160,19 @@ static void check_json(int status, struct gh_str path, struct gh_str method, con
         }
     } else if (has_prefix(path.p, path.len, "/blacklist/")) {
         CHECK(json_is_string(json_object_get(j, "removed")));
+    } else if (gh_str_eq(path, GH_STR("/cache"))) {
+        CHECK(json_object_get(j, "enabled") == json_true());
+        json_int_t objects = json_integer_value(json_object_get(j, "objects"));
+        CHECK(objects >= 0 && (uint64_t)objects <= stored);
+        CHECK(json_is_object(json_object_get(j, "requests")));
+    } else if (gh_str_eq(path, GH_STR("/cache/purge"))) {
+        json_t *n = json_object_get(j, "purged");
+        CHECK(json_is_integer(n) && json_integer_value(n) >= 0
+              && (uint64_t)json_integer_value(n) <= stored);
+        const char *k = json_string_value(json_object_get(j, "key"));
+        if (k == NULL)
+            k = json_string_value(json_object_get(j, "prefix"));
+        CHECK(k != NULL && has_prefix(k, strlen(k), "GET http"));
     } else {
         CHECK(json_is_boolean(json_object_get(j, "drained")));
     }
@@ -152,6 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     target.p = t;
     body.p = b;
 
+    stored = refill();
     size_t len = 0;
     char *resp = gh_admin_handle_body(&conf, gh_us_region(), method, target, auth, body, &len);
     CHECK(resp != NULL);
