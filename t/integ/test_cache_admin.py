@@ -282,3 +282,21 @@ def test_eviction_under_size_pressure(gh_factory, backend):
         assert xcache(gh, t) == "MISS", t
         assert fetches(backend, t) == 2
     assert stats(gh)["objects"] <= total
+
+
+def test_purge_while_being_written(gh_factory, backend):
+    """An object still being written is purged too: the client filling it gets its whole
+    answer, but the writer's commit goes nowhere and the next request is a MISS."""
+    gh = gh_factory(config(backend))
+    t = "/cache/w" + FRESH + "&len=20000&drip=150"      # 4 parts, 150 ms apart
+    with ghtest.HttpConn(gh.port, timeout=10) as c:
+        c.send(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % t).encode())
+        backend.wait_request(lambda r: r["target"] == t)
+        ghtest.wait_for(lambda: stats(gh)["objects"] == 1, what="the object being written")
+        assert purge(gh, url="http://localhost" + t)["purged"] == 1
+        r = c.read_response("GET")
+    assert r.status == 200 and r.header("X-Cache") == "MISS" and len(r.body) == 20000
+    assert stats(gh)["objects"] == 0
+    r = get(gh, t)
+    assert r.header("X-Cache") == "MISS" and r.body.startswith(b"fetch 2 of ")
+    assert xcache(gh, t) == "HIT"
