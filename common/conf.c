@@ -602,7 +602,8 @@ static void load_access(struct gh_conf_ctx *c, const config_setting_t *root)
 
 static void load_cache_compression(struct gh_conf_ctx *c, const config_setting_t *root)
 {
-    static const char *const ckeys[] = { "size", "max_object_size", "override", NULL };
+    static const char *const ckeys[] = { "size", "max_object_size", "override", "lock_timeout",
+        NULL };
     static const char *const zkeys[] = { "gzip", "level", "brotli", "brotli_level", "zstd",
         "zstd_level", "min_size", "types", NULL };
     static const char *const types[] = { "text/", "application/json",
@@ -617,6 +618,10 @@ static void load_cache_compression(struct gh_conf_ctx *c, const config_setting_t
     conf->cache.size = gh_conf_size(c, g, "cache", "size", "0");
     conf->cache.max_object_size = gh_conf_size(c, g, "cache", "max_object_size", "1M");
     conf->cache.override = gh_conf_bool(c, g, "cache", "override", false);
+    /* How long a request waits for the head of an object another request
+     * is fetching (collapsed forwarding) before it goes upstream itself;
+     * 0 waits not at all (no collapsing). */
+    conf->cache.lock_timeout = gh_conf_duration(c, g, "cache", "lock_timeout", "5s", 0);
     /* The store is a region of the shared segment (modules/cache_store.h). */
     if (conf->cache.size != 0 && conf->cache.size < GH_CONF_CACHE_MIN_SIZE)
         gh_conf_error(c, member(g, "size"), "'cache.size' must be 0 (no cache) or at least 256k");

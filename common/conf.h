@@ -249,6 +249,7 @@ struct gh_conf {
     struct {
         size_t size, max_object_size;   /* size 0: no cache */
         bool override;                  /* a route's cache.ttl beats the upstream's freshness */
+        gh_msec_t lock_timeout;         /* default 5s: a collapsed miss's wait for the head */
     } cache;
 
     struct {

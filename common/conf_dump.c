@@ -204,6 +204,7 @@ static void dump_globals(const struct gh_conf *c, FILE *f)
 
     fputs("cache = { size = ", f); put_size(f, c->cache.size);
     fputs("; max_object_size = ", f); put_size(f, c->cache.max_object_size);
+    fputs("; lock_timeout = ", f); put_duration(f, c->cache.lock_timeout);
     fprintf(f, "; override = %s; };\n\ncompression = {\n  gzip = %s;\n  level = %d;\n"
                "  brotli = %s;\n  brotli_level = %d;\n  zstd = %s;\n  zstd_level = %d;\n"
                "  min_size = ", tf(c->cache.override), tf(c->compression.gzip),

@@ -128,6 +128,42 @@ static int make_key(struct gh_req *r, struct gh_cache_key *key, struct gh_str *k
     return 0;
 }
 
+/* Would a request with these directives take a fresh object (one just
+ * fetched: age 0, any lifetime)? Then it may wait for one being fetched. */
+static bool request_may_wait(const struct gh_cache_req *q)
+{
+    struct gh_cc none;
+    gh_cc_init(&none);
+    return gh_cache_use(q, &none, GH_CC_DELTA_MAX, 0) == GH_USE_FRESH;
+}
+
+/* A cold miss that may be stored: put a CACHE_PENDING object in the
+ * index before going upstream, so that the misses for the key that come
+ * meanwhile wait for this one's answer (gh_cache_resp_head turns it into
+ * the response, or into a pass marker). */
+static enum gh_verdict begin_pending(struct gh_req *r, struct cache_ctx *ctx)
+{
+    if (!ctx->store || r->conf->cache.lock_timeout == 0)
+        return GH_CONTINUE;
+    struct cache_meta pm = { .kind = CACHE_PENDING };
+    int rc = gh_cache_begin_named(&C.store, &ctx->key, ctx->key_text.p, ctx->key_text.len, &pm,
+                                  sizeof(pm), &ctx->w);
+    if (rc == 0) {
+        ctx->writing = ctx->pending = true;
+    } else if (rc == GH_AGAIN) {
+        /* Another miss began it since the lookup: wait for that one. */
+        struct gh_cache_ref ref;
+        struct gh_cache_info info;
+        ctx->store = false;
+        if (gh_cache_lookup(&C.store, &ctx->key, &ref, &info) == 0) {
+            if (!info.complete && info.length == 0 && request_may_wait(&ctx->creq))
+                return gh_cache_hit_serve(r, ctx, &ref, &info, "HIT");
+            gh_cache_release(&C.store, &ref);
+        }
+    }
+    return GH_CONTINUE;
+}
+
 /* CONTENT, before the proxy: answer a fresh hit, or note what the proxy's
  * hooks will do. */
 static enum gh_verdict cache_content(struct gh_req *r)
@@ -152,12 +188,36 @@ static enum gh_verdict cache_content(struct gh_req *r)
     struct gh_cache_ref ref;
     struct gh_cache_info info;
     int rc = gh_cache_lookup(&C.store, &ctx->key, &ref, &info);
+    if (rc == 0 && !info.complete && info.length == 0) {
+        /* Begun by a miss whose upstream has not answered yet: wait for
+         * its answer rather than ask the upstream again (collapsed
+         * forwarding), unless this request could not use it anyway. */
+        if (ctx->creq.cc.flags & GH_CC_ONLY_IF_CACHED) {
+            gh_cache_release(&C.store, &ref);
+            return gh_req_fail(r, 504, false);
+        }
+        if (r->conf->cache.lock_timeout > 0 && request_may_wait(&ctx->creq))
+            return gh_cache_hit_serve(r, ctx, &ref, &info, "HIT");
+        gh_cache_release(&C.store, &ref);
+        ctx->store = false;             /* the other request has the key */
+        return GH_CONTINUE;
+    }
     if (rc == 0) {
         /* An object still being written is fresh as well: a hit follows
          * it as it is written (cache_hit.c). */
         struct cache_meta m;
         memcpy(&m, info.meta, sizeof(m));
         int64_t age = m.initial_age + GH_MAX(0, (int64_t)gh_now_sec - m.response_time);
+        if (m.kind == CACHE_PASS) {
+            /* The last answer was not stored: no waiting, but this one
+             * may be (it replaces the marker). */
+            gh_cache_release(&C.store, &ref);
+            if (ctx->creq.cc.flags & GH_CC_ONLY_IF_CACHED)
+                return gh_req_fail(r, 504, false);
+            if (age < m.lifetime)
+                return GH_CONTINUE;
+            return begin_pending(r, ctx);
+        }
         enum gh_cache_use use = gh_cache_use(&ctx->creq, &m.cc, m.lifetime, age);
         if (use == GH_USE_FRESH)
             return gh_cache_hit_serve(r, ctx, &ref, &info, "HIT");
@@ -170,6 +230,8 @@ static enum gh_verdict cache_content(struct gh_req *r)
             ctx->store = false;         /* another request is writing it */
     } else if (ctx->creq.cc.flags & GH_CC_ONLY_IF_CACHED) {
         return gh_req_fail(r, 504, false);
+    } else if (rc == -1) {
+        return begin_pending(r, ctx);
     }
     return GH_CONTINUE;
 }
@@ -221,6 +283,24 @@ static bool field_stored(struct gh_str n, bool strip_cookie)
              || (strip_cookie && name_is(n, "set-cookie")));
 }
 
+/* This request's pending object will not be the response: make it a
+ * pass marker (pass: the response is not stored, so that later misses do
+ * not wait for one another), or discard it (the waiters go upstream). */
+static void end_pending(struct cache_ctx *ctx, bool pass)
+{
+    if (!ctx->pending)
+        return;
+    ctx->pending = false;
+    ctx->writing = false;
+    struct cache_meta pm = { .kind = CACHE_PASS, .response_time = (int64_t)gh_now_sec,
+                             .lifetime = CACHE_PASS_TTL };
+    if (pass && gh_cache_set_meta(&C.store, &ctx->w, &pm, sizeof(pm)) == 0)
+        (void)gh_cache_commit(&C.store, &ctx->w);
+    else
+        gh_cache_abort(&C.store, &ctx->w);
+    gh_cache_hit_wake(&ctx->key);
+}
+
 void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
                         struct gh_resp_head *h, bool filtered, bool delimited)
 {
@@ -230,16 +310,20 @@ void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
     (void)gh_resp_head_add(h, GH_STR("X-Cache"), gh_str_make(ctx->result, strlen(ctx->result)));
     gh_edge_count_event(ctx->result[0] == 'M' ? GH_EDGE_CACHE_MISS
                         : ctx->result[0] == 'E' ? GH_EDGE_CACHE_EXPIRED : GH_EDGE_CACHE_BYPASS);
-    if (!ctx->store || filtered || !delimited)
+    if (!ctx->store || filtered || !delimited) {
+        end_pending(ctx, true);
         return;
+    }
     int64_t now = (int64_t)gh_now_sec;
     struct gh_cache_resp s;
     bool vary, strip;
     gather_resp(resp, &s, &vary, now);
     const struct gh_conf_route *rt = r->match.route;
     struct gh_cache_policy pol = { rt->cache_ttl / 1000, r->conf->cache.override };
-    if (vary || gh_cache_storable(&ctx->creq, &s, &pol, &strip) != NULL)
+    if (vary || gh_cache_storable(&ctx->creq, &s, &pol, &strip) != NULL) {
+        end_pending(ctx, true);
         return;
+    }
     enum gh_cache_fresh_src src;
     struct cache_meta m = {
         .response_time = now,
@@ -255,8 +339,10 @@ void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
     for (size_t i = 0; i < resp->nheaders; i++)
         bound += resp->headers[i].name.len + resp->headers[i].value.len + 4;
     char *head = gh_palloc(r->pool, bound + 1);
-    if (head == NULL)
+    if (head == NULL) {
+        end_pending(ctx, false);
         return;
+    }
     size_t o = 0;
     for (size_t i = 0; i < resp->nheaders; i++) {
         const struct gh_http_header *f = &resp->headers[i];
@@ -271,9 +357,17 @@ void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
         o += 2;
     }
     m.head_len = (uint32_t)o;
-    if (gh_cache_begin_named(&C.store, &ctx->key, ctx->key_text.p, ctx->key_text.len, &m,
-                             sizeof(m), &ctx->w) != 0)
+    if (ctx->pending) {
+        /* The object the waiters follow becomes this response. */
+        ctx->pending = false;
+        if (gh_cache_set_meta(&C.store, &ctx->w, &m, sizeof(m)) == -1) {
+            gh_cache_resp_end(r, false);
+            return;
+        }
+    } else if (gh_cache_begin_named(&C.store, &ctx->key, ctx->key_text.p, ctx->key_text.len, &m,
+                                    sizeof(m), &ctx->w) != 0) {
         return;
+    }
     ctx->writing = true;
     if (gh_cache_append(&C.store, &ctx->w, head, o) == -1)
         gh_cache_resp_end(r, false);
@@ -297,6 +391,10 @@ void gh_cache_resp_end(struct gh_req *r, bool complete)
     struct cache_ctx *ctx = ctx_of(r);
     if (ctx == NULL || !ctx->writing)
         return;
+    if (ctx->pending) {
+        end_pending(ctx, false);        /* no answer came: the waiters go upstream */
+        return;
+    }
     ctx->writing = false;
     if (complete)
         (void)gh_cache_commit(&C.store, &ctx->w);
@@ -305,9 +403,21 @@ void gh_cache_resp_end(struct gh_req *r, bool complete)
     gh_cache_hit_wake(&ctx->key);
 }
 
+/* LOG: every request ends here, however it ended (a reset before the
+ * proxy took it, a failed start): nothing it held stays held. */
+static enum gh_verdict cache_log(struct gh_req *r)
+{
+    struct cache_ctx *ctx = ctx_of(r);
+    if (ctx != NULL) {
+        gh_cache_resp_end(r, false);
+        gh_cache_hit_end(ctx);
+    }
+    return GH_CONTINUE;
+}
+
 struct gh_module gh_module_cache = {
     .name = "cache",
     .index = -1,
     .worker_init = cache_worker_init,
-    .phase = { [GH_PHASE_CONTENT] = cache_content },
+    .phase = { [GH_PHASE_CONTENT] = cache_content, [GH_PHASE_LOG] = cache_log },
 };

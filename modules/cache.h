@@ -7,10 +7,11 @@
  *
  * What this first cut does: routes with `cache = { ttl }`, GET (HEAD is
  * answered from the GET object), fresh HITs with Age and X-Cache: HIT,
- * MISS / EXPIRED / BYPASS otherwise, only-if-cached (504); purge and counts
+ * MISS / EXPIRED / BYPASS otherwise, only-if-cached (504), hits streamed
+ * from the store (cache_hit.c), collapsed forwarding; purge and counts
  * for the admin API (server/admin_cache.c). Not yet: Vary
  * (a response with Vary is not stored), revalidation (an expired object is
- * fetched again whole), stale serving, collapsed forwarding, Range,
+ * fetched again whole), stale serving, Range,
  * conditional requests; responses delimited by the
  * upstream's close and those that body filters rewrite are not stored.
  */

@@ -42,6 +42,7 @@ struct cache_hit {
     const void *meta;                   /* the store's bytes (final once any byte is there) */
     struct cache_meta m;
     bool have_meta;
+    bool pending;                       /* the meta was not final when served: check it */
     bool listed;                        /* on `followers` */
     const char *xcache;
     uint64_t off;                       /* the next stream offset to read */
@@ -181,13 +182,14 @@ static struct cache_hit *hit_of(struct gh_req *r)
     return ctx->hit;
 }
 
-/* Nothing new: GH_AGAIN with the next poll interval, or GH_ERROR when
- * waited past k->due or the write broke. */
+/* Nothing new: GH_AGAIN with the next poll interval; GH_ERROR when the
+ * write broke; GH_DONE when waited past k->due. */
 static int wait_more(struct cache_hit *k, gh_msec_t *wait_ms)
 {
-    if (gh_cache_read(gh_cache_store_get(), &k->ref, k->off, k->buf, 0) == GH_ERROR
-        || gh_now_ms >= k->due)
+    if (gh_cache_read(gh_cache_store_get(), &k->ref, k->off, k->buf, 0) == GH_ERROR)
         return GH_ERROR;
+    if (gh_now_ms >= k->due)
+        return GH_DONE;
     follow(k);
     *wait_ms = k->poll;
     k->poll = GH_MIN(k->poll * 2, POLL_MAX);
@@ -200,6 +202,36 @@ static void progressed(struct cache_hit *k)
     k->due = gh_now_ms + k->r->conf->timeouts.upstream_read;
 }
 
+/* Before the head: r goes upstream instead (GH_ERROR to the pump), as a
+ * miss that stores its answer when `store`. */
+static int decline(struct gh_req *r, bool store)
+{
+    struct cache_ctx *ctx = r->mod_ctx[gh_module_cache.index];
+    ctx->result = "MISS";
+    ctx->store = store && r->head.method_id == GH_M_GET;
+    return GH_ERROR;
+}
+
+/* wait_more before the head: a broken write sends r upstream to store
+ * the answer itself; a wait past cache.lock_timeout (or a stalled head)
+ * sends it upstream uncached, the writer still has the key. */
+static int head_wait(struct gh_req *r, struct cache_hit *k, gh_msec_t *wait_ms)
+{
+    int rc = wait_more(k, wait_ms);
+    return rc == GH_AGAIN ? GH_AGAIN : decline(r, rc == GH_ERROR);
+}
+
+/* The meta of an object that was pending when r found it is final: may
+ * r be answered from it? */
+static bool usable(struct gh_req *r, const struct cache_meta *m)
+{
+    struct cache_ctx *ctx = r->mod_ctx[gh_module_cache.index];
+    if (m->kind != CACHE_OBJ)
+        return false;
+    int64_t age = m->initial_age + GH_MAX(0, (int64_t)gh_now_sec - m->response_time);
+    return gh_cache_use(&ctx->creq, &m->cc, m->lifetime, age) == GH_USE_FRESH;
+}
+
 static int hit_head(struct gh_req *r, struct gh_resp_head *h, gh_msec_t *wait_ms)
 {
     struct cache_hit *k = hit_of(r);
@@ -207,24 +239,27 @@ static int hit_head(struct gh_req *r, struct gh_resp_head *h, gh_msec_t *wait_ms
     uint64_t len = gh_cache_length(gh_cache_store_get(), &k->ref, &complete);
     if (!k->have_meta) {
         if (len == 0 && !complete)
-            return wait_more(k, wait_ms);
-        /* A byte past the name is there: the writer's meta is final. */
+            return head_wait(r, k, wait_ms);
+        /* A byte past the name is there, or the object is complete: the
+         * writer's meta is final. */
         memcpy(&k->m, k->meta, sizeof(k->m));
         k->have_meta = true;
+        if (k->pending && !usable(r, &k->m))
+            return decline(r, k->m.kind == CACHE_PASS);
         progressed(k);
     }
     if (len < k->m.head_len) {
         if (complete)
-            return GH_ERROR;
-        return wait_more(k, wait_ms);
+            return decline(r, true);
+        return head_wait(r, k, wait_ms);
     }
     char *head = gh_palloc(r->pool, k->m.head_len + 1);
     if (head == NULL || read_all(&k->ref, 0, head, k->m.head_len) == -1)
-        return GH_ERROR;
+        return decline(r, false);
     int64_t body_len = complete ? (int64_t)(len - k->m.head_len) : k->m.body_len;
     int rc = make_head(r, &k->m, head, body_len, k->xcache, h);
     if (rc != 0)
-        return GH_ERROR;
+        return decline(r, false);
     k->off = k->m.head_len;
     progressed(k);
     gh_edge_count_event(GH_EDGE_CACHE_HIT);
@@ -250,7 +285,7 @@ static ssize_t hit_next(struct gh_req *r, const char **data, gh_msec_t *wait_ms)
         return n;
     }
     if (n == GH_AGAIN)
-        return wait_more(k, wait_ms);
+        return wait_more(k, wait_ms) == GH_AGAIN ? GH_AGAIN : GH_ERROR;
     return n == GH_DONE ? GH_DONE : GH_ERROR;
 }
 
@@ -259,6 +294,15 @@ static void hit_close(struct gh_req *r)
     struct cache_hit *k = hit_of(r);
     unfollow(k);
     gh_cache_release(gh_cache_store_get(), &k->ref);
+}
+
+void gh_cache_hit_end(struct cache_ctx *ctx)
+{
+    struct cache_hit *k = ctx->hit;
+    if (k != NULL) {
+        unfollow(k);
+        gh_cache_release(gh_cache_store_get(), &k->ref);   /* no-op when released */
+    }
 }
 
 static const struct gh_resp_source hit_source = {
@@ -306,6 +350,9 @@ enum gh_verdict gh_cache_hit_serve(struct gh_req *r, struct cache_ctx *ctx,
     k->meta = info->meta;
     k->xcache = xcache;
     progressed(k);
+    k->pending = !info->complete && info->length == 0;
+    if (k->pending)
+        k->due = gh_now_ms + r->conf->cache.lock_timeout;
     ctx->hit = k;
     gh_proxy_serve(r, &hit_source);
     return GH_ANSWERED;

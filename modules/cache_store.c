@@ -801,6 +801,21 @@ static void abort_write(struct gh_cache_store *cs, struct cs_obj *o)
     }
 }
 
+int gh_cache_set_meta(struct gh_cache_store *cs, struct gh_cache_ref *w, const void *meta,
+                      size_t meta_len)
+{
+    struct cs_obj *o = O(cs, w->obj);
+
+    if (meta_len > GH_CACHE_META || atomic_load(&o->wstate) != W_WRITING
+        || atomic_load_explicit(&o->length, memory_order_relaxed) > o->name_len)
+        return -1;
+    /* Published by the release of the next append's length, or by the
+     * commit's exchange: readers take the meta only after seeing either. */
+    memcpy(o->meta, meta, meta_len);
+    o->meta_len = (uint32_t)meta_len;
+    return 0;
+}
+
 int gh_cache_append(struct gh_cache_store *cs, struct gh_cache_ref *w, const void *data,
                     size_t len)
 {

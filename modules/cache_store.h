@@ -137,6 +137,13 @@ int gh_cache_begin(struct gh_cache_store *cs, const struct gh_cache_key *key, co
 int gh_cache_begin_named(struct gh_cache_store *cs, const struct gh_cache_key *key,
                          const void *name, size_t name_len, const void *meta, size_t meta_len,
                          struct gh_cache_ref *w);
+/* Replace the meta of an object being written, before any byte past its
+ * name was appended (the writer began it before it knew what it would
+ * hold: a miss that others wait on). Readers see the new meta once they
+ * see a byte past the name, or the object complete. 0, or -1 (bytes were
+ * appended, the write is over, or meta_len is too long). */
+int gh_cache_set_meta(struct gh_cache_store *cs, struct gh_cache_ref *w, const void *meta,
+                      size_t meta_len);
 /* Append bytes. 0, or -1 when the object would pass max_object_size or no
  * block could be freed: the write is then aborted (readers get GH_ERROR)
  * and w must still be given to gh_cache_abort. */

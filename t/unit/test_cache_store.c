@@ -435,6 +435,42 @@ static void check_after_death(pid_t pid)
     ck_assert_int_eq(check_obj(k, 9, 1000), 0);
 }
 
+/* A writer that begins before it knows its meta (a miss others wait on)
+ * sets it once, before any byte; readers see it with the first byte, or
+ * with the commit of an object without bytes (a marker). */
+START_TEST(test_set_meta_before_bytes)
+{
+    struct gh_cache_key k = key_of("GET http://m/"), k2 = key_of("GET http://m2/");
+    struct gh_cache_ref w, r;
+    struct gh_cache_info info;
+    uint32_t pending = 1, real = 2, marker = 3;
+    char out[8];
+
+    ck_assert_int_eq(gh_cache_begin_named(&cs, &k, "n", 1, &pending, sizeof(pending), &w), 0);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k, &r, &info), 0);
+    ck_assert(!info.complete);
+    ck_assert_uint_eq(info.length, 0);
+    ck_assert_int_eq(gh_cache_set_meta(&cs, &w, &real, sizeof(real)), 0);
+    ck_assert_int_eq(gh_cache_append(&cs, &w, "abc", 3), 0);
+    ck_assert_int_eq(gh_cache_set_meta(&cs, &w, &pending, sizeof(pending)), -1);  /* too late */
+    ck_assert_int_eq(gh_cache_read(&cs, &r, 0, out, sizeof(out)), 3);
+    ck_assert_mem_eq(info.meta, &real, sizeof(real));
+    ck_assert_int_eq(gh_cache_commit(&cs, &w), 0);
+    ck_assert_int_eq(gh_cache_set_meta(&cs, &r, &pending, sizeof(pending)), -1);  /* complete */
+    gh_cache_release(&cs, &r);
+
+    ck_assert_int_eq(gh_cache_begin(&cs, &k2, &pending, sizeof(pending), &w), 0);
+    ck_assert_int_eq(gh_cache_set_meta(&cs, &w, &marker, GH_CACHE_META + 1), -1);
+    ck_assert_int_eq(gh_cache_set_meta(&cs, &w, &marker, sizeof(marker)), 0);
+    ck_assert_int_eq(gh_cache_commit(&cs, &w), 0);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k2, &r, &info), 0);
+    ck_assert(info.complete);
+    ck_assert_uint_eq(info.length, 0);
+    ck_assert_mem_eq(info.meta, &marker, sizeof(marker));
+    gh_cache_release(&cs, &r);
+}
+END_TEST
+
 START_TEST(test_writer_killed_mid_write)
 {
     int fds[2];
@@ -664,6 +700,7 @@ static Suite *cache_store_suite(void)
     tcase_add_test(tc, test_no_fragmentation);
     tcase_add_test(tc, test_purge_by_name);
     tcase_add_test(tc, test_reader_follows_writer);
+    tcase_add_test(tc, test_set_meta_before_bytes);
     tcase_add_test(tc, test_writer_killed_mid_write);
     tcase_add_test(tc, test_writer_killed_in_global_lock);
     tcase_add_test(tc, test_writer_killed_in_stripe);
