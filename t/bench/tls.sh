@@ -322,6 +322,8 @@ CLIENT_ARGS=(-A "$P/ca.crt")
 [ -z "$KX_GROUPS" ] || CLIENT_ARGS+=(-G "$KX_GROUPS")
 
 # ---------------------------------------------------------------- 1. keep-alive req/s
+CLK=$(getconf CLK_TCK)
+echo -e "clk\t$CLK" >>"$RES"
 if want keepalive; then
 	up_all ka
 	mkdir -p "$W/wrk"
@@ -333,9 +335,12 @@ if want keepalive; then
 			alive "$n" keepalive || continue
 			log "wrk keep-alive round $r/$ROUNDS: ${LABEL[$n]}"
 			f=$W/wrk/$n-$r.txt
+			c0=$(cpu_ticks "${PID[$n]}")
 			timeout $((DURATION + 30)) wrk -t1 -c"$CONC" -d"$DURATION" --latency "https://127.0.0.1:${PORT[$n]}/" >"$f" 2>&1
+			c1=$(cpu_ticks "${PID[$n]}")
 			read -r rps p99 non sock < <(wrk_fig "$f")
-			echo -e "ka\t$n\t$r\t$rps\t$p99\t$non\t$sock\t$(load1)" >>"$RES"
+			nreq=$(awk '/requests in/ { print $1; exit }' "$f")
+			echo -e "ka\t$n\t$r\t$rps\t$p99\t$non\t$sock\t$(load1)\t$((c1 - c0))\t${nreq:-0}" >>"$RES"
 		done
 	done
 	down_all
@@ -348,8 +353,6 @@ fi
 # TLS 1.2. For each: the client's rate and the proxy's CPU ticks during the run.
 if want handshake; then
 	up_all hs
-	CLK=$(getconf CLK_TCK)
-	echo -e "clk\t$CLK" >>"$RES"
 	for n in "${NAMES[@]}"; do   # warm-up: every mode once, not recorded
 		[ -n "${PID[$n]}" ] || continue
 		for m in "" "-r"; do timeout 60 "$TC" -p "${PORT[$n]}" -n 500 -c $HS_CONC -P $HS_PROCS $m "${CLIENT_ARGS[@]}" >/dev/null 2>&1; done
@@ -492,6 +495,12 @@ if ka:
     ld = loads([r[7] for r in ka])
     line(f"1 keep-alive req/s (wrk c{conc}, {dur}s x{rounds})", rps, 0, t, ld, (r1, r2))
     line("1 keep-alive p99 ms", p99, 2, "info", ld, (rr("nginx", 4), rr("haproxy", 4)))
+    # CPU of the proxy's processes per request served: less sensitive than req/s to what
+    # else runs on the machine (a proxy that needs less CPU per request serves more when
+    # it has the cores to itself)
+    cpr = {n: med([int(r[8]) * 1e6 / clk / int(r[9]) for r in ka if r[1] == n and len(r) > 9 and int(r[9]) > 0]) for n in names}
+    c1, c2 = ratio(cpr.get("gh"), cpr.get("nginx")), ratio(cpr.get("gh"), cpr.get("haproxy"))
+    line("1 keep-alive proxy CPU us per request", cpr, 1, "info: lower is better", ld, (c1, c2))
     bad = [f"{label[n]} {e}" for n, e in errs.items() if e]
     if bad:
         print(f"note: wrk errors (non-2xx + socket): {', '.join(bad)}")
