@@ -19,7 +19,7 @@
 #include "server/request.h"
 
 #define MX_REGION "request_metrics"
-#define MX_LAYOUT 1u
+#define MX_LAYOUT 2u                      /* 2: open HTTP/2 sessions and streams */
 #define MX_MAGIC 0x584d4847u            /* "GHMX" */
 #define MX_SERIES 512                   /* per process: (server, route, code) triples */
 #define MX_RETIRED 4096
@@ -53,6 +53,7 @@ struct mx_proc {
     struct mx_series series[MX_SERIES];
     struct mx_hist hists[MX_HISTS];
     _Atomic uint32_t conns[CONN_NSTATES];
+    _Atomic uint32_t h2_sessions, h2_streams;     /* open, published with conns */
     _Atomic uint64_t dropped;
 };
 
@@ -177,6 +178,25 @@ void gh_metrics_set_connections(uint32_t reading, uint32_t writing, uint32_t idl
     atomic_store_explicit(&W.me->conns[CONN_WRITING], writing, memory_order_relaxed);
     atomic_store_explicit(&W.me->conns[CONN_IDLE], idle, memory_order_relaxed);
     atomic_store_explicit(&W.me->conns[CONN_TUNNEL], tunnel, memory_order_relaxed);
+}
+
+void gh_metrics_set_http2(uint32_t sessions, uint32_t streams)
+{
+    if (W.me == NULL)
+        return;
+    atomic_store_explicit(&W.me->h2_sessions, sessions, memory_order_relaxed);
+    atomic_store_explicit(&W.me->h2_streams, streams, memory_order_relaxed);
+}
+
+void gh_metrics_http2_open(uint32_t *sessions, uint32_t *streams)
+{
+    *sessions = *streams = 0;
+    if (region == NULL)
+        return;
+    for (size_t p = 0; p < GH_SHM_MAX_PROCS; p++) {
+        *sessions += atomic_load_explicit(&region->procs[p].h2_sessions, memory_order_relaxed);
+        *streams += atomic_load_explicit(&region->procs[p].h2_streams, memory_order_relaxed);
+    }
 }
 
 static void metrics_worker_exit(void)
@@ -462,6 +482,14 @@ void gh_metrics_write(FILE *f, const struct gh_conf *conf)
               "refreshed every second)\n# TYPE gatehouse_connections gauge\n", m);
         for (int k = 0; k < CONN_NSTATES; k++)
             fprintf(m, "gatehouse_connections{state=\"%s\"} %u\n", conn_state[k], conns[k]);
+        uint32_t h2s, h2r;
+        gh_metrics_http2_open(&h2s, &h2r);
+        fprintf(m, "# HELP gatehouse_http2_open_sessions HTTP/2 client sessions open (each "
+                   "worker's, refreshed every second)\n# TYPE gatehouse_http2_open_sessions gauge\n"
+                   "gatehouse_http2_open_sessions %u\n"
+                   "# HELP gatehouse_http2_open_streams HTTP/2 streams open (each worker's, "
+                   "refreshed every second)\n# TYPE gatehouse_http2_open_streams gauge\n"
+                   "gatehouse_http2_open_streams %u\n", h2s, h2r);
         fprintf(m, "# HELP gatehouse_metrics_dropped_total Requests not counted in "
                    "gatehouse_requests_total (a table was full)\n"
                    "# TYPE gatehouse_metrics_dropped_total counter\n"

@@ -29,6 +29,11 @@ void gh_metrics_proc_exit(struct gh_shm *shm, pid_t pid);
 /* A worker: its connections by state, published once a second. */
 void gh_metrics_set_connections(uint32_t reading, uint32_t writing, uint32_t idle,
                                 uint32_t tunnel);
+/* ... and its open HTTP/2 sessions and streams, at the same time. */
+void gh_metrics_set_http2(uint32_t sessions, uint32_t streams);
+/* The helper: the open HTTP/2 sessions and streams of every worker (as
+ * last published). */
+void gh_metrics_http2_open(uint32_t *sessions, uint32_t *streams);
 
 /* The helper: write the series in Prometheus text format, labelled with
  * the names of conf (series of servers and routes no longer configured are

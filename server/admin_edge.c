@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "modules/blacklist.h"
+#include "modules/metrics.h"
 #include "modules/ratelimit.h"
 #include "server/admin_edge.h"
 #include "server/tls.h"
@@ -208,6 +209,10 @@ int gh_admin_edge_json(json_t *root, const struct gh_conf *conf)
     for (size_t k = 0; k < GH_ARRAY_LEN(counters); k++)
         rc |= json_object_set_new(edge, counters[k].name,
                                   gh_aj_u64(gh_edge_read(reg, counters[k].which)));
+    uint32_t h2_sessions, h2_streams;
+    gh_metrics_http2_open(&h2_sessions, &h2_streams);
+    rc |= json_object_set_new(edge, "http2_open_sessions", gh_aj_u64(h2_sessions));
+    rc |= json_object_set_new(edge, "http2_open_streams", gh_aj_u64(h2_streams));
     rc |= json_object_set_new(root, "rate_limits", limits);
     rc |= json_object_set_new(root, "edge", edge);
     return rc != 0 ? -1 : 0;

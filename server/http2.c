@@ -668,6 +668,11 @@ int gh_http2_start(struct gh_conn *c, const void *early, size_t early_len)
     return 0;
 }
 
+uint32_t gh_http2_open_streams(const struct gh_conn *c)
+{
+    return c->h2 != NULL ? c->h2->nstreams : 0;
+}
+
 void gh_http2_worker_exit(struct gh_worker *w)
 {
     GH_UNUSED(w);

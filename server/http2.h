@@ -27,6 +27,9 @@ extern const struct gh_proto gh_http2_proto;
  * request. 0, or -1 (out of memory; the caller closes). */
 int gh_http2_start(struct gh_conn *c, const void *early, size_t early_len);
 
+/* The streams c's session has open (0 when c does not speak HTTP/2). */
+uint32_t gh_http2_open_streams(const struct gh_conn *c);
+
 /* Free cached stream objects at worker exit. */
 void gh_http2_worker_exit(struct gh_worker *w);
 

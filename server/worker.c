@@ -15,6 +15,7 @@
 #include "common/time.h"
 #include "server/conn.h"
 #include "server/http1.h"
+#include "server/http2.h"
 #include "server/proxy.h"
 #include "server/reqid.h"
 #include "server/worker.h"
@@ -185,10 +186,15 @@ static void ctl_read(struct gh_io *io, uint32_t revents)
 static void publish_connections(struct gh_worker *w)
 {
     uint32_t n[4] = { 0 };              /* reading, writing, idle, tunnel */
+    uint32_t h2_sessions = 0, h2_streams = 0;
     size_t seen = 0;
     for (struct gh_link *l = w->active.next; l != &w->active && seen < w->nconns;
          l = l->next, seen++) {
         struct gh_conn *c = GH_CONTAINER_OF(l, struct gh_conn, link);
+        if (c->h2 != NULL) {
+            h2_sessions++;
+            h2_streams += gh_http2_open_streams(c);
+        }
         if (c->req != NULL && gh_proxy_tunnelling(c->req))
             n[3]++;
         else if (c->state == GH_CONN_BUSY || c->state == GH_CONN_LINGER)
@@ -197,9 +203,12 @@ static void publish_connections(struct gh_worker *w)
             n[0]++;                     /* a head, a PROXY header or a handshake arriving */
     }
     for (struct gh_link *l = w->idle.next; l != &w->idle && seen < w->nconns;
-         l = l->next, seen++)
+         l = l->next, seen++) {
         n[2]++;
+        h2_sessions += GH_CONTAINER_OF(l, struct gh_conn, link)->h2 != NULL;
+    }
     gh_metrics_set_connections(n[0], n[1], n[2], n[3]);
+    gh_metrics_set_http2(h2_sessions, h2_streams);
 }
 
 static void alog_flush_tick(struct gh_timer *t)

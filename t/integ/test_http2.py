@@ -643,6 +643,43 @@ def test_metrics_count_sessions_streams_and_resets(gh_factory, backend):
     assert doc["edge"]["http2_sessions"] == 2
 
 
+def test_open_sessions_and_streams_gauges(gh_factory):
+    """gatehouse_http2_open_sessions / _open_streams (and the same in /status.json) count
+    what is open now: three sessions, one stream held by an upstream that does not answer;
+    both go back to 0 when the clients leave."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    gh = gh_factory(h2_config(extra="", routes=[route_upstream("/", "app")]).replace(
+        "upstreams = (\n", "upstreams = (\n  " + upstream("app", [ls.getsockname()[1]]) + "\n", 1))
+
+    def gauges(want):
+        def probe():
+            text = ghtest.admin_request(gh, "GET", "/metrics").body.decode()
+            got = {}
+            for line in text.splitlines():
+                if line.startswith("gatehouse_http2_open_"):
+                    k, v = line.split()
+                    got[k[len("gatehouse_http2_open_"):]] = int(v)
+            return got if got == want else None
+        got = wait_for(probe, 10)
+        assert got == want
+        edge = ghtest.admin_request(gh, "GET", "/status.json").json()["edge"]
+        assert (edge["http2_open_sessions"], edge["http2_open_streams"]) == (
+            want["sessions"], want["streams"])
+
+    raws = [Raw(gh.port) for _ in range(3)]
+    raws[0].get(1, "/held")
+    ls.settimeout(5)
+    conn, _ = ls.accept()                       # the stream is upstream, unanswered
+    gauges({"sessions": 3, "streams": 1})
+    for r in raws:
+        r.close()
+    conn.close()
+    ls.close()
+    gauges({"sessions": 0, "streams": 0})
+
+
 def flood(raw, unit, seconds=2.0):
     """Send unit over and over for a while without reading; bytes sent."""
     raw.s.setblocking(False)
