@@ -2,9 +2,10 @@
  * cache.c - the cache in the pipeline (see cache.h): look-up before the
  * proxy, storing as the response streams.
  *
- * An object is the upstream's end-to-end header fields as "Name: value\r\n"
- * lines (without Content-Length, Transfer-Encoding, Age, X-Cache, and
- * Set-Cookie when it must not be shared), then the decoded body. Its meta
+ * An object is the upstream's end-to-end header fields, as the body
+ * filters left them, as "Name: value\r\n" lines (without Content-Length,
+ * Transfer-Encoding, Age, X-Cache, and Set-Cookie when it must not be
+ * shared), then the body as the client gets it (cache_priv.h). Its meta
  * (struct cache_meta) holds what a look-up decides with: status, the
  * stored Cache-Control, the freshness lifetime, the corrected initial age
  * and when the response was received.
@@ -145,17 +146,19 @@ static enum gh_verdict begin_pending(struct gh_req *r, struct cache_ctx *ctx)
 {
     if (!ctx->store || r->conf->cache.lock_timeout == 0)
         return GH_CONTINUE;
+    /* Under the object's key: a variant's when a vary marker was found. */
     struct cache_meta pm = { .kind = CACHE_PENDING };
-    int rc = gh_cache_begin_named(&C.store, &ctx->key, ctx->key_text.p, ctx->key_text.len, &pm,
+    int rc = gh_cache_begin_named(&C.store, &ctx->okey, ctx->key_text.p, ctx->key_text.len, &pm,
                                   sizeof(pm), &ctx->w);
     if (rc == 0) {
         ctx->writing = ctx->pending = true;
+        ctx->pkey = ctx->okey;
     } else if (rc == GH_AGAIN) {
         /* Another miss began it since the lookup: wait for that one. */
         struct gh_cache_ref ref;
         struct gh_cache_info info;
         ctx->store = false;
-        if (gh_cache_lookup(&C.store, &ctx->key, &ref, &info) == 0) {
+        if (gh_cache_lookup(&C.store, &ctx->okey, &ref, &info) == 0) {
             if (!info.complete && info.length == 0 && request_may_wait(&ctx->creq))
                 return gh_cache_hit_serve(r, ctx, &ref, &info, "HIT");
             gh_cache_release(&C.store, &ref);
@@ -164,30 +167,31 @@ static enum gh_verdict begin_pending(struct gh_req *r, struct cache_ctx *ctx)
     return GH_CONTINUE;
 }
 
-/* CONTENT, before the proxy: answer a fresh hit, or note what the proxy's
- * hooks will do. */
-static enum gh_verdict cache_content(struct gh_req *r)
+static bool is_marker(const struct gh_cache_info *info)
 {
-    const struct gh_conf_route *rt = r->match.route;
+    struct cache_meta m;
+    memcpy(&m, info->meta, sizeof(m));
+    return m.kind == CACHE_VARY;
+}
 
-    if (!C.on || rt == NULL || !rt->cache_enabled || rt->has_return)
-        return GH_CONTINUE;
-    struct cache_ctx *ctx = gh_pcalloc(r->pool, sizeof(*ctx));
-    if (ctx == NULL)
-        return GH_CONTINUE;
-    r->mod_ctx[gh_module_cache.index] = ctx;
-    ctx->result = "BYPASS";
-    gather_req(r, &ctx->creq);
-    if (!ctx->creq.get_or_head || r->has_body || (ctx->creq.cc.flags & GH_CC_NO_STORE)
-        || make_key(r, &ctx->key, &ctx->key_text) == -1)
-        return GH_CONTINUE;
-    ctx->request_time = (int64_t)gh_now_sec;
-    ctx->store = r->head.method_id == GH_M_GET;
-    ctx->result = "MISS";
-
+/* The look-up: answer from the store, wait for another request's answer,
+ * or GH_CONTINUE to the proxy with ctx saying what its hooks do. */
+static enum gh_verdict lookup(struct gh_req *r, struct cache_ctx *ctx)
+{
     struct gh_cache_ref ref;
     struct gh_cache_info info;
     int rc = gh_cache_lookup(&C.store, &ctx->key, &ref, &info);
+    if (rc == 0 && is_marker(&info)) {
+        if (!info.complete) {
+            gh_cache_release(&C.store, &ref);   /* being written: go upstream uncached */
+            ctx->store = false;
+            return GH_CONTINUE;
+        }
+        /* The URL's responses vary: the request's variant (ctx->okey). */
+        struct gh_cache_info vinfo;
+        rc = gh_cache_vary_lookup(r, ctx, &ref, &info, &vinfo);
+        info = vinfo;
+    }
     if (rc == 0 && !info.complete && info.length == 0) {
         /* Begun by a miss whose upstream has not answered yet: wait for
          * its answer rather than ask the upstream again (collapsed
@@ -221,13 +225,17 @@ static enum gh_verdict cache_content(struct gh_req *r)
         enum gh_cache_use use = gh_cache_use(&ctx->creq, &m.cc, m.lifetime, age);
         if (use == GH_USE_FRESH)
             return gh_cache_hit_serve(r, ctx, &ref, &info, "HIT");
-        gh_cache_release(&C.store, &ref);
-        if (use == GH_USE_GATEWAY_TIMEOUT)
+        if (use == GH_USE_GATEWAY_TIMEOUT) {
+            gh_cache_release(&C.store, &ref);
             return gh_req_fail(r, 504, false);
-        if (info.complete)
+        }
+        if (info.complete) {
             ctx->result = "EXPIRED";
-        else
+            gh_cache_reval_want(r, ctx, &ref, &info);   /* keeps or releases ref */
+        } else {
+            gh_cache_release(&C.store, &ref);
             ctx->store = false;         /* another request is writing it */
+        }
     } else if (ctx->creq.cc.flags & GH_CC_ONLY_IF_CACHED) {
         return gh_req_fail(r, 504, false);
     } else if (rc == -1) {
@@ -236,39 +244,59 @@ static enum gh_verdict cache_content(struct gh_req *r)
     return GH_CONTINUE;
 }
 
-/* ---- storing ----------------------------------------------------------- */
-
-static struct cache_ctx *ctx_of(struct gh_req *r)
+/* CONTENT, before the proxy: answer a fresh hit, or note what the proxy's
+ * hooks will do. */
+static enum gh_verdict cache_content(struct gh_req *r)
 {
-    return gh_module_cache.index >= 0 ? r->mod_ctx[gh_module_cache.index] : NULL;
+    const struct gh_conf_route *rt = r->match.route;
+
+    if (!C.on || rt == NULL || !rt->cache_enabled || rt->has_return)
+        return GH_CONTINUE;
+    struct cache_ctx *ctx = gh_pcalloc(r->pool, sizeof(*ctx));
+    if (ctx == NULL)
+        return GH_CONTINUE;
+    r->mod_ctx[gh_module_cache.index] = ctx;
+    ctx->result = "BYPASS";
+    gather_req(r, &ctx->creq);
+    if (!ctx->creq.get_or_head || r->has_body || (ctx->creq.cc.flags & GH_CC_NO_STORE)
+        || make_key(r, &ctx->key, &ctx->key_text) == -1)
+        return GH_CONTINUE;
+    ctx->okey = ctx->key;
+    ctx->request_time = (int64_t)gh_now_sec;
+    ctx->store = r->head.method_id == GH_M_GET;
+    ctx->result = "MISS";
+    enum gh_verdict v = lookup(r, ctx);
+    if (v == GH_CONTINUE && gh_cache_upstream_head(r, ctx) == -1)
+        return gh_req_fail(r, 500, true);
+    return v;
 }
 
-static void gather_resp(const struct gh_http1_response *resp, struct gh_cache_resp *s,
-                        bool *vary, int64_t now)
+/* ---- storing ----------------------------------------------------------- */
+
+static void gather_resp(int status, const struct gh_http_header *f, size_t n,
+                        struct gh_cache_resp *s, int64_t now)
 {
-    *s = (struct gh_cache_resp){ .status = resp->status, .date = -1, .expires = -1, .age = -1,
+    *s = (struct gh_cache_resp){ .status = status, .date = -1, .expires = -1, .age = -1,
                                  .last_modified = -1 };
-    *vary = false;
     gh_cc_init(&s->cc);
-    for (size_t i = 0; i < resp->nheaders; i++) {
-        const struct gh_http_header *f = &resp->headers[i];
-        struct gh_str v = f->value;
-        if (name_is(f->name, "cache-control")) {
+    for (size_t i = 0; i < n; i++) {
+        struct gh_str v = f[i].value;
+        if (name_is(f[i].name, "cache-control")) {
             gh_cc_parse(&s->cc, v.p, v.len);
-        } else if (name_is(f->name, "date") && s->date < 0) {
+        } else if (name_is(f[i].name, "date") && s->date < 0) {
             s->date = gh_http_date_parse(v.p, v.len);
-        } else if (name_is(f->name, "expires") && s->expires < 0) {
+        } else if (name_is(f[i].name, "expires") && s->expires < 0) {
             s->expires = GH_MAX(gh_http_date_parse(v.p, v.len), 0);
-        } else if (name_is(f->name, "age") && s->age < 0) {
+        } else if (name_is(f[i].name, "age") && s->age < 0) {
             s->age = gh_str_to_u63(gh_str_trim(v));
-        } else if (name_is(f->name, "set-cookie")) {
+        } else if (name_is(f[i].name, "last-modified") && s->last_modified < 0) {
+            s->last_modified = gh_http_date_parse(v.p, v.len);
+        } else if (name_is(f[i].name, "set-cookie")) {
             s->set_cookie = true;
-        } else if (name_is(f->name, "etag")) {
+        } else if (name_is(f[i].name, "etag")) {
             s->etag = true;
-        } else if (name_is(f->name, "vary")) {
-            struct gh_str t = gh_str_trim(v);
-            s->vary_star = s->vary_star || gh_str_list_has(t, "*");
-            *vary = *vary || t.len > 0;
+        } else if (name_is(f[i].name, "vary")) {
+            s->vary_star = s->vary_star || gh_str_list_has(gh_str_trim(v), "*");
         }
     }
     if (s->date < 0)
@@ -281,6 +309,51 @@ static bool field_stored(struct gh_str n, bool strip_cookie)
     return !(name_is(n, "content-length") || name_is(n, "transfer-encoding")
              || name_is(n, "age") || name_is(n, "x-cache")
              || (strip_cookie && name_is(n, "set-cookie")));
+}
+
+int gh_cache_meta_make(struct gh_req *r, const struct cache_ctx *ctx, int status,
+                       int version_minor, const struct gh_http_header *f, size_t n,
+                       struct cache_meta *m, char **head)
+{
+    int64_t now = (int64_t)gh_now_sec;
+    struct gh_cache_resp s;
+    bool strip;
+    gather_resp(status, f, n, &s, now);
+    const struct gh_conf_route *rt = r->match.route;
+    struct gh_cache_policy pol = { rt->cache_ttl / 1000, r->conf->cache.override };
+    if (gh_cache_storable(&ctx->creq, &s, &pol, &strip) != NULL)
+        return -1;
+    enum gh_cache_fresh_src src;
+    *m = (struct cache_meta){
+        .response_time = now,
+        .initial_age = gh_cache_initial_age(&s, ctx->request_time, now),
+        .lifetime = gh_cache_lifetime(&s, &pol, &src),
+        .cc = s.cc,
+        .status = (uint16_t)status,
+        .version_minor = (uint8_t)version_minor,
+        .kind = CACHE_OBJ,
+    };
+    size_t bound = 0;
+    for (size_t i = 0; i < n; i++)
+        bound += f[i].name.len + f[i].value.len + 4;
+    char *h = gh_palloc(r->pool, bound + 1);
+    if (h == NULL || bound > UINT32_MAX)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!field_stored(f[i].name, strip))
+            continue;
+        memcpy(h + o, f[i].name.p, f[i].name.len);
+        o += f[i].name.len;
+        memcpy(h + o, ": ", 2);
+        memcpy(h + o + 2, f[i].value.p, f[i].value.len);
+        o += 2 + f[i].value.len;
+        memcpy(h + o, "\r\n", 2);
+        o += 2;
+    }
+    m->head_len = (uint32_t)o;
+    *head = h;
+    return 0;
 }
 
 /* This request's pending object will not be the response: make it a
@@ -298,97 +371,103 @@ static void end_pending(struct cache_ctx *ctx, bool pass)
         (void)gh_cache_commit(&C.store, &ctx->w);
     else
         gh_cache_abort(&C.store, &ctx->w);
-    gh_cache_hit_wake(&ctx->key);
+    gh_cache_hit_wake(&ctx->pkey);
 }
 
 void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
                         struct gh_resp_head *h, bool filtered, bool delimited)
 {
-    struct cache_ctx *ctx = ctx_of(r);
+    struct cache_ctx *ctx = gh_cache_ctx_of(r);
     if (ctx == NULL)
         return;
+    gh_cache_reval_done(r, ctx);
     (void)gh_resp_head_add(h, GH_STR("X-Cache"), gh_str_make(ctx->result, strlen(ctx->result)));
     gh_edge_count_event(ctx->result[0] == 'M' ? GH_EDGE_CACHE_MISS
                         : ctx->result[0] == 'E' ? GH_EDGE_CACHE_EXPIRED : GH_EDGE_CACHE_BYPASS);
-    if (!ctx->store || filtered || !delimited) {
-        end_pending(ctx, true);
-        return;
-    }
-    int64_t now = (int64_t)gh_now_sec;
-    struct gh_cache_resp s;
-    bool vary, strip;
-    gather_resp(resp, &s, &vary, now);
-    const struct gh_conf_route *rt = r->match.route;
-    struct gh_cache_policy pol = { rt->cache_ttl / 1000, r->conf->cache.override };
-    if (vary || gh_cache_storable(&ctx->creq, &s, &pol, &strip) != NULL) {
-        end_pending(ctx, true);
-        return;
-    }
-    enum gh_cache_fresh_src src;
-    struct cache_meta m = {
-        .response_time = now,
-        .initial_age = gh_cache_initial_age(&s, ctx->request_time, now),
-        .lifetime = gh_cache_lifetime(&s, &pol, &src),
-        .cc = s.cc,
-        .body_len = resp->framing.chunked || resp->framing.has_te ? -1
-                    : resp->framing.content_length,
-        .status = (uint16_t)resp->status,
-        .version_minor = (uint8_t)resp->version_minor,
-    };
-    size_t bound = 0;
-    for (size_t i = 0; i < resp->nheaders; i++)
-        bound += resp->headers[i].name.len + resp->headers[i].value.len + 4;
-    char *head = gh_palloc(r->pool, bound + 1);
-    if (head == NULL) {
+    /* A 206 is never the whole object (Range is not sent upstream, but an
+     * upstream may answer one anyway), and a 304 is the answer to the
+     * client's own conditional (on a miss those go upstream): requests
+     * waiting for this one go and fetch their own. */
+    if (resp->status == 206 || resp->status == 304) {
         end_pending(ctx, false);
         return;
     }
-    size_t o = 0;
-    for (size_t i = 0; i < resp->nheaders; i++) {
-        const struct gh_http_header *f = &resp->headers[i];
-        if (!field_stored(f->name, strip))
-            continue;
-        memcpy(head + o, f->name.p, f->name.len);
-        o += f->name.len;
-        memcpy(head + o, ": ", 2);
-        memcpy(head + o + 2, f->value.p, f->value.len);
-        o += 2 + f->value.len;
-        memcpy(head + o, "\r\n", 2);
-        o += 2;
+    if (!ctx->store || !delimited) {
+        end_pending(ctx, true);
+        return;
     }
-    m.head_len = (uint32_t)o;
-    if (ctx->pending) {
+    /* What is stored is what the client gets from the body filters: a
+     * compressed response with its Content-Encoding, Vary and weak ETag. */
+    struct gh_http_header *f = gh_palloc(r->pool, (h->nfields + h->nadd) * sizeof(*f));
+    size_t nf = 0;
+    if (f == NULL) {
+        end_pending(ctx, false);
+        return;
+    }
+    for (size_t i = 0; i < h->nfields; i++)
+        if (!h->drop[i])
+            f[nf++] = h->fields[i];
+    for (size_t i = 0; i < h->nadd; i++)
+        if (!name_is(h->add[i].name, "x-cache"))
+            f[nf++] = h->add[i];
+    bool upstream_coded = false;
+    for (size_t i = 0; i < resp->nheaders; i++)
+        upstream_coded |= name_is(resp->headers[i].name, "content-encoding")
+                          && gh_str_trim(resp->headers[i].value).len > 0;
+    struct cache_meta m;
+    char *head;
+    if (gh_cache_meta_make(r, ctx, resp->status, resp->version_minor, f, nf, &m, &head) == -1) {
+        end_pending(ctx, true);
+        return;
+    }
+    if (gh_cache_vary_store(r, ctx, f, nf, upstream_coded) == -1) {
+        end_pending(ctx, false);
+        return;
+    }
+    m.encoded = filtered;
+    /* Followers need the length of what is stored: the upstream's, unless
+     * a filter rewrites the body. */
+    m.body_len = filtered || resp->framing.chunked || resp->framing.has_te
+                     ? -1
+                     : resp->framing.content_length;
+    if (ctx->pending && gh_cache_key_eq(&ctx->pkey, &ctx->okey)) {
         /* The object the waiters follow becomes this response. */
         ctx->pending = false;
         if (gh_cache_set_meta(&C.store, &ctx->w, &m, sizeof(m)) == -1) {
             gh_cache_resp_end(r, false);
             return;
         }
-    } else if (gh_cache_begin_named(&C.store, &ctx->key, ctx->key_text.p, ctx->key_text.len, &m,
-                                    sizeof(m), &ctx->w) != 0) {
-        return;
+    } else {
+        /* Pending under another key (the response varies otherwise than
+         * the marker said): those waiters fetch their own. */
+        end_pending(ctx, false);
+        if (gh_cache_begin_named(&C.store, &ctx->okey, ctx->key_text.p, ctx->key_text.len, &m,
+                                 sizeof(m), &ctx->w) != 0)
+            return;
     }
     ctx->writing = true;
-    if (gh_cache_append(&C.store, &ctx->w, head, o) == -1)
+    if (gh_cache_append(&C.store, &ctx->w, head, m.head_len) == -1)
         gh_cache_resp_end(r, false);
     else
-        gh_cache_hit_wake(&ctx->key);
+        gh_cache_hit_wake(&ctx->okey);
 }
 
 void gh_cache_resp_body(struct gh_req *r, const char *p, size_t n)
 {
-    struct cache_ctx *ctx = ctx_of(r);
+    struct cache_ctx *ctx = gh_cache_ctx_of(r);
     if (ctx == NULL || !ctx->writing)
         return;
     if (gh_cache_append(&C.store, &ctx->w, p, n) == -1)
         gh_cache_resp_end(r, false);
     else
-        gh_cache_hit_wake(&ctx->key);
+        gh_cache_hit_wake(&ctx->okey);
 }
 
 void gh_cache_resp_end(struct gh_req *r, bool complete)
 {
-    struct cache_ctx *ctx = ctx_of(r);
+    struct cache_ctx *ctx = gh_cache_ctx_of(r);
+    if (ctx != NULL)
+        gh_cache_reval_done(r, ctx);
     if (ctx == NULL || !ctx->writing)
         return;
     if (ctx->pending) {
@@ -400,14 +479,14 @@ void gh_cache_resp_end(struct gh_req *r, bool complete)
         (void)gh_cache_commit(&C.store, &ctx->w);
     else
         gh_cache_abort(&C.store, &ctx->w);
-    gh_cache_hit_wake(&ctx->key);
+    gh_cache_hit_wake(&ctx->okey);
 }
 
 /* LOG: every request ends here, however it ended (a reset before the
  * proxy took it, a failed start): nothing it held stays held. */
 static enum gh_verdict cache_log(struct gh_req *r)
 {
-    struct cache_ctx *ctx = ctx_of(r);
+    struct cache_ctx *ctx = gh_cache_ctx_of(r);
     if (ctx != NULL) {
         gh_cache_resp_end(r, false);
         gh_cache_hit_end(ctx);

@@ -5,15 +5,15 @@
  * the upstream's response, which store a cacheable one as it streams to
  * the client (modules/cache_rfc.h decides).
  *
- * What this first cut does: routes with `cache = { ttl }`, GET (HEAD is
- * answered from the GET object), fresh HITs with Age and X-Cache: HIT,
- * MISS / EXPIRED / BYPASS otherwise, only-if-cached (504), hits streamed
- * from the store (cache_hit.c), collapsed forwarding; purge and counts
- * for the admin API (server/admin_cache.c). Not yet: Vary
- * (a response with Vary is not stored), revalidation (an expired object is
- * fetched again whole), stale serving, Range,
- * conditional requests; responses delimited by the
- * upstream's close and those that body filters rewrite are not stored.
+ * What it does: routes with `cache = { ttl }`, GET (HEAD is answered from
+ * the GET object), fresh HITs with Age and X-Cache: HIT, MISS / EXPIRED /
+ * BYPASS otherwise, only-if-cached (504), hits streamed from the store
+ * (cache_hit.c), collapsed forwarding; purge and counts for the admin API
+ * (server/admin_cache.c); Vary variants, one per encoding served
+ * (cache_vary.c); revalidation with the object's validators and 304
+ * refreshes (cache_reval.c); the client's conditionals and Range answered
+ * from stored objects (cache_answer.c). Not yet (see the README): stale
+ * serving; responses delimited by the upstream's close are not stored.
  */
 #ifndef GH_CACHE_H
 #define GH_CACHE_H
@@ -48,7 +48,14 @@ struct gh_cache_store *gh_cache_admin_store(bool *enabled);
  * delimited: its end is known (not close-delimited). */
 void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
                         struct gh_resp_head *h, bool filtered, bool delimited);
-/* Decoded body bytes on their way to the client. */
+/* The upstream answered 304 (before anything went to the client): true
+ * when it revalidated a stored object, which was refreshed and now
+ * answers the request: the proxy lets go of r (upstream first), then
+ * calls gh_cache_answer_refreshed. */
+bool gh_cache_resp_304(struct gh_req *r, const struct gh_http1_response *resp);
+void gh_cache_answer_refreshed(struct gh_req *r);
+/* Body bytes on their way to the client, after the body filters (what a
+ * hit will send). */
 void gh_cache_resp_body(struct gh_req *r, const char *p, size_t n);
 /* The proxy is done with r's upstream side: complete means the whole
  * body was read from the upstream (the object is committed), else it is

@@ -46,6 +46,7 @@ struct cache_hit {
     bool listed;                        /* on `followers` */
     const char *xcache;
     uint64_t off;                       /* the next stream offset to read */
+    uint64_t end;                       /* ... and where the answer's body ends (a Range) */
     char *buf;
     size_t cap;
     gh_msec_t due;                      /* waiting past this gives up */
@@ -90,9 +91,7 @@ static void unfollow(struct cache_hit *k)
 
 /* ---- the head ------------------------------------------------------------ */
 
-/* Split the stored head into fields (in pool memory that outlives the
- * answer). The number of fields, or -1. */
-static ssize_t parse_fields(struct gh_req *r, char *head, size_t len,
+ssize_t gh_cache_split_head(struct gh_req *r, char *head, size_t len,
                             struct gh_http_header **out)
 {
     size_t n = 0;
@@ -116,15 +115,25 @@ static ssize_t parse_fields(struct gh_req *r, char *head, size_t len,
     return (ssize_t)k;
 }
 
+/* The event a hit counts (X-Cache). */
+static void count_served(const char *xcache)
+{
+    gh_edge_count_event(xcache[0] == 'H'   ? GH_EDGE_CACHE_HIT
+                        : xcache[0] == 'S' ? GH_EDGE_CACHE_STALE
+                                           : GH_EDGE_CACHE_EXPIRED);
+}
+
 /* The answer's head from the stored one (head: m->head_len bytes in
  * r->pool): its fields, Age, X-Cache, and Content-Length when body_len
- * is known (>= 0; else the protocol delimits the body). 0; -1 when the
- * stored head is unreadable; -2 out of memory. */
+ * is known (>= 0; else the protocol delimits the body); the client's
+ * conditionals and Range decide the status (cache_answer.c), *first and
+ * *len the body's part to send (*len -1: to the end, unknown). 0; -1
+ * when the stored head is unreadable; -2 out of memory. */
 static int make_head(struct gh_req *r, const struct cache_meta *m, char *head, int64_t body_len,
-                     const char *xcache, struct gh_resp_head *h)
+                     const char *xcache, struct gh_resp_head *h, uint64_t *first, int64_t *len)
 {
     struct gh_http_header *fields;
-    ssize_t nf = parse_fields(r, head, m->head_len, &fields);
+    ssize_t nf = gh_cache_split_head(r, head, m->head_len, &fields);
     if (nf < 0)
         return -1;
     *h = (struct gh_resp_head){
@@ -132,21 +141,23 @@ static int make_head(struct gh_req *r, const struct cache_meta *m, char *head, i
         .version_minor = m->version_minor,
         .fields = fields,
         .nfields = (size_t)nf,
-        .add_max = gh_proxy_head_adds(r) + 3,
+        .add_max = gh_proxy_head_adds(r) + 4,
         .bytes = m->head_len,
         .length = -1,
     };
-    bool no_body = m->status == 204 || m->status == 304;
+    h->drop = gh_pcalloc(r->pool, (size_t)nf + 1);
+    h->add = gh_palloc(r->pool, h->add_max * sizeof(*h->add));
+    char *num = gh_palloc(r->pool, 48);
+    if (h->drop == NULL || h->add == NULL || num == NULL
+        || gh_cache_answer_edit(r, m, h, body_len, first, len) == -1)
+        return -2;
+    body_len = *len;
+    bool no_body = h->status == 204 || h->status == 304;
     h->body = no_body || r->head_only ? GH_RESP_NO_BODY
               : body_len >= 0         ? GH_RESP_LENGTH
                                       : GH_RESP_STREAM;
     if (h->body == GH_RESP_LENGTH)
         h->length = body_len;
-    h->drop = gh_pcalloc(r->pool, (size_t)nf + 1);
-    h->add = gh_palloc(r->pool, h->add_max * sizeof(*h->add));
-    char *num = gh_palloc(r->pool, 48);
-    if (h->drop == NULL || h->add == NULL || num == NULL)
-        return -2;
     int64_t age = m->initial_age + GH_MAX(0, (int64_t)gh_now_sec - m->response_time);
     size_t an = gh_str_u64(num, (uint64_t)GH_MAX(age, 0));
     if (gh_resp_head_add(h, GH_STR("Age"), gh_str_make(num, an)) == -1
@@ -232,6 +243,25 @@ static bool usable(struct gh_req *r, const struct cache_meta *m)
     return gh_cache_use(&ctx->creq, &m->cc, m->lifetime, age) == GH_USE_FRESH;
 }
 
+/* k followed a pending object that became a vary marker (complete, len
+ * bytes): follow r's variant instead, which is the writer's when r's
+ * varied headers are the same (checked like a pending object: it may be
+ * an older one), or go upstream to store r's own. */
+static int follow_variant(struct gh_req *r, struct cache_hit *k, uint64_t len,
+                          gh_msec_t *wait_ms)
+{
+    struct cache_ctx *ctx = r->mod_ctx[gh_module_cache.index];
+    struct gh_cache_info info = { .meta = k->meta, .complete = true, .length = len };
+    struct gh_cache_info vinfo;
+    if (gh_cache_vary_lookup(r, ctx, &k->ref, &info, &vinfo) != 0)
+        return decline(r, true);        /* k->ref is released */
+    k->meta = vinfo.meta;
+    k->key = ctx->okey;
+    k->pending = true;
+    *wait_ms = POLL_MIN;
+    return GH_AGAIN;
+}
+
 static int hit_head(struct gh_req *r, struct gh_resp_head *h, gh_msec_t *wait_ms)
 {
     struct cache_hit *k = hit_of(r);
@@ -243,6 +273,13 @@ static int hit_head(struct gh_req *r, struct gh_resp_head *h, gh_msec_t *wait_ms
         /* A byte past the name is there, or the object is complete: the
          * writer's meta is final. */
         memcpy(&k->m, k->meta, sizeof(k->m));
+        if (k->pending && k->m.kind == CACHE_VARY) {
+            /* The answer has Vary: the pending object became the vary
+             * marker, and the writer's variant is being written. */
+            if (!complete)
+                return head_wait(r, k, wait_ms);
+            return follow_variant(r, k, len, wait_ms);
+        }
         k->have_meta = true;
         if (k->pending && !usable(r, &k->m))
             return decline(r, k->m.kind == CACHE_PASS);
@@ -257,12 +294,15 @@ static int hit_head(struct gh_req *r, struct gh_resp_head *h, gh_msec_t *wait_ms
     if (head == NULL || read_all(&k->ref, 0, head, k->m.head_len) == -1)
         return decline(r, false);
     int64_t body_len = complete ? (int64_t)(len - k->m.head_len) : k->m.body_len;
-    int rc = make_head(r, &k->m, head, body_len, k->xcache, h);
+    uint64_t first;
+    int64_t part;
+    int rc = make_head(r, &k->m, head, body_len, k->xcache, h, &first, &part);
     if (rc != 0)
         return decline(r, false);
-    k->off = k->m.head_len;
+    k->off = k->m.head_len + first;
+    k->end = part >= 0 ? k->off + (uint64_t)part : UINT64_MAX;
     progressed(k);
-    gh_edge_count_event(GH_EDGE_CACHE_HIT);
+    count_served(k->xcache);
     return 0;
 }
 
@@ -277,7 +317,10 @@ static ssize_t hit_next(struct gh_req *r, const char **data, gh_msec_t *wait_ms)
         if (k->buf == NULL)
             return GH_ERROR;
     }
-    ssize_t n = gh_cache_read(gh_cache_store_get(), &k->ref, k->off, k->buf, k->cap);
+    if (k->off >= k->end)
+        return GH_DONE;                 /* the end of the range */
+    ssize_t n = gh_cache_read(gh_cache_store_get(), &k->ref, k->off, k->buf,
+                              (size_t)GH_MIN((uint64_t)k->cap, k->end - k->off));
     if (n > 0) {
         k->off += (uint64_t)n;
         progressed(k);
@@ -319,14 +362,17 @@ static enum gh_verdict serve_whole(struct gh_req *r, struct gh_cache_ref *ref,
     int rc = obj != NULL && m->head_len <= len ? read_all(ref, 0, obj, (size_t)len) : -1;
     gh_cache_release(gh_cache_store_get(), ref);
     struct gh_resp_head h;
+    uint64_t first = 0;
+    int64_t part = 0;
     if (rc == 0)
-        rc = make_head(r, m, obj, (int64_t)(len - m->head_len), xcache, &h);
+        rc = make_head(r, m, obj, (int64_t)(len - m->head_len), xcache, &h, &first, &part);
     if (rc == -1)
         return GH_CONTINUE;             /* unreadable: let the proxy answer */
     if (rc != 0)
         return gh_req_fail(r, 500, true);
-    gh_edge_count_event(GH_EDGE_CACHE_HIT);
-    gh_req_respond_head(r, &h, obj + m->head_len, (size_t)(len - m->head_len));
+    count_served(xcache);
+    gh_req_respond_head(r, &h, obj + m->head_len + first,
+                        h.body == GH_RESP_NO_BODY ? 0 : (size_t)part);
     return GH_ANSWERED;
 }
 
@@ -346,7 +392,7 @@ enum gh_verdict gh_cache_hit_serve(struct gh_req *r, struct cache_ctx *ctx,
     }
     k->r = r;
     k->ref = *ref;
-    k->key = ctx->key;
+    k->key = ctx->okey;
     k->meta = info->meta;
     k->xcache = xcache;
     progressed(k);

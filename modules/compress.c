@@ -194,6 +194,20 @@ static int negotiate(const struct gh_req *r, unsigned enabled)
     return any ? gh_accept_encoding_choose(&ae, enabled) : -1;
 }
 
+/* The codings switched on (bit 1 << GH_CODING_x). */
+static unsigned codings_on(const struct gh_conf *conf)
+{
+    return (conf->compression.zstd ? 1u << GH_CODING_ZSTD : 0)
+           | (conf->compression.brotli ? 1u << GH_CODING_BR : 0)
+           | (conf->compression.gzip ? 1u << GH_CODING_GZIP : 0);
+}
+
+int gh_compress_coding(const struct gh_req *r)
+{
+    unsigned enabled = codings_on(r->conf);
+    return enabled != 0 ? negotiate(r, enabled) : -1;
+}
+
 static void cz_end(void *ctx)
 {
     struct cz_stream *s = ctx;
@@ -208,9 +222,7 @@ static void cz_end(void *ctx)
 static void *cz_start(struct gh_req *r, struct gh_resp_head *h)
 {
     const struct gh_conf *conf = r->conf;
-    unsigned enabled = (conf->compression.zstd ? 1u << GH_CODING_ZSTD : 0)
-                       | (conf->compression.brotli ? 1u << GH_CODING_BR : 0)
-                       | (conf->compression.gzip ? 1u << GH_CODING_GZIP : 0);
+    unsigned enabled = codings_on(conf);
     if (enabled == 0 || r->head_only || h->body == GH_RESP_NO_BODY
         || (h->status != 200 && h->status != 403 && h->status != 404)
         || (h->body == GH_RESP_LENGTH

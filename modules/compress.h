@@ -44,6 +44,12 @@ void gh_accept_encoding_parse(struct gh_accept_encoding *ae, const char *s, size
  * (identity not named at all is acceptable but states no preference). */
 int gh_accept_encoding_choose(const struct gh_accept_encoding *ae, unsigned enabled);
 
+struct gh_req;
+/* The coding the compression filter chooses for r's Accept-Encoding among
+ * the codings switched on (as enum gh_coding), or -1 for none (identity).
+ * The cache keys its Accept-Encoding variants by it. */
+int gh_compress_coding(const struct gh_req *r);
+
 struct gh_body_filter;
 /* The compression filter (server/filter.c lists it). */
 extern const struct gh_body_filter gh_compress_filter;

@@ -70,7 +70,9 @@ static void proxy_free(struct gh_proxy *p)
         p->src = NULL;
         src->close(p->r);
     }
-    gh_cache_resp_end(p->r, p->resp_head_done && p->resp_body_read);
+    /* Complete: every byte read, and the filters' last output out too. */
+    gh_cache_resp_end(p->r, p->resp_head_done && p->resp_body_read
+                                && (p->filters == NULL || (p->filters_flushed && !p->filters_more)));
     gh_loop_timer_cancel(&p->w->loop, &p->kick);
     drop_upstream(p, false);
     gh_buf_put(&p->w->bufs, p->rbuf);
@@ -80,6 +82,22 @@ static void proxy_free(struct gh_proxy *p)
         p->filters = NULL;
     }
     p->r->proxy = NULL;
+}
+
+void gh_proxy_handover(struct gh_proxy *p)
+{
+    struct gh_req *r = p->r;
+    const struct gh_http1_response *resp = &p->resp;
+    bool reusable = p->req_sent && gh_buf_empty(p->rbuf) && !resp->framing.conn_close
+                    && (resp->version_minor >= 1 || resp->framing.conn_keep_alive);
+    r->upstream_status = resp->status;
+    if (p->uc != NULL)
+        gh_upstream_done(p->up, p->uc->srv, resp->status, gh_now_ms - p->u_start);
+    r->body_done = p->req_body_read;
+    if (!p->req_body_read)
+        r->keepalive = false;           /* unread body bytes still on the wire */
+    drop_upstream(p, reusable);
+    proxy_free(p);
 }
 
 /* Answer with an error, or close when part of the answer is already out. */

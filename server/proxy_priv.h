@@ -108,6 +108,10 @@ static inline void gh_proxy_set_utimer(struct gh_proxy *p, gh_msec_t ms)
 /* Answer with an error status, or close when part of the answer is out.
  * Frees p. */
 void gh_proxy_fail(struct gh_proxy *p, int status);
+/* Someone else answers r (the cache, after a 304 revalidated its object):
+ * release the upstream (to the pool when it can be reused) and let go of r,
+ * whose response has not started. */
+void gh_proxy_handover(struct gh_proxy *p);
 /* The upstream failed before answering: retry on another server when SPEC
  * section 5 allows it (may_retry), else answer `status`. p is gone unless
  * a retry started. */

@@ -141,6 +141,13 @@ int gh_proxy_response_head(struct gh_proxy *p)
         return STEP_PROGRESS;
     }
     b->pos += rc;
+    if (GH_UNLIKELY(st == 304) && gh_cache_resp_304(p->r, &p->resp)) {
+        /* It revalidated a stored object, which answers instead. */
+        struct gh_req *r = p->r;
+        gh_proxy_handover(p);
+        gh_cache_answer_refreshed(r);
+        return STEP_STOP;
+    }
     if (!body_start_valid(p)) {
         /* Nothing went to the client yet: a clean 502 instead of a head
          * and then a cut connection. */
@@ -182,6 +189,8 @@ static int queue_filtered(struct gh_proxy *p, const char *in, size_t len,
     p->filters_more = rc == GH_FILTER_MORE;
     if (total == 0)
         return 0;
+    for (int i = 0; i < n; i++)
+        gh_cache_resp_body(p->r, iov[i].iov_base, iov[i].iov_len);
     p->r->io->resp_data(p->r, iov, n, total);
     p->out_queued = true;
     p->filter_out = true;
@@ -231,8 +240,8 @@ int gh_proxy_response_span(struct gh_proxy *p)
             return STEP_WAIT;
         }
     }
-    if (dlen > 0)
-        gh_cache_resp_body(p->r, start, dlen);
+    if (dlen > 0 && p->filters == NULL)
+        gh_cache_resp_body(p->r, start, dlen);  /* filtered: their output is stored */
     if (p->filters != NULL) {
         /* Copied through the filters: the span is consumed now. */
         if (dlen > 0 && queue_filtered(p, start, dlen, GH_FLUSH_NONE) == -1)

@@ -39,7 +39,10 @@ Modes added for the HTTP/1.1 engine tests (t/integ/test_http1_*.py):
                    for the cache tests: "fetch K of TARGET" (K counts the answers to
                    that target), padded to N bytes, with the given headers; wait:
                    sleep MS ms before the head; drip: the body in 5000-byte parts
-                   MS ms apart
+                   MS ms apart; etag=T sends ETag: "T" and answers an If-None-Match
+                   naming it with 304, lm=DATE sends Last-Modified: DATE and answers
+                   an If-Modified-Since equal to it with 304 (K does not count
+                   304s); h304=Name:Value adds a header to 304s only
 
 Mode added for the compression tests (t/integ/test_compression.py):
 
@@ -557,7 +560,7 @@ class Handler:
         elif path == "/healthz":
             self.respond(200, b"ok", head=head_only, keep=keep)
         elif seg[0] == "cache":
-            return self.cache_mode(target, head_only, keep)
+            return self.cache_mode(target, head_only, keep, headers)
         else:
             self.respond(200, ("backend %s\n" % name).encode(), head=head_only, keep=keep)
         return keep
@@ -573,11 +576,54 @@ _cache_count = {}
 _cache_lock = threading.Lock()
 
 
-def _cache_mode(self, target, head_only, keep):
+def _cache_not_modified(params, headers):
+    """The 304 _cache_mode answers, or None: etag=T against If-None-Match (weak
+    comparison), lm=DATE against an equal If-Modified-Since."""
+    got = {}
+    for k, v in headers or []:
+        got.setdefault(k.lower(), []).append(v)
+    etag = lm = None
+    ext, ext304 = [], []
+    for name, value in params:
+        if name == "etag":
+            etag = '"%s"' % value
+        elif name == "lm":
+            lm = value
+        elif name == "h304":
+            hn, _, hv = value.partition(":")
+            ext304.append((hn, hv.strip()))
+    if etag:
+        ext.append(("ETag", etag))
+    if lm:
+        ext.append(("Last-Modified", lm))
+    inm = ",".join(got.get("if-none-match", []))
+    tags = [t.strip() for t in inm.split(",") if t.strip()]
+    if tags:
+        hit = etag is not None and any(t == "*" or t.replace("W/", "", 1) == etag for t in tags)
+    else:
+        hit = lm is not None and lm in got.get("if-modified-since", [])
+    return ext, (ext + ext304 if hit else None)
+
+
+def _cache_mode(self, target, head_only, keep, headers=None):
     """/cache/ANY?h=Name:Value&status=CODE&len=N&chunked=1: for the cache tests. The body
     is "fetch K of TARGET\n" (K counts this backend's answers to that target) padded
-    with the pattern to N bytes; h adds a header (repeatable)."""
+    with the pattern to N bytes; h adds a header (repeatable); etag, lm and h304 as the
+    module's docstring says."""
     params = _cache_params(target)
+    validators, not_modified = _cache_not_modified(params, headers)
+    if not_modified is not None:
+        # the h headers too, but those h304 replaces
+        names304 = {k.lower() for k, _ in not_modified}
+        ext = []
+        for name, value in params:
+            hn, _, hv = value.partition(":")
+            if name == "h" and hn.lower() not in names304:
+                ext.append((hn, hv.strip()))
+        if not keep:
+            not_modified.append(("Connection", "close"))
+        self.send_head(304, ext + not_modified)
+        return keep
     with _cache_lock:
         _cache_count[target] = _cache_count.get(target, 0) + 1
         k = _cache_count[target]
@@ -598,6 +644,7 @@ def _cache_mode(self, target, head_only, keep):
             drip = int(value)
     if wait:
         time.sleep(wait / 1000.0)
+    ext += validators
     body = ("fetch %d of %s\n" % (k, target)).encode()
     if n is not None:
         body = (body + pattern(0, max(0, n - len(body))))[:n]
