@@ -204,7 +204,9 @@ def test_counts_move(gh_factory, backend):
     assert s0["blocks_total"] > 0 and s0["block_size"] == 4096
     assert s0["requests"] == {"hit": 0, "miss": 0, "expired": 0, "stale": 0, "bypass": 0}
     assert metric(gh, "gatehouse_cache_objects") == 0
-    t = "/cache/c" + FRESH + "&len=10000"
+    # no-transform: not compressed, so no Vary: Accept-Encoding and one object
+    # (a compressible one is a vary marker and its variant, test_cache_vary.py)
+    t = "/cache/c" + FRESH + ",%20no-transform&len=10000"
     assert xcache(gh, t) == "MISS"
     assert xcache(gh, t) == "HIT" and xcache(gh, t) == "HIT"
     ghtest.request(gh.port, "POST", "/cache/c", body="x")            # a body: BYPASS
@@ -288,7 +290,8 @@ def test_purge_while_being_written(gh_factory, backend):
     """An object still being written is purged too: the client filling it gets its whole
     answer, but the writer's commit goes nowhere and the next request is a MISS."""
     gh = gh_factory(config(backend))
-    t = "/cache/w" + FRESH + "&len=20000&drip=150"      # 4 parts, 150 ms apart
+    # no-transform: one object, not a vary marker and a variant (test_cache_vary.py)
+    t = "/cache/w" + FRESH + ",%20no-transform&len=20000&drip=150"   # 4 parts, 150 ms apart
     with ghtest.HttpConn(gh.port, timeout=10) as c:
         c.send(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % t).encode())
         backend.wait_request(lambda r: r["target"] == t)

@@ -196,3 +196,18 @@ def test_collapsed_misses_follow_the_variant(gh_factory, backend):
     assert r.header("X-Cache") == "MISS" and decode("gzip", r.body).startswith(b"fetch 2 of")
     assert get(gh, t, [("Accept-Encoding", "gzip")]).header("X-Cache") == "HIT"
     assert fetches(backend, t) == 2
+
+
+def test_purge_drops_every_variant(gh_factory, backend):
+    from test_cache_admin import purge
+    gh = gh_factory(config(backend))
+    t = cc_target("/cache/pv", "Cache-Control: max-age=60", "Vary: X-Lang", len=3000)
+    clients = [[("X-Lang", l), ("Accept-Encoding", ae)] for l in ("en", "fr") for ae in ("gzip", "br")]
+    for hs in clients:
+        assert get(gh, t, hs).header("X-Cache") == "MISS"
+        assert get(gh, t, hs).header("X-Cache") == "HIT"
+    # four variants and their marker
+    assert purge(gh, url="http://localhost" + t)["purged"] == 5
+    for hs in clients:
+        assert get(gh, t, hs).header("X-Cache") == "MISS"
+    assert fetches(backend, t) == 8
