@@ -5,8 +5,12 @@ client gets the stored body with X-Cache: EXPIRED, the upstream sending no body;
 replaces it. A fresh object answers the client's If-None-Match / If-Modified-Since with
 a 304 itself."""
 
+import re
+import subprocess
 import time
 from urllib.parse import quote
+
+import pytest
 
 import ghtest
 from test_cache import cc_target, fetches
@@ -176,3 +180,39 @@ def test_304_refreshes_a_large_object(gh_factory, backend):
     assert sent(backend, t)[3].get("if-none-match") == 'W/"b"'
     assert get(gh, t).header("X-Cache") == "HIT"
     assert statuses(backend, t) == 4
+
+
+def curl_h2(port, target, headers=()):
+    args = ["curl", "-sS", "-i", "--http2-prior-knowledge"]
+    for k, v in headers:
+        args += ["-H", "%s: %s" % (k, v)]
+    out = subprocess.run(args + ["http://127.0.0.1:%d%s" % (port, target)],
+                         capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    head, _, body = out.stdout.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body
+
+
+def test_over_http2(gh_factory, backend):
+    """The answers from stored objects go through an HTTP/2 stream's sink too: a 304 to a
+    conditional, a 206, a 416, and the object refreshed by a 304 (EXPIRED)."""
+    if subprocess.run(["which", "curl"], capture_output=True).returncode != 0:
+        pytest.skip("curl is not installed")
+    from test_cache_hit import config as h2_config
+    gh = gh_factory(h2_config(backend, h2=True))
+    for size in (1000, 300000):
+        t = cc_target("/cache/h2c", "Cache-Control: max-age=1", etag="h", len=size)
+        head, first = curl_h2(gh.port, t)
+        assert re.search(r"(?im)^x-cache: MISS", head) and len(first) == size
+        head, body = curl_h2(gh.port, t, [("If-None-Match", '"h"')])
+        assert head.startswith("HTTP/2 304") and body == b"", head
+        head, body = curl_h2(gh.port, t, [("Range", "bytes=10-19")])
+        assert head.startswith("HTTP/2 206") and body == first[10:20], head
+        assert re.search(r"(?im)^content-range: bytes 10-19/%d" % size, head)
+        head, body = curl_h2(gh.port, t, [("Range", "bytes=%d-" % size)])
+        assert head.startswith("HTTP/2 416"), head
+        time.sleep(2.1)
+        head, body = curl_h2(gh.port, t)
+        assert head.startswith("HTTP/2 200") and re.search(r"(?im)^x-cache: EXPIRED", head)
+        assert body == first
+        assert sent(backend, t)[1].get("if-none-match") == '"h"'
