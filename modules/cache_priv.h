@@ -147,7 +147,16 @@ int gh_cache_answer_edit(struct gh_req *r, const struct cache_meta *m, struct gh
 /* The value of a stored field (trimmed), or an empty string. */
 struct gh_str gh_cache_head_field(const struct cache_head *o, const char *name);
 
-/* In cache_vary.c. The object key a request looks up under a marker
+/* In cache_vary.c. The secondary key of r for a Vary value: the mode
+ * byte, then gh_cache_vary_key's text, Accept-Encoding given as the coding
+ * gh_compress_coding chooses ("zstd", "br", "gzip", "identity") in mode
+ * GH_CACHE_AE_CODING. Its length, or -1 (Vary: *, too long, too many
+ * names). */
+ssize_t gh_cache_vary_text(const struct gh_req *r, struct gh_str vary, char mode, char *out,
+                           size_t outsz);
+/* Do two Vary values name the same headers (case, order, repeats aside)? */
+bool gh_cache_vary_same(struct gh_str a, struct gh_str b);
+/* The object key a request looks up under a marker
  * (vary/mode as the marker holds them): 0, or -1 when no key can be made
  * (the request is then not cached). */
 int gh_cache_variant_key(struct gh_req *r, const struct cache_ctx *ctx, struct gh_str vary,
@@ -155,7 +164,7 @@ int gh_cache_variant_key(struct gh_req *r, const struct cache_ctx *ctx, struct g
 /* A lookup found a complete marker under the primary key (ref, released
  * here): note it in ctx and look up the request's variant: gh_cache_lookup's
  * return (ref and *vinfo then the variant's), -1 also when no variant key
- * can be made. */
+ * can be made (ctx->store is then false: the primary key is the marker's). */
 int gh_cache_vary_lookup(struct gh_req *r, struct cache_ctx *ctx, struct gh_cache_ref *ref,
                          const struct gh_cache_info *info, struct gh_cache_info *vinfo);
 /* Storing a response whose fields (f, n) may have Vary: point ctx->okey

@@ -65,24 +65,32 @@ static bool get_none(void *vctx, const char *name, size_t nlen, size_t i, const 
     return false;
 }
 
-int gh_cache_variant_key(struct gh_req *r, const struct cache_ctx *ctx, struct gh_str vary,
-                         char mode, struct gh_cache_key *out)
+ssize_t gh_cache_vary_text(const struct gh_req *r, struct gh_str vary, char mode, char *out,
+                           size_t outsz)
 {
     static const char *const names[] = { "zstd", "br", "gzip" };
     int coding = mode == GH_CACHE_AE_CODING ? gh_compress_coding(r) : -1;
     struct vary_get g = { r, mode, coding >= 0 && coding < 3 ? names[coding] : "identity" };
+    if (outsz < 1)
+        return -1;
+    out[0] = mode;
+    ssize_t k = gh_cache_vary_key(vary.p, vary.len, get_field, &g, out + 1, outsz - 1);
+    return k < 0 ? -1 : k + 1;
+}
+
+int gh_cache_variant_key(struct gh_req *r, const struct cache_ctx *ctx, struct gh_str vary,
+                         char mode, struct gh_cache_key *out)
+{
     size_t n = ctx->key_text.len;
     char *buf = gh_palloc(r->pool, n + 2 + GH_CACHE_VKEY_MAX);
     if (buf == NULL)
         return -1;
     memcpy(buf, ctx->key_text.p, n);
     buf[n] = '\n';
-    buf[n + 1] = mode;
-    ssize_t k = gh_cache_vary_key(vary.p, vary.len, get_field, &g, buf + n + 2,
-                                  GH_CACHE_VKEY_MAX);
+    ssize_t k = gh_cache_vary_text(r, vary, mode, buf + n + 1, GH_CACHE_VKEY_MAX + 1);
     if (k < 0)
         return -1;
-    gh_cache_key_hash(gh_cache_store_get(), buf, n + 2 + (size_t)k, out);
+    gh_cache_key_hash(gh_cache_store_get(), buf, n + 1 + (size_t)k, out);
     return 0;
 }
 
@@ -98,17 +106,20 @@ int gh_cache_vary_lookup(struct gh_req *r, struct cache_ctx *ctx, struct gh_cach
         off += (uint64_t)n;
     }
     gh_cache_release(gh_cache_store_get(), ref);
-    if (buf == NULL || off != len)
-        return -1;
-    ctx->vary_mode = buf[0];
-    ctx->vary = gh_str_make(buf + 1, (size_t)len - 1);
-    if (gh_cache_variant_key(r, ctx, ctx->vary, ctx->vary_mode, &ctx->okey) == -1)
-        return -1;
-    return gh_cache_lookup(gh_cache_store_get(), &ctx->okey, ref, vinfo);
+    if (buf != NULL && off == len) {
+        ctx->vary_mode = buf[0];
+        ctx->vary = gh_str_make(buf + 1, (size_t)len - 1);
+        if (gh_cache_variant_key(r, ctx, ctx->vary, ctx->vary_mode, &ctx->okey) == 0)
+            return gh_cache_lookup(gh_cache_store_get(), &ctx->okey, ref, vinfo);
+    }
+    /* No variant for this request: it must not store under (or wait on)
+     * the primary key, which holds the marker. */
+    ctx->okey = ctx->key;
+    ctx->store = false;
+    return -1;
 }
 
-/* Do two Vary lists name the same headers (case, order, repeats aside)? */
-static bool same_names(struct gh_str a, struct gh_str b)
+bool gh_cache_vary_same(struct gh_str a, struct gh_str b)
 {
     char ka[GH_CACHE_VKEY_MAX], kb[GH_CACHE_VKEY_MAX];
     ssize_t na = gh_cache_vary_key(a.p, a.len, get_none, NULL, ka, sizeof(ka));
@@ -176,7 +187,7 @@ int gh_cache_vary_store(struct gh_req *r, struct cache_ctx *ctx, const struct gh
     char mode = mode_raw ? GH_CACHE_AE_RAW : GH_CACHE_AE_CODING;
     if (gh_cache_variant_key(r, ctx, vary, mode, &ctx->okey) == -1)
         return -1;
-    if (ctx->vary.len == 0 || ctx->vary_mode != mode || !same_names(ctx->vary, vary))
+    if (ctx->vary.len == 0 || ctx->vary_mode != mode || !gh_cache_vary_same(ctx->vary, vary))
         return write_marker(ctx, vary, mode);
     return 0;
 }
