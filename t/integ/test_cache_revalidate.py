@@ -88,6 +88,14 @@ def test_no_cache_revalidates_every_time(gh_factory, backend):
         r = get(gh, nc)
         assert r.header("X-Cache") == "EXPIRED" and r.body == first.body
     assert statuses(backend, nc) == 4 and fetches(backend, nc) == 4
+    # a response's max-age=0, and must-revalidate once stale, the same
+    for cc, tag in (("max-age=0", "z"), ("max-age=1, must-revalidate", "mr")):
+        t = cc_target("/cache/mz", "Cache-Control: " + cc, etag=tag)
+        first = get(gh, t)
+        time.sleep(2.1)
+        r = get(gh, t)
+        assert r.header("X-Cache") == "EXPIRED" and r.body == first.body, cc
+        assert sent(backend, t)[1].get("if-none-match") == '"%s"' % tag
     # and a client's max-age=0 on a fresh object
     t = cc_target("/cache/ma", "Cache-Control: max-age=60", etag="m")
     first = get(gh, t)
