@@ -42,6 +42,7 @@
 #define H2_FLUSH_ROUNDS 64
 #define H2_RESET_BURST 200              /* client RST_STREAMs: a burst of this, then */
 #define H2_RESET_RATE 50                /* this many per second (then GOAWAY) */
+#define H2_DEFLATE_TABLE 0              /* HPACK dynamic table for our responses (bytes) */
 
 static nghttp2_session_callbacks *callbacks;
 static nghttp2_option *options;
@@ -337,6 +338,7 @@ static int setup(void)
     nghttp2_option_set_no_auto_window_update(options, 1);
     nghttp2_option_set_no_closed_streams(options, 1);
     nghttp2_option_set_stream_reset_rate_limit(options, H2_RESET_BURST, H2_RESET_RATE);
+    nghttp2_option_set_max_deflate_dynamic_table_size(options, H2_DEFLATE_TABLE);
     return 0;
 }
 

@@ -326,7 +326,7 @@ if want memory; then
 		for n in "${NAMES[@]}"; do
 			d=$W/mem-$mode-$n
 			port=$(free_port)
-			proxy_up "$n" "$d" "$port" "$mode" 1 || { echo -e "mem\t$mode\t$n\t0\t0\t0\t0\t$IDLE\t$(load1)" >>"$RES"; continue; }
+			proxy_up "$n" "$d" "$port" "$mode" 1 || { echo -e "mem\t$mode\t$n\t0\t0\t0\t0\t$IDLE\t$(load1)\t0\t1" >>"$RES"; continue; }
 			pid=$PROXY_PID
 			tls=()
 			[ "$mode" = tls ] && tls=(--tls "$P/ca.crt")
@@ -336,19 +336,30 @@ if want memory; then
 			stop_pid $wc TERM 10
 			sleep 1
 			before=$(rss_kb "$pid")
-			$PY "$here/h2_idle.py" -p "$port" -n "$IDLE" -t 600 "${tls[@]}" >"$d/idle.out" 2>"$d/idle.err" &
-			ic=$!
-			PIDS+=($ic)
-			for ((i = 0; i < 3000; i++)); do grep -qs ready "$d/idle.out" && break; sleep 0.1; done
-			sleep 1
+			# two clients of IDLE/2 each, RSS after each: the second half's slope has no heap
+			# left over from the warm-up to reuse
+			h1=$((IDLE / 2)) h2=$((IDLE - IDLE / 2)) ics=() mid= ok=0 open=0
+			for h in $h1 $h2; do
+				k=${#ics[@]}
+				$PY "$here/h2_idle.py" -p "$port" -n "$h" -t 600 "${tls[@]}" >"$d/idle$k.out" 2>"$d/idle$k.err" &
+				ics+=($!)
+				PIDS+=($!)
+				for ((i = 0; i < 3000; i++)); do grep -qs ready "$d/idle$k.out" && break; sleep 0.1; done
+				sleep 1
+				[ -n "$mid" ] || mid=$(rss_kb "$pid")
+			done
 			after=$(rss_kb "$pid")
-			kill -USR1 $ic 2>/dev/null
-			for ((i = 0; i < 50; i++)); do grep -qs '^open' "$d/idle.out" && break; sleep 0.1; done
-			read -r _ ok _ _ _ _ < <(grep ready "$d/idle.out")
-			open=$(awk '/^open/ { print $2 }' "$d/idle.out")
-			log "${LABEL[$n]} $mode: RSS $before kB, with $IDLE idle h2 connections $after kB (answered ${ok:-0}, open ${open:-0})"
-			echo -e "mem\t$mode\t$n\t$before\t$after\t${ok:-0}\t${open:-0}\t$IDLE\t$(load1)" >>"$RES"
-			stop_pid $ic TERM 10
+			for k in 0 1; do kill -USR1 "${ics[$k]}" 2>/dev/null; done
+			for k in 0 1; do
+				for ((i = 0; i < 50; i++)); do grep -qs '^open' "$d/idle$k.out" && break; sleep 0.1; done
+				v=$(awk '/^ready/ { print $2 }' "$d/idle$k.out")
+				ok=$((ok + ${v:-0}))
+				v=$(awk '/^open/ { print $2 }' "$d/idle$k.out")
+				open=$((open + ${v:-0}))
+			done
+			log "${LABEL[$n]} $mode: RSS $before kB, with $h1 idle h2 connections $mid kB, with $IDLE $after kB (answered $ok, open $open)"
+			echo -e "mem\t$mode\t$n\t$before\t$after\t$ok\t$open\t$IDLE\t$(load1)\t$mid\t$h2" >>"$RES"
+			for k in 0 1; do stop_pid "${ics[$k]}" TERM 10; done
 			stop_pid "$pid" TERM 10
 		done
 	done
@@ -432,5 +443,8 @@ for mode in ("h2c", "tls"):
     r1 = ratio(per.get("gh"), per.get("nginx"))
     line(f"3 RSS bytes per idle {mode} conn ({idle})", per, 0, (r1, ratio(per.get("gh"), per.get("haproxy"))),
          f"target <= nginx: {verdict(None if r1 is None else r1 <= 1.0)}", loads([r[8] for r in m]))
+    slope = {r[2]: (int(r[4]) - int(r[9])) * 1024 / int(r[10]) for r in m if per.get(r[2]) is not None and len(r) > 10}
+    line(f"3 RSS bytes per idle {mode} conn, 2nd half", slope, 0,
+         (ratio(slope.get("gh"), slope.get("nginx")), ratio(slope.get("gh"), slope.get("haproxy"))), "info")
 print(f"h2: {env[-1]}")
 EOF

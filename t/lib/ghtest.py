@@ -504,7 +504,10 @@ class Gatehouse:
         return kids
 
     def worker_pids(self):
-        return [p for p in self.children() if not is_helper(p)]
+        # A helper just forked has not set its title yet: the master's log names it too
+        # (the line is written right after fork, in the master).
+        helpers = {int(m) for m in re.findall(r"started helper (\d+)", self.error_log())}
+        return [p for p in self.children() if p not in helpers and not is_helper(p)]
 
     def wait_workers(self, n, timeout=10.0, exclude=()):
         """Wait until exactly n workers run, none of them in exclude; returns their pids."""
