@@ -220,6 +220,9 @@ static int decline(struct gh_req *r, bool store)
     struct cache_ctx *ctx = r->mod_ctx[gh_module_cache.index];
     ctx->result = "MISS";
     ctx->store = store && r->head.method_id == GH_M_GET;
+    /* An answer to store is fetched whole (no Range upstream); out of
+     * memory, the Range goes and a 206 is passed on unstored. */
+    (void)gh_cache_upstream_head(r, ctx);
     return GH_ERROR;
 }
 

@@ -92,3 +92,24 @@ def test_range_of_a_streamed_hit(gh_factory, backend):
         assert r.status == 206 and r.header("Content-Range") == "bytes %d-%d/%d" % (first, last, n)
         assert r.body == whole[first:last + 1], rng
     assert fetches(backend, t) == 1
+
+
+def test_waiter_for_another_variant_fetches_whole(gh_factory, backend):
+    """A miss that waited on a pending object which turned out to vary, for another
+    variant than its own, goes upstream itself, without its Range, and stores the
+    whole answer."""
+    import threading
+    gh = gh_factory(config(backend))
+    t = cc_target("/cache/wv", "Cache-Control: max-age=60", "Vary: X-Lang", wait=700, len=1000)
+    first = {}
+    th = threading.Thread(target=lambda: first.update(r=get(gh, t, [("X-Lang", "en")])))
+    th.start()
+    backend.wait_request(lambda r: r["target"] == t)
+    r = get(gh, t, [("X-Lang", "fr"), ("Range", "bytes=0-9")])
+    th.join(10)
+    assert first["r"].status == 200 and first["r"].body.startswith(b"fetch 1 of")
+    assert r.status == 200 and len(r.body) == 1000 and r.body.startswith(b"fetch 2 of")
+    got = req_headers(backend, t)
+    assert len(got) == 2 and "range" not in got[1] and got[1].get("x-lang") == "fr"
+    r = get(gh, t, [("X-Lang", "fr"), ("Range", "bytes=0-9")])
+    assert r.status == 206 and r.header("X-Cache") == "HIT" and r.body.startswith(b"fetch 2")
