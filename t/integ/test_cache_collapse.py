@@ -85,7 +85,8 @@ def worker_with_local_port(gh, port):
         next(f)
         for line in f:
             fields = line.split()
-            if int(fields[1].split(":")[1], 16) == port:
+            # inode 0: a TIME_WAIT socket (another test's, on a reused port)
+            if int(fields[1].split(":")[1], 16) == port and int(fields[9]) != 0:
                 inode = int(fields[9])
     for pid in gh.worker_pids():
         if inode in ghtest.socket_inodes(pid):
