@@ -167,6 +167,39 @@ static enum gh_verdict begin_pending(struct gh_req *r, struct cache_ctx *ctx)
     return GH_CONTINUE;
 }
 
+/* May the stale object m answer ctx's request now that the upstream
+ * failed? stale-if-error's window; all_down (RFC 9111 4.2.4:
+ * disconnected): any staleness, unless forbidden, which
+ * gh_cache_stale_if_error checks as for a window without end. */
+static bool stale_allowed(const struct cache_ctx *ctx, const struct cache_meta *m, bool all_down)
+{
+    int64_t age = m->initial_age + GH_MAX(0, (int64_t)gh_now_sec - m->response_time);
+    struct gh_cache_req q = ctx->creq;
+    if (all_down)
+        q.cc.stale_if_error = GH_CC_DELTA_MAX;
+    return m->kind == CACHE_OBJ && !(m->cc.flags & GH_CC_NO_CACHE) && !q.pragma_no_cache
+           && gh_cache_stale_if_error(&q, &m->cc, m->lifetime, age);
+}
+
+/* An expired object that revalidation did not keep: hold it while the
+ * request is upstream when it could answer an upstream failure (a
+ * second reference, the same object or none). */
+static void keep_stale(struct cache_ctx *ctx, const struct cache_meta *m)
+{
+    struct gh_cache_info info;
+    if (!stale_allowed(ctx, m, true))
+        return;
+    if (gh_cache_lookup(&C.store, &ctx->okey, &ctx->stale, &info) != 0)
+        return;
+    struct cache_meta now;
+    memcpy(&now, info.meta, sizeof(now));
+    if (!info.complete || now.kind != CACHE_OBJ || now.response_time != m->response_time) {
+        gh_cache_release(&C.store, &ctx->stale);    /* replaced meanwhile */
+        return;
+    }
+    ctx->stale_info = info;
+}
+
 static bool is_marker(const struct gh_cache_info *info)
 {
     struct cache_meta m;
@@ -225,6 +258,16 @@ static enum gh_verdict lookup(struct gh_req *r, struct cache_ctx *ctx)
         enum gh_cache_use use = gh_cache_use(&ctx->creq, &m.cc, m.lifetime, age);
         if (use == GH_USE_FRESH)
             return gh_cache_hit_serve(r, ctx, &ref, &info, "HIT");
+        if (use == GH_USE_STALE && info.complete)
+            return gh_cache_hit_serve(r, ctx, &ref, &info, "STALE");   /* max-stale */
+        if (use == GH_USE_STALE_REVALIDATE && info.complete) {
+            /* stale-while-revalidate: one request (the one that claims
+             * it) refreshes the object, synchronously; the others within
+             * the window are answered the stale one meanwhile. */
+            gh_msec_t hold = GH_MAX(r->conf->cache.lock_timeout, 1000);
+            if (!gh_cache_claim(&C.store, &ref, gh_now_ms, gh_now_ms + hold))
+                return gh_cache_hit_serve(r, ctx, &ref, &info, "STALE");
+        }
         if (use == GH_USE_GATEWAY_TIMEOUT) {
             gh_cache_release(&C.store, &ref);
             return gh_req_fail(r, 504, false);
@@ -232,6 +275,8 @@ static enum gh_verdict lookup(struct gh_req *r, struct cache_ctx *ctx)
         if (info.complete) {
             ctx->result = "EXPIRED";
             gh_cache_reval_want(r, ctx, &ref, &info);   /* keeps or releases ref */
+            if (!ctx->reval)
+                keep_stale(ctx, &m);
         } else {
             gh_cache_release(&C.store, &ref);
             ctx->store = false;         /* another request is writing it */
@@ -374,6 +419,29 @@ static void end_pending(struct cache_ctx *ctx, bool pass)
     gh_cache_hit_wake(&ctx->pkey);
 }
 
+const struct gh_resp_source *gh_cache_upstream_error(struct gh_req *r, int status,
+                                                     bool all_down)
+{
+    struct cache_ctx *ctx = gh_cache_ctx_of(r);
+    GH_UNUSED(status);
+    if (ctx == NULL)
+        return NULL;
+    /* The object revalidation holds, or the one kept for this. */
+    struct gh_cache_ref *ref = ctx->reval ? &ctx->old_ref : &ctx->stale;
+    struct gh_cache_info info = ctx->reval ? ctx->old_info : ctx->stale_info;
+    if (ref->obj == 0)
+        return NULL;
+    struct cache_meta m;
+    memcpy(&m, info.meta, sizeof(m));
+    if (!stale_allowed(ctx, &m, all_down))
+        return NULL;
+    struct gh_cache_ref held = *ref;
+    memset(ref, 0, sizeof(*ref));
+    gh_cache_reval_done(r, ctx);        /* the client's fields again (Range, conditionals) */
+    ctx->store = false;
+    return gh_cache_hit_source(r, ctx, &held, &info, "STALE");
+}
+
 void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
                         struct gh_resp_head *h, bool filtered, bool delimited)
 {
@@ -381,6 +449,7 @@ void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
     if (ctx == NULL)
         return;
     gh_cache_reval_done(r, ctx);
+    gh_cache_release(&C.store, &ctx->stale);   /* an answer came: not needed now */
     (void)gh_resp_head_add(h, GH_STR("X-Cache"), gh_str_make(ctx->result, strlen(ctx->result)));
     gh_edge_count_event(ctx->result[0] == 'M' ? GH_EDGE_CACHE_MISS
                         : ctx->result[0] == 'E' ? GH_EDGE_CACHE_EXPIRED : GH_EDGE_CACHE_BYPASS);
@@ -490,6 +559,7 @@ static enum gh_verdict cache_log(struct gh_req *r)
     if (ctx != NULL) {
         gh_cache_resp_end(r, false);
         gh_cache_hit_end(ctx);
+        gh_cache_release(&C.store, &ctx->stale);
     }
     return GH_CONTINUE;
 }

@@ -12,8 +12,9 @@
  * (server/admin_cache.c); Vary variants, one per encoding served
  * (cache_vary.c); revalidation with the object's validators and 304
  * refreshes (cache_reval.c); the client's conditionals and Range answered
- * from stored objects (cache_answer.c). Not yet (see the README): stale
- * serving; responses delimited by the upstream's close are not stored.
+ * from stored objects (cache_answer.c); stale serving (RFC 5861, and when
+ * every server is down). Not yet (see the README): responses delimited by
+ * the upstream's close are not stored.
  */
 #ifndef GH_CACHE_H
 #define GH_CACHE_H
@@ -23,6 +24,7 @@
 #include "server/request.h"
 
 struct gh_resp_head;
+struct gh_resp_source;
 
 extern struct gh_module gh_module_cache;
 
@@ -57,6 +59,14 @@ void gh_cache_answer_refreshed(struct gh_req *r);
 /* Body bytes on their way to the client, after the body filters (what a
  * hit will send). */
 void gh_cache_resp_body(struct gh_req *r, const char *p, size_t n);
+/* The proxy: the upstream failed before any of the answer went out (502,
+ * 503, 504, or an upstream's 5xx status); all_down: no server of the
+ * upstream could be reached. A source that answers the stale object
+ * instead (X-Cache: STALE) when stale-if-error allows it, or when all_down
+ * and nothing forbids serving stale (RFC 9111 4.2.4: no-cache,
+ * must-revalidate, proxy-revalidate, s-maxage); else NULL. */
+const struct gh_resp_source *gh_cache_upstream_error(struct gh_req *r, int status,
+                                                     bool all_down);
 /* The proxy is done with r's upstream side: complete means the whole
  * body was read from the upstream (the object is committed), else it is
  * discarded. */

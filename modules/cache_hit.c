@@ -379,6 +379,30 @@ static enum gh_verdict serve_whole(struct gh_req *r, struct gh_cache_ref *ref,
     return GH_ANSWERED;
 }
 
+const struct gh_resp_source *gh_cache_hit_source(struct gh_req *r, struct cache_ctx *ctx,
+                                                 struct gh_cache_ref *ref,
+                                                 const struct gh_cache_info *info,
+                                                 const char *xcache)
+{
+    struct cache_hit *k = gh_pcalloc(r->pool, sizeof(*k));
+    if (k == NULL) {
+        gh_cache_release(gh_cache_store_get(), ref);
+        return NULL;
+    }
+    k->r = r;
+    k->ref = *ref;
+    memset(ref, 0, sizeof(*ref));       /* the hit's now */
+    k->key = ctx->okey;
+    k->meta = info->meta;
+    k->xcache = xcache;
+    progressed(k);
+    k->pending = !info->complete && info->length == 0;
+    if (k->pending)
+        k->due = gh_now_ms + r->conf->cache.lock_timeout;
+    ctx->hit = k;
+    return &hit_source;
+}
+
 enum gh_verdict gh_cache_hit_serve(struct gh_req *r, struct cache_ctx *ctx,
                                    struct gh_cache_ref *ref, const struct gh_cache_info *info,
                                    const char *xcache)
@@ -388,21 +412,9 @@ enum gh_verdict gh_cache_hit_serve(struct gh_req *r, struct cache_ctx *ctx,
         memcpy(&m, info->meta, sizeof(m));
         return serve_whole(r, ref, &m, info->length, xcache);
     }
-    struct cache_hit *k = gh_pcalloc(r->pool, sizeof(*k));
-    if (k == NULL) {
-        gh_cache_release(gh_cache_store_get(), ref);
+    const struct gh_resp_source *src = gh_cache_hit_source(r, ctx, ref, info, xcache);
+    if (src == NULL)
         return GH_CONTINUE;
-    }
-    k->r = r;
-    k->ref = *ref;
-    k->key = ctx->okey;
-    k->meta = info->meta;
-    k->xcache = xcache;
-    progressed(k);
-    k->pending = !info->complete && info->length == 0;
-    if (k->pending)
-        k->due = gh_now_ms + r->conf->cache.lock_timeout;
-    ctx->hit = k;
-    gh_proxy_serve(r, &hit_source);
+    gh_proxy_serve(r, src);
     return GH_ANSWERED;
 }

@@ -17,6 +17,7 @@
 #define GH_CACHE_PRIV_H
 
 #include "modules/cache.h"
+#include "server/proxy.h"
 #include "modules/cache_rfc.h"
 #include "modules/cache_store.h"
 
@@ -89,6 +90,11 @@ struct cache_ctx {
     /* The client's fields while the upstream gets others (NULL: the same). */
     struct gh_http_header *client_headers;
     size_t client_nheaders;
+    /* A stored object that was not fresh, kept while the request is
+     * upstream: answered instead of an error when RFC 5861 or a dead
+     * upstream allows (gh_cache_upstream_error). */
+    struct gh_cache_ref stale;
+    struct gh_cache_info stale_info;
 };
 
 static inline struct cache_ctx *gh_cache_ctx_of(struct gh_req *r)
@@ -130,6 +136,12 @@ ssize_t gh_cache_split_head(struct gh_req *r, char *head, size_t len,
 enum gh_verdict gh_cache_hit_serve(struct gh_req *r, struct cache_ctx *ctx,
                                    struct gh_cache_ref *ref, const struct gh_cache_info *info,
                                    const char *xcache);
+/* The same as a source for a pump that exists (the proxy's, after an
+ * upstream error); NULL when out of memory (ref released). */
+const struct gh_resp_source *gh_cache_hit_source(struct gh_req *r, struct cache_ctx *ctx,
+                                                 struct gh_cache_ref *ref,
+                                                 const struct gh_cache_info *info,
+                                                 const char *xcache);
 /* A writer of this worker appended to (or finished) the object of key:
  * wake the requests of this worker that follow it. */
 void gh_cache_hit_wake(const struct gh_cache_key *key);

@@ -43,6 +43,7 @@ enum { W_WRITING = 0, W_COMPLETE, W_ABORTED };
 struct cs_obj {
     uint64_t key[2];
     _Atomic uint64_t length;                    /* bytes written (writer; release) */
+    _Atomic uint64_t claim;                     /* gh_cache_claim: held until (ms) */
     _Atomic uint32_t state;                     /* OBJ_* */
     _Atomic uint32_t wstate;                    /* W_* */
     _Atomic int32_t refs;                       /* stripe */
@@ -697,6 +698,18 @@ ssize_t gh_cache_read(struct gh_cache_store *cs, struct gh_cache_ref *ref, uint6
     return (ssize_t)done;
 }
 
+bool gh_cache_claim(struct gh_cache_store *cs, const struct gh_cache_ref *ref, uint64_t now,
+                    uint64_t until)
+{
+    struct cs_obj *o = O(cs, ref->obj);
+    uint64_t cur = atomic_load(&o->claim);
+
+    while (cur <= now)
+        if (atomic_compare_exchange_weak(&o->claim, &cur, until))
+            return true;
+    return false;
+}
+
 void gh_cache_release(struct gh_cache_store *cs, struct gh_cache_ref *ref)
 {
     if (ref->obj == 0)
@@ -740,6 +753,7 @@ int gh_cache_begin_named(struct gh_cache_store *cs, const struct gh_cache_key *k
         o->first = o->last = o->nblocks = 0;
         o->hnext = 0;
         atomic_store(&o->length, 0);
+        atomic_store(&o->claim, 0);
         atomic_store(&o->refs, 0);
         atomic_store(&o->wstate, W_WRITING);
         atomic_store(&o->state, OBJ_LIVE);

@@ -42,7 +42,7 @@
 #include "common/shm.h"
 
 #define GH_CACHE_REGION "cache"
-#define GH_CACHE_LAYOUT 2u                 /* 2: objects have names */
+#define GH_CACHE_LAYOUT 3u                 /* 2: objects have names; 3: claims */
 #define GH_CACHE_META 128                /* opaque bytes per object */
 #define GH_CACHE_HOLDS 256               /* references one process may hold at once */
 #define GH_CACHE_BLOCK 4096u             /* default block size */
@@ -122,6 +122,12 @@ ssize_t gh_cache_read(struct gh_cache_store *cs, struct gh_cache_ref *ref, uint6
 /* Bytes written so far, and whether the object is complete. */
 uint64_t gh_cache_length(const struct gh_cache_store *cs, const struct gh_cache_ref *ref,
                          bool *complete);
+/* Claim the object (held by ref) until `until`: true when no claim is
+ * held past `now`. Times are ms of one clock for every process
+ * (CLOCK_MONOTONIC). For "one of us refreshes it": a claimant that dies
+ * lets go when its claim runs out. */
+bool gh_cache_claim(struct gh_cache_store *cs, const struct gh_cache_ref *ref, uint64_t now,
+                    uint64_t until);
 /* Drop a reference from lookup; the last one of an evicted object frees it. */
 void gh_cache_release(struct gh_cache_store *cs, struct gh_cache_ref *ref);
 

@@ -100,10 +100,33 @@ void gh_proxy_handover(struct gh_proxy *p)
     proxy_free(p);
 }
 
+bool gh_proxy_try_stale(struct gh_proxy *p, int status, bool all_down)
+{
+    struct gh_req *r = p->r;
+    if (p->resp_started || p->out_queued || p->src != NULL || p->tunnel)
+        return false;
+    const struct gh_resp_source *src = gh_cache_upstream_error(r, status, all_down);
+    if (src == NULL)
+        return false;
+    drop_upstream(p, false);
+    gh_buf_put(&p->w->bufs, p->rbuf);
+    p->rbuf = NULL;
+    p->src = src;
+    p->resp_head_done = p->resp_body_read = p->resp_term_queued = false;
+    p->uq = (struct gh_outq){ 0 };
+    p->req_sent = true;                 /* nothing more goes upstream */
+    r->upstream_status = status;
+    gh_loop_timer_set(&p->w->loop, &p->kick, 0);
+    return true;
+}
+
 /* Answer with an error, or close when part of the answer is already out. */
 void gh_proxy_fail(struct gh_proxy *p, int status)
 {
     struct gh_req *r = p->r;
+    if (GH_UNLIKELY(status >= 502 && status <= 504) && !p->resp_started
+        && gh_proxy_try_stale(p, status, false))
+        return;
     bool started = p->resp_started;
     bool close = !p->req_body_read;
     proxy_free(p);
@@ -193,7 +216,11 @@ static int connect_next(struct gh_proxy *p)
     for (int attempt = 0; attempt < 64; attempt++) {
         struct gh_server_rt *srv = gh_upstream_pick(p->up, p->tried, r);
         if (srv == NULL) {
-            gh_proxy_fail(p, p->tried == 0 ? 503 : 502);
+            /* Every server is down or was tried: a stale object may do. */
+            int status = p->tried == 0 ? 503 : 502;
+            if (gh_proxy_try_stale(p, status, true))
+                return 0;
+            gh_proxy_fail(p, status);
             return -1;
         }
         size_t idx = (size_t)(srv - p->up->servers);

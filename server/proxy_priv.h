@@ -160,6 +160,12 @@ int gh_proxy_filters_sync(struct gh_proxy *p);
  * STEP_PROGRESS or STEP_STOP (p is gone). */
 int gh_proxy_source_step(struct gh_proxy *p);
 
+/* In proxy.c: the upstream failed with `status` before anything of the
+ * answer was queued (all_down: no server could be reached). When the
+ * cache has a stale object for it, p answers that instead: true (the
+ * upstream side is let go, the pump resumes by timer); else false. */
+bool gh_proxy_try_stale(struct gh_proxy *p, int status, bool all_down);
+
 /* In proxy.c: the source declined before the head: forward the request
  * upstream instead. 0 (p goes on), or -1 (answered or closed: p is gone). */
 int gh_proxy_go_upstream(struct gh_proxy *p);

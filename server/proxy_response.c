@@ -148,6 +148,16 @@ int gh_proxy_response_head(struct gh_proxy *p)
         gh_cache_answer_refreshed(r);
         return STEP_STOP;
     }
+    if (GH_UNLIKELY(st >= 500)) {
+        /* stale-if-error: a 5xx may be answered by a stale object. */
+        struct gh_server_rt *srv = p->uc != NULL ? p->uc->srv : NULL;
+        uint64_t ms = gh_now_ms - p->u_start;
+        if (gh_proxy_try_stale(p, st, false)) {
+            if (srv != NULL)
+                gh_upstream_done(p->up, srv, st, ms);
+            return STEP_PROGRESS;
+        }
+    }
     if (!body_start_valid(p)) {
         /* Nothing went to the client yet: a clean 502 instead of a head
          * and then a cut connection. */

@@ -42,7 +42,10 @@ Modes added for the HTTP/1.1 engine tests (t/integ/test_http1_*.py):
                    MS ms apart; etag=T sends ETag: "T" and answers an If-None-Match
                    naming it with 304, lm=DATE sends Last-Modified: DATE and answers
                    an If-Modified-Since equal to it with 304 (K does not count
-                   304s); h304=Name:Value adds a header to 304s only
+                   304s); h304=Name:Value adds a header to 304s only;
+                   fail_after=N: from the (N+1)th answer on, a plain 500 "failing"
+                   without the h headers; hang_after=N: from the (N+1)th answer on,
+                   sleep 3 s before the head
 
 Mode added for the compression tests (t/integ/test_compression.py):
 
@@ -627,7 +630,7 @@ def _cache_mode(self, target, head_only, keep, headers=None):
     with _cache_lock:
         _cache_count[target] = _cache_count.get(target, 0) + 1
         k = _cache_count[target]
-    status, n, chunked, ext, wait, drip = 200, None, False, [], 0, 0
+    status, n, chunked, ext, wait, drip, failing = 200, None, False, [], 0, 0, False
     for name, value in params:
         if name == "h":
             hn, _, hv = value.partition(":")
@@ -642,6 +645,18 @@ def _cache_mode(self, target, head_only, keep, headers=None):
             wait = int(value)
         elif name == "drip":
             drip = int(value)
+        elif name == "fail_after" and k > int(value):
+            failing = True
+        elif name == "hang_after" and k > int(value):
+            wait = 3000
+    if failing:
+        body = b"failing\n"
+        self.send_head(500, [("Content-Type", "text/plain"),
+                             ("Content-Length", str(len(body)))]
+                       + ([] if keep else [("Connection", "close")]))
+        if not head_only:
+            self.sock.sendall(body)
+        return keep
     if wait:
         time.sleep(wait / 1000.0)
     ext += validators

@@ -471,6 +471,33 @@ START_TEST(test_set_meta_before_bytes)
 }
 END_TEST
 
+/* One claim at a time, until it runs out. */
+START_TEST(test_claim)
+{
+    struct gh_cache_key k = key_of("GET http://claim/");
+    struct gh_cache_ref w, r1, r2;
+    struct gh_cache_info info;
+
+    ck_assert_int_eq(gh_cache_begin(&cs, &k, "m", 1, &w), 0);
+    ck_assert_int_eq(gh_cache_commit(&cs, &w), 0);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k, &r1, &info), 0);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k, &r2, &info), 0);
+    ck_assert(gh_cache_claim(&cs, &r1, 1000, 2000));
+    ck_assert(!gh_cache_claim(&cs, &r2, 1500, 2500));     /* held */
+    ck_assert(!gh_cache_claim(&cs, &r1, 1999, 2500));
+    ck_assert(gh_cache_claim(&cs, &r2, 2000, 3000));      /* ran out */
+    ck_assert(!gh_cache_claim(&cs, &r1, 2001, 4000));
+    gh_cache_release(&cs, &r1);
+    gh_cache_release(&cs, &r2);
+    /* A new object of the key starts unclaimed. */
+    ck_assert_int_eq(gh_cache_begin(&cs, &k, "m", 1, &w), 0);
+    ck_assert_int_eq(gh_cache_commit(&cs, &w), 0);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k, &r1, &info), 0);
+    ck_assert(gh_cache_claim(&cs, &r1, 2500, 3000));
+    gh_cache_release(&cs, &r1);
+}
+END_TEST
+
 START_TEST(test_writer_killed_mid_write)
 {
     int fds[2];
@@ -701,6 +728,7 @@ static Suite *cache_store_suite(void)
     tcase_add_test(tc, test_purge_by_name);
     tcase_add_test(tc, test_reader_follows_writer);
     tcase_add_test(tc, test_set_meta_before_bytes);
+    tcase_add_test(tc, test_claim);
     tcase_add_test(tc, test_writer_killed_mid_write);
     tcase_add_test(tc, test_writer_killed_in_global_lock);
     tcase_add_test(tc, test_writer_killed_in_stripe);
