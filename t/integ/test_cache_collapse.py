@@ -125,12 +125,14 @@ def test_writer_killed_waiters_answered_from_upstream(gh_factory, backend):
         th.join(40)
     assert all(o is not None for o in out), "a client hung"
     ok = [(r, s) for r, s in out if not isinstance(r, Exception)]
-    assert ok, "every client was in the killed worker"
+    assert ok, "every client was in the killed worker: %r" % out
     for r, s in ok:
         assert r.status == 200 and len(r.body) == 5000 and r.body.startswith(b"fetch ")
         assert r.header("X-Cache") in ("MISS", "HIT"), r.headers
     # answered by upstream fetches of their own (1.5 s each), not after lock_timeout
-    assert time.monotonic() - killed_at < 6
+    took = time.monotonic() - killed_at
+    assert took < 8, "the waiters took %.1f s: %r" % (took, [(type(r).__name__, round(s, 1))
+                                                              for r, s in out])
     assert fetches(backend, t) >= 2
 
 
