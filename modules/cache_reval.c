@@ -77,8 +77,8 @@ static bool is_conditional(struct gh_str n)
 int gh_cache_upstream_head(struct gh_req *r, struct cache_ctx *ctx)
 {
     struct gh_http1_request *h = &r->head;
-    if (!ctx->store)
-        return 0;
+    if (!ctx->store || ctx->client_headers != NULL)
+        return 0;                       /* nothing to store, or done already */
     bool change = ctx->reval;
     for (size_t i = 0; i < h->nheaders && !change; i++)
         change = gh_cache_name_is(h->headers[i].name, "range")
