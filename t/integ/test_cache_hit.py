@@ -4,7 +4,9 @@ buffer per request, follows an object still being written (in this worker or ano
 and works over HTTP/2. The backend counts what reaches it (/cache/... answers "fetch K of
 TARGET"; wait= delays the head, drip= spaces the body's 5000-byte parts)."""
 
+import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -77,6 +79,51 @@ def test_hit_follows_object_being_written(gh_factory, backend, workers, chunked)
     r = ghtest.get(gh.port, t, timeout=20)
     assert r.header("X-Cache") == "HIT" and r.body == first.body
     assert r.header("Content-Length") == "100000"
+
+
+def worker_with_local_port(gh, port):
+    """The worker holding the TCP socket whose local port is `port` (its upstream side)."""
+    inode = None
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port:
+                inode = int(fields[9])
+    for pid in gh.worker_pids():
+        if inode in ghtest.socket_inodes(pid):
+            return pid
+    return None
+
+
+def test_followers_reset_when_the_writer_dies_mid_body(gh_factory, backend):
+    """The writer's worker is SIGKILLed while the body streams in: its followers in the
+    other worker had their head (Content-Length 100000) and are reset, as a proxied
+    response cut short is; none hangs, none gets a short body as if whole, and the next
+    request finds no torn object (MISS)."""
+    gh = gh_factory(config(backend, workers=2))
+    gh.allowed_alerts.append(r"signal 9|SIGKILL")
+    t = "/cache/torn?len=100000&drip=250"
+    out = {}
+    threads = [get_in_thread(gh.port, t, out, "first")]
+    first = backend.wait_request(lambda r: r["target"] == t)
+    writer = worker_with_local_port(gh, int(first["peer"].rsplit(":", 1)[1]))
+    assert writer is not None
+    time.sleep(0.5)
+    threads += [get_in_thread(gh.port, t, out, i) for i in range(8)]
+    time.sleep(0.8)                             # the followers have their heads
+    t0 = time.monotonic()
+    os.kill(writer, signal.SIGKILL)
+    for th in threads:
+        th.join(20)
+    assert time.monotonic() - t0 < 10, "a follower hung"
+    for i in range(8):
+        r = out.get(i)
+        assert r is not None, "follower %d hung" % i
+        assert isinstance(r, Exception), (i, r, len(r.body))   # a reset, never "whole"
+    gh.wait_workers(2, exclude=(writer,))
+    r = ghtest.get(gh.port, t, timeout=30)
+    assert r.header("X-Cache") == "MISS" and len(r.body) == 100000
 
 
 def read_response_bytes(sock, limit_s=30):
