@@ -116,12 +116,19 @@ int gh_cache_answer_edit(struct gh_req *r, const struct cache_meta *m, struct gh
                          int64_t body_len, uint64_t *first, int64_t *len)
 {
     uint64_t f = 0, l = 0;
-    (void)m;
     *first = 0;
     *len = body_len;
     enum answer a = decide(r, h, body_len, &f, &l);
-    if (a == A_WHOLE)
+    if (a == A_WHOLE) {
+        /* Say that a Range would be answered (nginx's range filter does the
+         * same for what it can cut): a stored 200 of known length, unless
+         * the upstream said otherwise or we compressed it (the compression
+         * filter drops Accept-Ranges, as nginx's gzip does). */
+        if (h->status == 200 && body_len >= 0 && !m->encoded
+            && field_of(h, "accept-ranges").len == 0)
+            return gh_resp_head_add(h, GH_STR("Accept-Ranges"), GH_STR("bytes"));
         return 0;
+    }
     if (a == A_NOT_MODIFIED) {
         h->status = 304;
         for (size_t i = 0; i < h->nfields; i++)

@@ -151,7 +151,9 @@ void gh_cache_hit_end(struct cache_ctx *ctx);
 /* In cache_answer.c. What a stored object answers r, given the head h
  * made from it (fields, status) and its body's length (-1 unknown): the
  * client's conditionals make it a 304 (h->body none, the fields a 304
- * repeats kept), a Range a 206 or 416 (Content-Range added). *first and
+ * repeats kept), a Range a 206 or 416 (Content-Range added); a whole 200
+ * of known length gets Accept-Ranges: bytes (one field at most is added
+ * to h). *first and
  * *len are the body's part to send (*len -1: all of an unknown length).
  * 0, or -1 (out of room in h). */
 int gh_cache_answer_edit(struct gh_req *r, const struct cache_meta *m, struct gh_resp_head *h,

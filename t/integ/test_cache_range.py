@@ -25,6 +25,9 @@ def test_range_from_the_store(gh_factory, backend):
     assert miss.status == 200 and miss.header("X-Cache") == "MISS" and len(miss.body) == 1000
     assert "range" not in req_headers(backend, t)[0]
     whole = miss.body
+    # a hit says that ranges are answered
+    hit = get(gh, t)
+    assert hit.status == 200 and hit.header("Accept-Ranges") == "bytes"
     cases = [("bytes=0-9", 0, 9), ("bytes=990-", 990, 999), ("bytes=-5", 995, 999),
              ("bytes=500-5000", 500, 999), ("BYTES=7-7", 7, 7), ("bytes=-5000", 0, 999)]
     for rng, first, last in cases:
@@ -59,6 +62,9 @@ def test_range_of_a_compressed_variant(gh_factory, backend):
     gh = gh_factory(config(backend))
     t = cc_target("/cache/rz", "Cache-Control: max-age=60", len=6000)
     gz = get(gh, t, [("Accept-Encoding", "gzip")]).body
+    # a compressed hit does not advertise ranges (the filter drops Accept-Ranges)
+    hit = get(gh, t, [("Accept-Encoding", "gzip")])
+    assert hit.header("X-Cache") == "HIT" and hit.header("Accept-Ranges") is None
     r = get(gh, t, [("Accept-Encoding", "gzip"), ("Range", "bytes=0-99")])
     assert r.status == 206 and r.header("Content-Encoding") == "gzip"
     assert r.header("Content-Range") == "bytes 0-99/%d" % len(gz) and r.body == gz[:100]
