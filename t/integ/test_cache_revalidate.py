@@ -224,3 +224,28 @@ def test_over_http2(gh_factory, backend):
         assert head.startswith("HTTP/2 200") and re.search(r"(?im)^x-cache: EXPIRED", head)
         assert body == first
         assert sent(backend, t)[1].get("if-none-match") == '"h"'
+
+
+def test_keep_alive_after_a_refresh(gh_factory, backend):
+    """The client connection goes on after an answer from a refreshed object (the proxy
+    let go of the request mid-way): more requests on it, pipelined too, for a small
+    (one-piece) and a streamed object; HTTP/1.0 gets its whole answer and a close."""
+    gh = gh_factory(config(backend))
+    for size in (100, 200000):
+        t = cc_target("/cache/ka%d" % size, "Cache-Control: max-age=1", etag="k", len=size)
+        first = get(gh, t)
+        time.sleep(2.1)
+        with ghtest.HttpConn(gh.port, timeout=20) as c:
+            r = c.request("GET", t)
+            assert r.header("X-Cache") == "EXPIRED" and r.body == first.body
+            r = c.request("GET", t)
+            assert r.header("X-Cache") == "HIT" and r.body == first.body
+            req = ("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % t).encode()
+            c.send(req + req)
+            for _ in range(2):
+                r = c.read_response("GET")
+                assert r.status == 200 and r.body == first.body
+        time.sleep(2.1)
+        r = ghtest.request(gh.port, "GET", t, version="HTTP/1.0", host="localhost",
+                           timeout=20)
+        assert r.status == 200 and r.header("X-Cache") == "EXPIRED" and r.body == first.body
