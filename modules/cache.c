@@ -167,6 +167,40 @@ static enum gh_verdict begin_pending(struct gh_req *r, struct cache_ctx *ctx)
     return GH_CONTINUE;
 }
 
+static void cache_req_done(struct gh_req *r);
+
+/* stale-while-revalidate: a copy of r without a client fetches the object
+ * again and stores it (server/proxy_detach.c). true when it started. */
+static bool refresh_in_background(struct gh_req *r, const struct cache_ctx *ctx)
+{
+    struct gh_req *c = gh_proxy_detach(r, cache_req_done);
+    if (c == NULL)
+        return false;
+    struct cache_ctx *x = gh_pcalloc(c->pool, sizeof(*x));
+    char *kt = gh_palloc(c->pool, ctx->key_text.len + 1);
+    char *vt = gh_palloc(c->pool, ctx->vary.len + 1);
+    if (x == NULL || kt == NULL || vt == NULL) {
+        gh_proxy_detach_abort(c);
+        return false;
+    }
+    memcpy(kt, ctx->key_text.p, ctx->key_text.len);
+    if (ctx->vary.len > 0)
+        memcpy(vt, ctx->vary.p, ctx->vary.len);
+    x->key = ctx->key;
+    x->okey = ctx->okey;
+    x->key_text = gh_str_make(kt, ctx->key_text.len);
+    x->vary = gh_str_make(vt, ctx->vary.len);
+    x->vary_mode = ctx->vary_mode;
+    x->creq = ctx->creq;
+    x->result = "EXPIRED";
+    x->request_time = (int64_t)gh_now_sec;
+    x->store = true;
+    x->background = true;
+    c->mod_ctx[gh_module_cache.index] = x;
+    gh_proxy_detach_start(c);
+    return true;
+}
+
 /* May the stale object m answer ctx's request now that the upstream
  * failed? stale-if-error's window; all_down (RFC 9111 4.2.4:
  * disconnected): any staleness, unless forbidden, which
@@ -261,11 +295,13 @@ static enum gh_verdict lookup(struct gh_req *r, struct cache_ctx *ctx)
         if (use == GH_USE_STALE && info.complete)
             return gh_cache_hit_serve(r, ctx, &ref, &info, "STALE");   /* max-stale */
         if (use == GH_USE_STALE_REVALIDATE && info.complete) {
-            /* stale-while-revalidate: one request (the one that claims
-             * it) refreshes the object, synchronously; the others within
-             * the window are answered the stale one meanwhile. */
+            /* stale-while-revalidate: the request that claims the object
+             * starts its refresh in the background and, like every other
+             * within the window, is answered the stale object at once
+             * (when no copy can be made, it refreshes it itself). */
             gh_msec_t hold = GH_MAX(r->conf->cache.lock_timeout, 1000);
-            if (!gh_cache_claim(&C.store, &ref, gh_now_ms, gh_now_ms + hold))
+            if (!gh_cache_claim(&C.store, &ref, gh_now_ms, gh_now_ms + hold)
+                || refresh_in_background(r, ctx))
                 return gh_cache_hit_serve(r, ctx, &ref, &info, "STALE");
         }
         if (use == GH_USE_GATEWAY_TIMEOUT) {
@@ -451,8 +487,10 @@ void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
     gh_cache_reval_done(r, ctx);
     gh_cache_release(&C.store, &ctx->stale);   /* an answer came: not needed now */
     (void)gh_resp_head_add(h, GH_STR("X-Cache"), gh_str_make(ctx->result, strlen(ctx->result)));
-    gh_edge_count_event(ctx->result[0] == 'M' ? GH_EDGE_CACHE_MISS
-                        : ctx->result[0] == 'E' ? GH_EDGE_CACHE_EXPIRED : GH_EDGE_CACHE_BYPASS);
+    if (!ctx->background)               /* a refresh answers no client: not counted */
+        gh_edge_count_event(ctx->result[0] == 'M'   ? GH_EDGE_CACHE_MISS
+                            : ctx->result[0] == 'E' ? GH_EDGE_CACHE_EXPIRED
+                                                    : GH_EDGE_CACHE_BYPASS);
     /* A 206 is never the whole object (Range is not sent upstream, but an
      * upstream may answer one anyway), and a 304 is the answer to the
      * client's own conditional (on a miss those go upstream): requests
@@ -551,9 +589,10 @@ void gh_cache_resp_end(struct gh_req *r, bool complete)
     gh_cache_hit_wake(&ctx->okey);
 }
 
-/* LOG: every request ends here, however it ended (a reset before the
- * proxy took it, a failed start): nothing it held stays held. */
-static enum gh_verdict cache_log(struct gh_req *r)
+/* Every request ends here, however it ended (a reset before the proxy
+ * took it, a failed start; the LOG phase, or a background refresh's
+ * end): nothing it held stays held. */
+static void cache_req_done(struct gh_req *r)
 {
     struct cache_ctx *ctx = gh_cache_ctx_of(r);
     if (ctx != NULL) {
@@ -561,6 +600,11 @@ static enum gh_verdict cache_log(struct gh_req *r)
         gh_cache_hit_end(ctx);
         gh_cache_release(&C.store, &ctx->stale);
     }
+}
+
+static enum gh_verdict cache_log(struct gh_req *r)
+{
+    cache_req_done(r);
     return GH_CONTINUE;
 }
 

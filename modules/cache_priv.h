@@ -76,6 +76,7 @@ struct cache_ctx {
     bool store;                         /* the response may be stored */
     bool writing;
     bool pending;                       /* w is a CACHE_PENDING object this request began */
+    bool background;                    /* a refresh without a client (gh_proxy_detach) */
     struct gh_cache_key pkey;           /* ... under this key */
     struct gh_cache_ref w;
     struct cache_hit *hit;              /* answering from the store (cache_hit.c) */

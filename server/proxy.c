@@ -44,6 +44,7 @@ int gh_proxy_worker_init(struct gh_worker *w)
 
 void gh_proxy_worker_exit(struct gh_worker *w)
 {
+    gh_proxy_detached_exit();
     gh_upstreams_exit(w);
 }
 

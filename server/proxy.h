@@ -46,6 +46,18 @@ struct gh_resp_source {
     void (*close)(struct gh_req *r);
 };
 
+/* A copy of request r (a GET or HEAD without a body; a HEAD becomes a
+ * GET) that goes upstream without a client (proxy_detach.c): its answer
+ * goes only to the modules' hooks (the cache stores it). NULL when out of
+ * memory or not such a request. The caller sets the copy's mod_ctx, then
+ * starts it (gh_proxy_detach_start) or drops it (gh_proxy_detach_abort).
+ * done(copy) runs when it ends, however it ends. */
+struct gh_req *gh_proxy_detach(struct gh_req *r, void (*done)(struct gh_req *r));
+void gh_proxy_detach_start(struct gh_req *copy);
+void gh_proxy_detach_abort(struct gh_req *copy);
+/* Worker exit: abort the copies still running. */
+void gh_proxy_detached_exit(void);
+
 /* Take over request r (routed, no body) and answer it from src. */
 void gh_proxy_serve(struct gh_req *r, const struct gh_resp_source *src);
 /* Run r's pump soon (from a timer, not from inside the caller): what its
