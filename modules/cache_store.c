@@ -762,6 +762,13 @@ int gh_cache_begin_named(struct gh_cache_store *cs, const struct gh_cache_key *k
     g_unlock(cs);
     if (o == NULL)
         return -1;
+    /* The name goes first, before the object is in the index, so that a
+     * purge never sees it without its whole name; readers see the bytes
+     * past it only. A failed append dooms and frees the object (it is not
+     * indexed and nobody holds it). */
+    struct gh_cache_ref tmp = { .obj = obj_idx1(cs, o) };
+    if (name_len > 0 && gh_cache_append(cs, &tmp, name, name_len) == -1)
+        return -1;
 
     uint32_t s = stripe_of(cs, key->h);
     if (s_lock(cs, s) == -1) {
@@ -792,13 +799,6 @@ int gh_cache_begin_named(struct gh_cache_store *cs, const struct gh_cache_key *k
     atomic_fetch_add(&cs->r->inserts, 1);
     w->obj = obj_idx1(cs, o);
     w->hold = (uint32_t)h;
-    /* The name goes first; readers see the object's bytes only past it, and
-     * a purge scan only looks at objects whose name is whole (length >=
-     * name_len, both published by the writer). */
-    if (name_len > 0 && gh_cache_append(cs, w, name, name_len) == -1) {
-        gh_cache_abort(cs, w);
-        return -1;
-    }
     return 0;
 }
 
