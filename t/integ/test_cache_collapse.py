@@ -6,6 +6,7 @@ concurrent clients wait for one another (pass marker). The backend counts what r
 it (/cache/... answers "fetch K of TARGET"; wait= delays the head, drip= the body)."""
 
 import os
+import re
 import signal
 import threading
 import time
@@ -229,3 +230,27 @@ def test_lock_timeout_config(conf_dir, backend):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1
     assert "c.conf:" in out.stderr and "lock_timeout" in out.stderr, out.stderr
+
+
+def test_collapsed_streams_of_one_http2_connection(gh_factory, backend):
+    """16 concurrent streams of one HTTP/2 connection on a cold key (h2load -m 16): one
+    upstream request, every stream its whole body (the followers stream through their
+    stream's sink as the object is written)."""
+    import shutil
+    import subprocess
+    import pytest
+    if shutil.which("h2load") is None:
+        pytest.skip("h2load is not installed (t/deps.sh installs it)")
+    text = config(backend, workers=1).replace(
+        '\n  { address = "127.0.0.1:0"; }', '\n  { address = "127.0.0.1:0"; http2 = true; }', 1)
+    gh = gh_factory(text)
+    for t, size in (("/cache/h2a?len=30000&wait=500", 30000),
+                    ("/cache/h2b?len=300000&wait=500&drip=20", 300000)):
+        out = subprocess.run(["h2load", "-n", "16", "-c", "1", "-m", "16",
+                              "http://127.0.0.1:%d%s" % (gh.port, t)],
+                             capture_output=True, text=True, timeout=60)
+        assert "16 succeeded, 0 failed, 0 errored" in out.stdout, out.stdout
+        assert "16 2xx" in out.stdout, out.stdout
+        data = re.search(r"\((\d+)\) data", out.stdout)
+        assert data and int(data.group(1)) == 16 * size, out.stdout
+        assert fetches(backend, t) == 1
