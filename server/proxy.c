@@ -112,6 +112,13 @@ bool gh_proxy_try_stale(struct gh_proxy *p, int status, bool all_down)
     drop_upstream(p, false);
     gh_buf_put(&p->w->bufs, p->rbuf);
     p->rbuf = NULL;
+    if (p->filters != NULL) {
+        /* A head that failed half-way: none of it is the stale answer's. */
+        gh_filter_chain_free(p->filters);
+        p->filters = NULL;
+    }
+    p->filters_more = p->filters_dirty = p->filter_out = false;
+    r->body_rewritten = false;
     p->src = src;
     p->resp_head_done = p->resp_body_read = p->resp_term_queued = false;
     p->uq = (struct gh_outq){ 0 };
