@@ -1,9 +1,10 @@
 /*
  * cache_hit.c - answering a request from a stored object.
  *
- * A complete object of at most HIT_BUF bytes, to an HTTP/1 client, is read
- * in one piece and answered with one write (gh_req_respond_head): the
- * common small hit costs one copy out of the store and one writev. Any
+ * A complete object of at most HIT_ONE bytes (a body of 64 KB and its
+ * head) to an HTTP/1 client is read in one piece and answered with one
+ * write (gh_req_respond_head): the common small hit costs one copy out of
+ * the store and one writev. Any
  * other hit is a body source (struct gh_resp_source, server/proxy.h)
  * that the proxy's pump pulls from: a chunk of at most HIT_BUF bytes is
  * read from the store into one buffer, sent, and the next is read only
@@ -31,7 +32,8 @@
 #include "server/proxy.h"
 #include "server/proxy_headers.h"
 
-#define HIT_BUF (64u * 1024)            /* one piece / the streamed hit's buffer */
+#define HIT_BUF (64u * 1024)            /* the streamed hit's buffer */
+#define HIT_ONE (HIT_BUF + 8192u)       /* a whole object in one piece: a 64 KB body, its head */
 #define POLL_MIN 1                      /* ms */
 #define POLL_MAX 20
 
@@ -407,7 +409,7 @@ enum gh_verdict gh_cache_hit_serve(struct gh_req *r, struct cache_ctx *ctx,
                                    struct gh_cache_ref *ref, const struct gh_cache_info *info,
                                    const char *xcache)
 {
-    if (info->complete && info->length <= HIT_BUF && !r->http2) {
+    if (info->complete && info->length <= HIT_ONE && !r->http2) {
         struct cache_meta m;
         memcpy(&m, info->meta, sizeof(m));
         return serve_whole(r, ref, &m, info->length, xcache);
