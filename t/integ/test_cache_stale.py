@@ -211,3 +211,36 @@ def test_client_max_stale(gh_factory, backend):
     time.sleep(1.6)
     r = ghtest.get(gh.port, mr, headers=[("Cache-Control", "max-stale=60")])
     assert r.header("X-Cache") == "EXPIRED"
+
+
+def test_stale_over_http2(gh_factory, backends):
+    """The stale answer goes through an HTTP/2 stream's sink as well (the pump switches
+    from the failed upstream to the stored object)."""
+    import shutil
+    import subprocess
+    import pytest
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    b = backends("h2down")
+    text = config(b).replace('\n  { address = "127.0.0.1:0"; }',
+                             '\n  { address = "127.0.0.1:0"; http2 = true; }', 1)
+    gh = gh_factory(text)
+    t = "/cache/h2stale?" + cc("max-age=1, stale-if-error=60", fail_after=1, len=100000)
+    url = "http://127.0.0.1:%d%s" % (gh.port, t)
+
+    def curl():
+        out = subprocess.run(["curl", "-sS", "-i", "--http2-prior-knowledge", url],
+                             capture_output=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        head, _, body = out.stdout.partition(b"\r\n\r\n")
+        return head.decode("latin-1"), body
+    head, first = curl()
+    assert re.search(r"(?im)^x-cache: MISS", head) and len(first) == 100000
+    time.sleep(1.6)
+    head, body = curl()                          # the upstream answers 500
+    assert head.startswith("HTTP/2 200") and re.search(r"(?im)^x-cache: STALE", head), head
+    assert body == first
+    b.stop()
+    head, body = curl()                          # no server up
+    assert head.startswith("HTTP/2 200") and re.search(r"(?im)^x-cache: STALE", head), head
+    assert body == first
