@@ -377,6 +377,15 @@ int gh_proxy_go_upstream(struct gh_proxy *p)
     p->src = NULL;
     src->close(r);
     gh_loop_timer_cancel(&p->w->loop, &p->kick);
+    if (p->req_sent) {
+        /* A stale answer (gh_proxy_try_stale) that could not be read after
+         * the upstream failed: that failure is the answer, not a second
+         * try with the request state of the first. */
+        int status = r->upstream_status >= 500 ? r->upstream_status : 502;
+        proxy_free(p);
+        r->io->error(r, status, true);
+        return -1;
+    }
     int up = gh_route_upstream(r);
     if (up < 0) {
         proxy_free(p);

@@ -219,6 +219,10 @@ struct gh_req *gh_proxy_detach(struct gh_req *r, void (*done)(struct gh_req *r))
     c->client_cert = NULL;
     c->body_rewritten = false;
     c->set_cookie = (struct gh_str){ NULL, 0 };
+    /* Never a tunnel: one would read the client connection's input, and
+     * c->conn is only good while the refresh starts (proxy_new). */
+    c->head.framing.conn_upgrade = false;
+    c->head.framing.upgrade = (struct gh_str){ NULL, 0 };
     memset(c->mod_ctx, 0, sizeof(c->mod_ctx));
     d->client = *r->client;
     c->client = c->conn_client = &d->client;

@@ -148,7 +148,7 @@ int gh_proxy_response_head(struct gh_proxy *p)
         gh_cache_answer_refreshed(r);
         return STEP_STOP;
     }
-    if (GH_UNLIKELY(st >= 500)) {
+    if (GH_UNLIKELY(st == 500 || (st >= 502 && st <= 504))) {   /* RFC 5861 section 4 */
         /* stale-if-error: a 5xx may be answered by a stale object. */
         struct gh_server_rt *srv = p->uc != NULL ? p->uc->srv : NULL;
         uint64_t ms = gh_now_ms - p->u_start;

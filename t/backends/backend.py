@@ -44,7 +44,7 @@ Modes added for the HTTP/1.1 engine tests (t/integ/test_http1_*.py):
                    an If-Modified-Since equal to it with 304 (K does not count
                    304s); h304=Name:Value adds a header to 304s only;
                    fail_after=N: from the (N+1)th answer on, a plain 500 "failing"
-                   without the h headers; hang_after=N: from the (N+1)th answer on,
+                   without the h headers (fail_status=S: S instead of 500); hang_after=N: from the (N+1)th answer on,
                    sleep 3 s before the head
 
 Mode added for the compression tests (t/integ/test_compression.py):
@@ -631,6 +631,7 @@ def _cache_mode(self, target, head_only, keep, headers=None):
         _cache_count[target] = _cache_count.get(target, 0) + 1
         k = _cache_count[target]
     status, n, chunked, ext, wait, drip, failing = 200, None, False, [], 0, 0, False
+    fail_status = 500
     for name, value in params:
         if name == "h":
             hn, _, hv = value.partition(":")
@@ -647,11 +648,13 @@ def _cache_mode(self, target, head_only, keep, headers=None):
             drip = int(value)
         elif name == "fail_after" and k > int(value):
             failing = True
+        elif name == "fail_status":
+            fail_status = int(value)
         elif name == "hang_after" and k > int(value):
             wait = 3000
     if failing:
         body = b"failing\n"
-        self.send_head(500, [("Content-Type", "text/plain"),
+        self.send_head(fail_status, [("Content-Type", "text/plain"),
                              ("Content-Length", str(len(body)))]
                        + ([] if keep else [("Connection", "close")]))
         if not head_only:

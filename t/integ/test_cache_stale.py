@@ -72,6 +72,25 @@ def test_5xx_passes_without_stale_if_error_or_past_its_window(gh_factory, backen
         assert r.header("X-Cache") == "EXPIRED"
 
 
+def test_stale_if_error_only_for_the_errors_rfc5861_names(gh_factory, backend):
+    """RFC 5861 section 4: stale-if-error covers 500, 502, 503 and 504; a 501 or a 505
+    from the upstream is its answer, passed on."""
+    gh = gh_factory(config(backend))
+    cases = [(st, stale, "/cache/sie%d?%s&fail_status=%d" % (
+        st, cc("max-age=1, stale-if-error=60", fail_after=1), st))
+        for st, stale in ((503, True), (501, False), (505, False))]
+    for _, _, t in cases:
+        ghtest.get(gh.port, t)
+    time.sleep(1.6)
+    for st, stale, t in cases:
+        r = ghtest.get(gh.port, t)
+        if stale:
+            assert r.status == 200 and r.header("X-Cache") == "STALE", st
+        else:
+            assert r.status == st and r.body == b"failing\n", st
+            assert r.header("X-Cache") == "EXPIRED", st
+
+
 def test_stale_if_error_on_upstream_timeout(gh_factory, backend):
     gh = gh_factory(config(backend, extra='timeouts = { upstream_read = "1s"; };'))
     t = "/cache/hang?" + cc("max-age=1, stale-if-error=60", hang_after=1)
