@@ -53,7 +53,8 @@ void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
 /* The upstream answered 304 (before anything went to the client): true
  * when it revalidated a stored object, which was refreshed and now
  * answers the request: the proxy lets go of r (upstream first), then
- * calls gh_cache_answer_refreshed. */
+ * calls gh_cache_answer_refreshed, which always answers r (from the
+ * object, else an error status). */
 bool gh_cache_resp_304(struct gh_req *r, const struct gh_http1_response *resp);
 void gh_cache_answer_refreshed(struct gh_req *r);
 /* Body bytes on their way to the client, after the body filters (what a

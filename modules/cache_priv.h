@@ -132,8 +132,10 @@ ssize_t gh_cache_split_head(struct gh_req *r, char *head, size_t len,
  * with X-Cache: xcache (static). An object without a byte yet (pending:
  * its meta is not final) is waited for up to cache.lock_timeout, then
  * checked (a pass marker, or not fresh for r: r goes upstream).
- * GH_ANSWERED, or GH_CONTINUE when the object turned out unreadable (ref
- * released: let the proxy answer). */
+ * GH_ANSWERED, GH_CONTINUE when the object turned out unreadable or out
+ * of memory (ref released: let the proxy answer), or GH_FAIL (r->status
+ * set, nothing sent: out of memory, a header filter failed). Outside the
+ * pipeline the caller must act on each. */
 enum gh_verdict gh_cache_hit_serve(struct gh_req *r, struct cache_ctx *ctx,
                                    struct gh_cache_ref *ref, const struct gh_cache_info *info,
                                    const char *xcache);

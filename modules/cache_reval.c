@@ -212,15 +212,22 @@ void gh_cache_answer_refreshed(struct gh_req *r)
     struct cache_ctx *ctx = gh_cache_ctx_of(r);
     struct gh_cache_ref ref;
     struct gh_cache_info info;
+    enum gh_verdict v;
     /* The refreshed object, or else the old one (held). */
     gh_cache_reval_done(r, ctx);
-    if (gh_cache_lookup(gh_cache_store_get(), &ctx->okey, &ref, &info) == 0) {
-        if (info.complete) {
-            gh_cache_release(gh_cache_store_get(), &ctx->old_ref);
-            (void)gh_cache_hit_serve(r, ctx, &ref, &info, "EXPIRED");
-            return;
-        }
-        gh_cache_release(gh_cache_store_get(), &ref);
+    if (gh_cache_lookup(gh_cache_store_get(), &ctx->okey, &ref, &info) == 0 && info.complete) {
+        gh_cache_release(gh_cache_store_get(), &ctx->old_ref);
+        v = gh_cache_hit_serve(r, ctx, &ref, &info, "EXPIRED");
+    } else {
+        gh_cache_release(gh_cache_store_get(), &ref);   /* no-op when none */
+        v = gh_cache_hit_serve(r, ctx, &ctx->old_ref, &ctx->old_info, "EXPIRED");
     }
-    (void)gh_cache_hit_serve(r, ctx, &ctx->old_ref, &ctx->old_info, "EXPIRED");
+    /* Outside the pipeline nobody else answers r: the proxy let go of it
+     * (r->proxy is NULL) and its timer is cancelled, so a verdict left
+     * unanswered would hang the connection or stream. An unreadable
+     * object (GH_CONTINUE) is the upstream's answer we cannot give: 502. */
+    if (v == GH_CONTINUE)
+        v = gh_req_fail(r, 502, true);
+    if (v == GH_FAIL)
+        r->io->error(r, r->status, true);
 }
