@@ -207,15 +207,26 @@ bool gh_cache_resp_304(struct gh_req *r, const struct gh_http1_response *resp)
     return true;
 }
 
+static bool is_response(const struct gh_cache_info *info)
+{
+    struct cache_meta m;
+    memcpy(&m, info->meta, sizeof(m));
+    return m.kind == CACHE_OBJ;
+}
+
 void gh_cache_answer_refreshed(struct gh_req *r)
 {
     struct cache_ctx *ctx = gh_cache_ctx_of(r);
     struct gh_cache_ref ref;
     struct gh_cache_info info;
     enum gh_verdict v;
-    /* The refreshed object, or else the old one (held). */
+    /* The refreshed object, or else the old one (held). What the key
+     * holds now may be no response at all: the refresh was not stored (no
+     * room, a 304 with no-store) and a pass or vary marker took the key
+     * meanwhile (a purge, another worker), or it is still being written. */
     gh_cache_reval_done(r, ctx);
-    if (gh_cache_lookup(gh_cache_store_get(), &ctx->okey, &ref, &info) == 0 && info.complete) {
+    if (gh_cache_lookup(gh_cache_store_get(), &ctx->okey, &ref, &info) == 0 && info.complete
+        && is_response(&info)) {
         gh_cache_release(gh_cache_store_get(), &ctx->old_ref);
         v = gh_cache_hit_serve(r, ctx, &ref, &info, "EXPIRED");
     } else {

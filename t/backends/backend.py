@@ -42,7 +42,8 @@ Modes added for the HTTP/1.1 engine tests (t/integ/test_http1_*.py):
                    MS ms apart; etag=T sends ETag: "T" and answers an If-None-Match
                    naming it with 304, lm=DATE sends Last-Modified: DATE and answers
                    an If-Modified-Since equal to it with 304 (K does not count
-                   304s); h304=Name:Value adds a header to 304s only;
+                   304s); h304=Name:Value adds a header to 304s only; wait304=MS
+                   sleeps MS ms before a 304;
                    fail_after=N: from the (N+1)th answer on, a plain 500 "failing"
                    without the h headers (fail_status=S: S instead of 500); hang_after=N: from the (N+1)th answer on,
                    sleep 3 s before the head
@@ -625,6 +626,9 @@ def _cache_mode(self, target, head_only, keep, headers=None):
                 ext.append((hn, hv.strip()))
         if not keep:
             not_modified.append(("Connection", "close"))
+        for name, value in params:
+            if name == "wait304":
+                time.sleep(int(value) / 1000.0)
         self.send_head(304, ext + not_modified)
         return keep
     with _cache_lock:

@@ -249,3 +249,44 @@ def test_keep_alive_after_a_refresh(gh_factory, backend):
         r = ghtest.request(gh.port, "GET", t, version="HTTP/1.0", host="localhost",
                            timeout=20)
         assert r.status == 200 and r.header("X-Cache") == "EXPIRED" and r.body == first.body
+
+
+def revalidate_in_background(gh, backend, t):
+    """Start a GET of t (an expired object, revalidated against a slow 304) in a thread;
+    return (thread, result dict) once the revalidation reached the backend."""
+    import threading
+    out = {}
+
+    def run():
+        try:
+            out["r"] = ghtest.get(gh.port, t, timeout=15)
+        except Exception as e:          # the assertion below says what happened
+            out["e"] = e
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    ghtest.wait_for(lambda: any("if-none-match" in h for h in sent(backend, t)), timeout=5,
+                    what="the revalidation at the backend")
+    return th, out
+
+
+def test_refresh_not_stored_over_a_pass_marker(gh_factory, backend):
+    """A 304 whose refresh is not stored (no-store) while a pass marker took the key (the
+    URL purged meanwhile, then a miss whose answer may not be stored): the client gets the
+    object it revalidated, not the marker (status 0 before)."""
+    from test_cache_admin import config as admin_config, purge
+    gh = gh_factory(admin_config(backend))
+    t = cc_target("/cache/rpass", "Cache-Control: max-age=1", etag="p", wait304=1500,
+                  h304=quote("Cache-Control: no-store", safe=""))
+    first = get(gh, t)
+    assert first.header("X-Cache") == "MISS"
+    time.sleep(2.1)
+    th, out = revalidate_in_background(gh, backend, t)
+    assert purge(gh, url="http://localhost" + t)["purged"] == 1
+    # a request with Authorization: its answer is not stored, a pass marker is
+    b = get(gh, t, [("Authorization", "Basic eDp5")])
+    assert b.status == 200 and b.header("X-Cache") == "MISS"
+    th.join(15)
+    r = out.get("r")
+    assert r is not None, out
+    assert r.status == 200 and r.header("X-Cache") == "EXPIRED", r
+    assert r.body == first.body
