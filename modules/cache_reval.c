@@ -14,7 +14,9 @@
  * recomputes freshness, writes the object again (the store's meta is
  * written once: the old body, held by the request since the lookup, is
  * copied into a new object of the same key) and answers the client from
- * it with X-Cache: EXPIRED. A 200 replaces the object as any miss does.
+ * it with X-Cache: EXPIRED; an object purged or replaced while the 304
+ * was on its way is not written again (the client still gets it). A 200
+ * replaces the object as any miss does.
  * On a miss (no object to revalidate) the client's conditionals go
  * upstream as they came; a 304 is then passed on and not stored.
  */
@@ -189,7 +191,11 @@ bool gh_cache_resp_304(struct gh_req *r, const struct gh_http1_response *resp)
     struct cache_meta m;
     char *head;
     struct gh_cache_ref w;
-    if (gh_cache_meta_make(r, ctx, o->m.status, o->m.version_minor, f, n, &m, &head) == 0) {
+    /* Nor when the object is no longer the key's (purged while the 304
+     * was on its way, evicted, or replaced by a newer answer): writing it
+     * again would bring purged bytes back or clobber the newer object. */
+    if (gh_cache_is_indexed(gh_cache_store_get(), &ctx->old_ref)
+        && gh_cache_meta_make(r, ctx, o->m.status, o->m.version_minor, f, n, &m, &head) == 0) {
         m.encoded = o->m.encoded;
         m.body_len = (int64_t)(ctx->old_info.length - o->m.head_len);
         if (gh_cache_begin_named(gh_cache_store_get(), &ctx->okey, ctx->key_text.p,

@@ -710,6 +710,23 @@ bool gh_cache_claim(struct gh_cache_store *cs, const struct gh_cache_ref *ref, u
     return false;
 }
 
+bool gh_cache_is_indexed(struct gh_cache_store *cs, const struct gh_cache_ref *ref)
+{
+    if (ref->obj == 0)
+        return false;
+    struct cs_obj *o = O(cs, ref->obj);
+    uint32_t s = stripe_of(cs, o->key);
+    bool in = false;
+
+    /* Under the stripe: a purge, eviction or replacement unindexes there. */
+    if (s_lock(cs, s) == 0) {
+        in = atomic_load(&o->indexed) && atomic_load(&o->state) == OBJ_LIVE
+             && find_locked(cs, o->key) == o;
+        s_unlock(cs, s);
+    }
+    return in;
+}
+
 void gh_cache_release(struct gh_cache_store *cs, struct gh_cache_ref *ref)
 {
     if (ref->obj == 0)

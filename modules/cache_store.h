@@ -128,6 +128,9 @@ uint64_t gh_cache_length(const struct gh_cache_store *cs, const struct gh_cache_
  * lets go when its claim runs out. */
 bool gh_cache_claim(struct gh_cache_store *cs, const struct gh_cache_ref *ref, uint64_t now,
                     uint64_t until);
+/* Is the object ref holds still the one in the index under its key (not
+ * purged, evicted, removed or replaced by a newer write since)? */
+bool gh_cache_is_indexed(struct gh_cache_store *cs, const struct gh_cache_ref *ref);
 /* Drop a reference from lookup; the last one of an evicted object frees it. */
 void gh_cache_release(struct gh_cache_store *cs, struct gh_cache_ref *ref);
 

@@ -290,3 +290,25 @@ def test_refresh_not_stored_over_a_pass_marker(gh_factory, backend):
     assert r is not None, out
     assert r.status == 200 and r.header("X-Cache") == "EXPIRED", r
     assert r.body == first.body
+
+
+def test_purge_during_revalidation_is_not_undone(gh_factory, backend):
+    """A URL purged while its revalidation waits for the 304: the client still gets the
+    object it revalidated (EXPIRED), but the 304 does not write the purged body back into
+    the store: the next request is a MISS."""
+    from test_cache_admin import config as admin_config, purge
+    gh = gh_factory(admin_config(backend))
+    t = cc_target("/cache/rpurge", "Cache-Control: max-age=1", etag="q", wait304=1500,
+                  h304=quote("Cache-Control: max-age=60", safe=""))
+    first = get(gh, t)
+    assert first.header("X-Cache") == "MISS"
+    time.sleep(2.1)
+    th, out = revalidate_in_background(gh, backend, t)
+    assert purge(gh, url="http://localhost" + t)["purged"] == 1
+    th.join(15)
+    r = out.get("r")
+    assert r is not None, out
+    assert r.status == 200 and r.header("X-Cache") == "EXPIRED" and r.body == first.body
+    after = get(gh, t)
+    assert after.status == 200 and after.header("X-Cache") == "MISS", after
+    assert after.body.startswith(b"fetch 2 of")

@@ -291,6 +291,42 @@ START_TEST(test_purge_by_name)
 }
 END_TEST
 
+/* gh_cache_is_indexed: a held object is the indexed one of its key until
+ * a newer write replaces it, a purge, or a remove (revalidation must not
+ * put back an object purged while its 304 was on the way). */
+START_TEST(test_is_indexed)
+{
+    struct gh_cache_key k = key_of("GET http://ix/a");
+    struct gh_cache_ref r1, r2, w, none = { 0 };
+    struct gh_cache_info info;
+    uint32_t id = 9;
+
+    ck_assert(!gh_cache_is_indexed(&cs, &none));
+    ck_assert_int_eq(put_named(k, "GET http://ix/a", 1, 100, 100), 0);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k, &r1, &info), 0);
+    ck_assert(gh_cache_is_indexed(&cs, &r1));
+    /* replaced: the writer's new object is the indexed one, even unfinished */
+    ck_assert_int_eq(gh_cache_begin_named(&cs, &k, "GET http://ix/a", 15, &id, sizeof(id), &w),
+                     0);
+    ck_assert(!gh_cache_is_indexed(&cs, &r1));
+    ck_assert(gh_cache_is_indexed(&cs, &w));
+    ck_assert_int_eq(gh_cache_commit(&cs, &w), 0);
+    gh_cache_release(&cs, &r1);
+    /* purged */
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k, &r2, &info), 0);
+    ck_assert(gh_cache_is_indexed(&cs, &r2));
+    ck_assert_uint_eq(gh_cache_purge(&cs, "GET http://ix/a", 15, false), 1);
+    ck_assert(!gh_cache_is_indexed(&cs, &r2));
+    gh_cache_release(&cs, &r2);
+    /* removed */
+    ck_assert_int_eq(put_named(k, "GET http://ix/a", 2, 10, 10), 0);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k, &r1, &info), 0);
+    ck_assert_int_eq(gh_cache_remove(&cs, &k), 0);
+    ck_assert(!gh_cache_is_indexed(&cs, &r1));
+    gh_cache_release(&cs, &r1);
+}
+END_TEST
+
 START_TEST(test_no_fragmentation)
 {
     uint32_t n = (uint32_t)stats().blocks_total & ~1u;
@@ -726,6 +762,7 @@ static Suite *cache_store_suite(void)
     tcase_add_test(tc, test_max_object_size);
     tcase_add_test(tc, test_no_fragmentation);
     tcase_add_test(tc, test_purge_by_name);
+    tcase_add_test(tc, test_is_indexed);
     tcase_add_test(tc, test_reader_follows_writer);
     tcase_add_test(tc, test_set_meta_before_bytes);
     tcase_add_test(tc, test_claim);
