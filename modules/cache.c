@@ -527,17 +527,20 @@ void gh_cache_resp_head(struct gh_req *r, const struct gh_http1_response *resp,
         end_pending(ctx, true);
         return;
     }
-    if (gh_cache_vary_store(r, ctx, f, nf, upstream_coded) == -1) {
-        end_pending(ctx, false);
-        return;
-    }
     m.encoded = filtered;
     /* Followers need the length of what is stored: the upstream's, unless
      * a filter rewrites the body. */
     m.body_len = filtered || resp->framing.chunked || resp->framing.has_te
                      ? -1
                      : resp->framing.content_length;
-    if (ctx->pending && gh_cache_key_eq(&ctx->pkey, &ctx->okey)) {
+    bool begun;                         /* the variant, begun before its marker */
+    if (gh_cache_vary_store(r, ctx, f, nf, upstream_coded, &m, &begun) == -1) {
+        end_pending(ctx, false);
+        return;
+    }
+    if (begun) {
+        /* ctx->w is the variant already */
+    } else if (ctx->pending && gh_cache_key_eq(&ctx->pkey, &ctx->okey)) {
         /* The object the waiters follow becomes this response. */
         ctx->pending = false;
         if (gh_cache_set_meta(&C.store, &ctx->w, &m, sizeof(m)) == -1) {

@@ -187,9 +187,11 @@ int gh_cache_vary_lookup(struct gh_req *r, struct cache_ctx *ctx, struct gh_cach
 /* Storing a response whose fields (f, n) may have Vary: point ctx->okey
  * at its variant, writing (or replacing) the marker first when the
  * response varies otherwise than the marker found says. mode_raw: the
- * upstream encoded the body itself. 0, or -1: do not store it. */
+ * upstream encoded the body itself. When a marker is written, the variant
+ * is begun (meta m) before the marker is committed: *begun then says
+ * ctx->w is the variant's writer. 0, or -1: do not store it. */
 int gh_cache_vary_store(struct gh_req *r, struct cache_ctx *ctx, const struct gh_http_header *f,
-                        size_t n, bool mode_raw);
+                        size_t n, bool mode_raw, const struct cache_meta *m, bool *begun);
 
 /* In cache_reval.c. An expired object (ref, info from the lookup) was
  * found: keep it for revalidation when the request will store its answer

@@ -129,8 +129,13 @@ bool gh_cache_vary_same(struct gh_str a, struct gh_str b)
 
 /* Write the marker under the primary key: the request's own pending
  * object there becomes it (collapsed forwarding: its waiters then look
- * for their variants themselves). 0 or -1. */
-static int write_marker(struct cache_ctx *ctx, struct gh_str vary, char mode)
+ * for their variants themselves). The variant (ctx->okey, meta m) is
+ * begun before the marker is committed, so a waiter in another worker
+ * that sees the marker finds the variant and follows it rather than
+ * going upstream itself; *begun says whether ctx->w is now that variant.
+ * 0 or -1. */
+static int write_marker(struct cache_ctx *ctx, struct gh_str vary, char mode,
+                        const struct cache_meta *vm, bool *begun)
 {
     struct gh_cache_store *cs = gh_cache_store_get();
     struct cache_meta m = { .response_time = (int64_t)gh_now_sec, .kind = CACHE_VARY };
@@ -148,17 +153,32 @@ static int write_marker(struct cache_ctx *ctx, struct gh_str vary, char mode)
         return -1;
     }
     int rc = -1;
-    if (gh_cache_append(cs, &w, &mode, 1) == -1 || gh_cache_append(cs, &w, vary.p, vary.len) == -1)
+    if (gh_cache_append(cs, &w, &mode, 1) == -1
+        || gh_cache_append(cs, &w, vary.p, vary.len) == -1) {
         gh_cache_abort(cs, &w);
-    else
+    } else {
+        /* Not while a pending object under another key is still ctx->w
+         * (the caller ends it, then begins the variant). */
+        struct gh_cache_ref vw;
+        if (!ctx->pending && gh_cache_begin_named(cs, &ctx->okey, ctx->key_text.p,
+                                                  ctx->key_text.len, vm, sizeof(*vm), &vw) == 0) {
+            ctx->w = vw;
+            *begun = true;
+        }
         rc = gh_cache_commit(cs, &w);
+        if (rc == -1 && *begun) {
+            gh_cache_abort(cs, &ctx->w);    /* the marker was purged: no variant either */
+            *begun = false;
+        }
+    }
     gh_cache_hit_wake(&ctx->key);
     return rc;
 }
 
 int gh_cache_vary_store(struct gh_req *r, struct cache_ctx *ctx, const struct gh_http_header *f,
-                        size_t n, bool mode_raw)
+                        size_t n, bool mode_raw, const struct cache_meta *m, bool *begun)
 {
+    *begun = false;
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
         if (gh_cache_name_is(f[i].name, "vary"))
@@ -188,6 +208,6 @@ int gh_cache_vary_store(struct gh_req *r, struct cache_ctx *ctx, const struct gh
     if (gh_cache_variant_key(r, ctx, vary, mode, &ctx->okey) == -1)
         return -1;
     if (ctx->vary.len == 0 || ctx->vary_mode != mode || !gh_cache_vary_same(ctx->vary, vary))
-        return write_marker(ctx, vary, mode);
+        return write_marker(ctx, vary, mode, m, begun);
     return 0;
 }

@@ -2,6 +2,8 @@
 of the request headers a response's Vary names, and compressed responses stored once
 per encoding served, so a hit is sent as it was stored and never compressed again."""
 
+import time
+
 import ghtest
 from ghtest import make_config, route_upstream, upstream
 from test_cache import CACHE, cc_target, fetches
@@ -211,3 +213,26 @@ def test_purge_drops_every_variant(gh_factory, backend):
     for hs in clients:
         assert get(gh, t, hs).header("X-Cache") == "MISS"
     assert fetches(backend, t) == 8
+
+
+def test_collapsed_vary_misses_one_upstream_request_each_time(gh_factory, backend):
+    """Rounds of concurrent cold misses over two workers on URLs that vary on
+    Accept-Encoding (compressible, and one whose upstream says Vary itself): each round
+    asks the upstream once. The writer begins its variant before it commits the marker, so
+    a waiter in the other worker that sees the marker never finds no variant (it went
+    upstream itself when it polled in that gap)."""
+    from test_cache_collapse import concurrent_gets
+    from urllib.parse import quote
+    gh = gh_factory(config(backend, workers=2))
+    deadline = time.monotonic() + 8
+    for i in range(10):
+        h = ["Cache-Control: max-age=60"] + (["Vary: Accept-Encoding"] if i % 2 else [])
+        t = "/cache/cvr%d?len=3000&wait=150&" % i + "&".join(
+            "h=" + quote(x, safe="") for x in h)
+        out = concurrent_gets(gh.port, t, 12, timeout=10)
+        for r, _ in out:
+            assert not isinstance(r, Exception), r
+            assert r.status == 200 and r.body.startswith(b"fetch 1 of"), r
+        assert fetches(backend, t) == 1, (i, [r.header("X-Cache") for r, _ in out])
+        if time.monotonic() > deadline:
+            break
