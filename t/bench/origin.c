@@ -4,6 +4,7 @@
  * Not part of gatehouse and not part of the test suite. It answers every GET
  * with 200 and keeps the connection alive (unless the request asks for close):
  *   /64k...        65,536 bytes of 'x'
+ *   /1k...         1,024 bytes of 'x' (for t/bench/cache.sh)
  *   /text100k...   100,000 bytes of text/plain prose (words drawn by a fixed
  *                  LCG, lines of about 72 columns: gzip -5 makes it about a
  *                  third), for the compression rows
@@ -31,6 +32,7 @@
 
 #define MAXFD 65536
 #define BIG (64 * 1024)
+#define KB1 1024
 #define TEXT 100000
 
 struct oconn {
@@ -46,6 +48,8 @@ static struct oconn *conns[MAXFD];
 static unsigned long long n_accepts, n_requests;
 static volatile sig_atomic_t stop;
 static char small_resp[256], big_resp[BIG + 256], stats_resp[256];
+static char kb1_resp[KB1 + 256], kb1_close[KB1 + 256];
+static size_t kb1_len, kb1_close_len;
 static char small_close[256], big_close[BIG + 256];
 static size_t small_len, big_len, small_close_len, big_close_len;
 static char text_resp[TEXT + 256], text_close[TEXT + 256];
@@ -119,6 +123,9 @@ static int serve(int fd, struct oconn *c)
 		if (c->inlen > 13 && memcmp(c->in, "GET /text100k", 13) == 0) {
 			c->out = c->close_after ? text_close : text_resp;
 			c->outlen = c->close_after ? text_close_len : text_len;
+		} else if (c->inlen > 7 && memcmp(c->in, "GET /1k", 7) == 0) {
+			c->out = c->close_after ? kb1_close : kb1_resp;
+			c->outlen = c->close_after ? kb1_close_len : kb1_len;
 		} else if (c->inlen > 8 && memcmp(c->in, "GET /64k", 8) == 0) {
 			c->out = c->close_after ? big_close : big_resp;
 			c->outlen = c->close_after ? big_close_len : big_len;
@@ -167,6 +174,16 @@ int main(int argc, char **argv)
 		     "Connection: close\r\nContent-Length: %d\r\n\r\n", BIG);
 	memset(big_close + h, 'x', BIG);
 	big_close_len = (size_t)h + BIG;
+	h = snprintf(kb1_resp, sizeof(kb1_resp),
+		     "HTTP/1.1 200 OK\r\nServer: origin\r\nContent-Type: application/octet-stream\r\n"
+		     "Content-Length: %d\r\n\r\n", KB1);
+	memset(kb1_resp + h, 'x', KB1);
+	kb1_len = (size_t)h + KB1;
+	h = snprintf(kb1_close, sizeof(kb1_close),
+		     "HTTP/1.1 200 OK\r\nServer: origin\r\nContent-Type: application/octet-stream\r\n"
+		     "Connection: close\r\nContent-Length: %d\r\n\r\n", KB1);
+	memset(kb1_close + h, 'x', KB1);
+	kb1_close_len = (size_t)h + KB1;
 	h = snprintf(text_resp, sizeof(text_resp),
 		     "HTTP/1.1 200 OK\r\nServer: origin\r\nContent-Type: text/plain\r\n"
 		     "Content-Length: %d\r\n\r\n", TEXT);
