@@ -193,9 +193,10 @@ hit_check() {
 	return 1
 }
 
-# the proxy's worker process (gatehouse: not the helper; nginx: not the cache manager)
+# the proxy's worker process (gatehouse: not the helper, which is titled "gatehouse: helper
+# process"; nginx: "worker process", not the cache manager or loader)
 worker_of() {
-	ps -o pid=,args= --ppid "$1" 2>/dev/null | awk '/worker/ && !/helper/ { print $1; exit }'
+	ps -o pid=,args= --ppid "$1" 2>/dev/null | awk '!/helper|cache manager|cache loader/ { print $1; exit }'
 }
 
 declare -A PORT PID
@@ -408,7 +409,7 @@ for obj in ("1k", "64k"):
          f"target <= 0.7x nginx: {verdict(ok)}", loads([r[8] for r in ins]))
 print(f"cache: {env[-1]}")
 if failed:
-    print("FAIL: " + ", ".join(failed) + f"; profiles (callgrind_annotate of each worker) in {work}/profile-*.txt")
+    print("FAIL: " + ", ".join(failed) + f"; profiles (callgrind_annotate of each worker) in {work}/profile-*.txt (kept with -k)")
     for obj in ("1k",):
         p = os.path.join(work, f"profile-gh-{obj}.txt")
         if os.path.exists(p):
