@@ -234,8 +234,9 @@ if want rps; then
 				/Socket errors/ { gsub(",", ""); sock = $4 + $6 + $8 + $10 }
 				$1 == "99%" { p99 = ms($2) }
 				END { printf "%.1f %.3f %d %d\n", rps, p99, non, sock }' "$f")
-				# requests that reached the origin during the run: misses (0 when all hit)
-				echo -e "rps\t$obj\t$n\t$r\t$rps\t$p99\t$non\t$sock\t$((${after:-0} - ${before:-0}))\t$(load1)" >>"$RES"
+				# requests that reached the origin during the run: misses (0 when all hit;
+				# the first /__stats counts itself, hence the 1)
+				echo -e "rps\t$obj\t$n\t$r\t$rps\t$p99\t$non\t$sock\t$((${after:-0} - ${before:-0} - 1))\t$(load1)" >>"$RES"
 			done
 		done
 	done
@@ -314,14 +315,11 @@ if want instr; then
 			b=$CG_TOTAL
 			log "callgrind $n /$obj: $a instructions at $CG_N1 requests, $b at $CG_N2"
 			echo -e "instr\t$obj\t$n\tcallgrind\t$a\t$b\t$CG_N1\t$CG_N2\t$(load1)" >>"$RES"
-			# the profile: the process with the most instructions (the worker), by function
-			f=$(for c in "$CG_DIR"/callgrind.out.*; do
-				echo "$(awk '/^(summary|totals):/ {print $2; exit}' "$c") $c"
-			done | sort -rn | awk 'NR == 1 { print $2 }')
-			if [ -n "$f" ] && command -v callgrind_annotate >/dev/null; then
-				callgrind_annotate --inclusive=no "$f" 2>/dev/null | head -n 45 >"$W/profile-$n-$obj.txt"
-				callgrind_annotate --inclusive=yes "$f" 2>/dev/null | head -n 60 >"$W/profile-incl-$n-$obj.txt"
-			fi
+			# the profile of one hit: self instructions by function over the whole tree, the
+			# CG_N1 run's taken from the CG_N2 run's, / (CG_N2 - CG_N1), so start-up cancels
+			command -v callgrind_annotate >/dev/null &&
+				$PY "$here/cg_diff.py" "$W/cg-$n-$obj-$CG_N1" "$W/cg-$n-$obj-$CG_N2" \
+					$((CG_N2 - CG_N1)) 30 >"$W/profile-$n-$obj.txt" 2>&1
 		done
 	done
 fi
@@ -409,11 +407,12 @@ for obj in ("1k", "64k"):
          f"target <= 0.7x nginx: {verdict(ok)}", loads([r[8] for r in ins]))
 print(f"cache: {env[-1]}")
 if failed:
-    print("FAIL: " + ", ".join(failed) + f"; profiles (callgrind_annotate of each worker) in {work}/profile-*.txt (kept with -k)")
-    for obj in ("1k",):
+    print("FAIL: " + ", ".join(failed) + f"; per-hit profiles of both proxies in {work}/profile-*.txt (kept with -k)")
+    for f in failed:
+        obj = f.split()[-1]
         p = os.path.join(work, f"profile-gh-{obj}.txt")
-        if os.path.exists(p):
-            print(f"--- gatehouse, /{obj}, self instructions by function (the whole run, {obj} hits)")
-            for l in open(p).read().splitlines()[:45]:
+        if os.path.exists(p) and f.startswith("instructions"):
+            print(f"--- gatehouse, one /{obj} hit: self instructions by function (callgrind, the difference of the two runs)")
+            for l in open(p).read().splitlines()[:31]:
                 print(l)
 EOF
