@@ -60,7 +60,6 @@ PIDS=()
 trap 'cleanup; rm -rf "$CDIR"' EXIT
 trap 'exit 130' INT TERM
 
-load1() { cut -d' ' -f1 /proc/loadavg; }
 echo -e "env\tstart\t$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)" >>"$RES"
 log "building helpers"
 cc -O2 -o "$W/origin" "$here/origin.c" || die "origin.c does not build"
@@ -145,17 +144,7 @@ http {
         keepalive_timeout 4s;
         keepalive_requests 10000;
     }
-    proxy_http_version 1.1;
-    proxy_set_header Host \$http_host;
-    proxy_set_header Connection "";
-    proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    proxy_set_header Forwarded "for=\$remote_addr;host=\\"\$host\\";proto=\$scheme";
-    proxy_set_header X-Forwarded-Proto \$scheme;
-    proxy_set_header X-Forwarded-Host \$host;
-    proxy_set_header Via "1.1 nginx";
-    proxy_set_header X-Request-ID \$request_id;
-    add_header X-Request-ID \$request_id;
-    add_header Via "1.1 nginx";
+$NGINX_PROXY_HEADERS
     add_header X-Cache-Status \$upstream_cache_status;
     proxy_cache c;
     proxy_cache_valid 200 10m;

@@ -70,7 +70,6 @@ PIDS=()
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-load1() { cut -d' ' -f1 /proc/loadavg; }
 T_START=$SECONDS
 echo -e "env\tstart\t$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)" >>"$RES"
 
@@ -153,17 +152,7 @@ http {
         keepalive_timeout 4s;
         keepalive_requests 100000;
     }
-    proxy_http_version 1.1;
-    proxy_set_header Host \$http_host;
-    proxy_set_header Connection "";
-    proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    proxy_set_header Forwarded "for=\$remote_addr;host=\\"\$host\\";proto=\$scheme";
-    proxy_set_header X-Forwarded-Proto \$scheme;
-    proxy_set_header X-Forwarded-Host \$host;
-    proxy_set_header Via "1.1 nginx";
-    proxy_set_header X-Request-ID \$request_id;
-    add_header X-Request-ID \$request_id;
-    add_header Via "1.1 nginx";
+$NGINX_PROXY_HEADERS
     proxy_max_temp_file_size 0;
     server {
         $listen
@@ -243,14 +232,6 @@ proxy_up() {
 	return 1
 }
 
-rss_kb() {
-	local p s=0 v
-	for p in "$1" $(children "$1"); do
-		v=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null)
-		s=$((s + ${v:-0}))
-	done
-	echo $s
-}
 
 # h2load_fig FILE: "req_per_s succeeded errored"
 h2load_fig() {

@@ -2,6 +2,8 @@
 # has set BENCH_TAG (its name in log lines) and PY; cleanup uses the script's PIDS (what
 # it started), W (its work directory) and KEEP (-k).
 
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
 want() { case ",$SECTIONS," in *,$1,*) return 0 ;; esac; return 1; }
 log() { printf '[%s %s] %s\n' "$BENCH_TAG" "$(date +%T)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -34,3 +36,27 @@ stop_pid() {   # PID SIGNAL SECS: a process we started, and the children it had
 	wait "$1" 2>/dev/null
 	return 1
 }
+
+rss_kb() {   # VmRSS of a master and its children, kB
+	local p s=0 v
+	for p in "$1" $(children "$1"); do
+		v=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null)
+		s=$((s + ${v:-0}))
+	done
+	echo $s
+}
+
+# The header work every script gives nginx so that it matches what gatehouse does by itself
+# (X-Forwarded-For, Forwarded, X-Forwarded-Proto/Host, Via and X-Request-ID upstream; Via and
+# X-Request-ID on the response), for an http {} block of a heredoc.
+NGINX_PROXY_HEADERS='    proxy_http_version 1.1;
+    proxy_set_header Host $http_host;
+    proxy_set_header Connection "";
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header Forwarded "for=$remote_addr;host=\"$host\";proto=$scheme";
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_set_header X-Forwarded-Host $host;
+    proxy_set_header Via "1.1 nginx";
+    proxy_set_header X-Request-ID $request_id;
+    add_header X-Request-ID $request_id;
+    add_header Via "1.1 nginx";'

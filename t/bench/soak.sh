@@ -154,17 +154,7 @@ http {
         keepalive_timeout 4s;
         keepalive_requests 10000;
     }
-    proxy_http_version 1.1;
-    proxy_set_header Host \$http_host;
-    proxy_set_header Connection "";
-    proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    proxy_set_header Forwarded "for=\$remote_addr;host=\\"\$host\\";proto=\$scheme";
-    proxy_set_header X-Forwarded-Proto \$scheme;
-    proxy_set_header X-Forwarded-Host \$host;
-    proxy_set_header Via "1.1 nginx";
-    proxy_set_header X-Request-ID \$request_id;
-    add_header X-Request-ID \$request_id;
-    add_header Via "1.1 nginx";
+$NGINX_PROXY_HEADERS
     proxy_max_temp_file_size 0;
     server { listen 127.0.0.1:$2 default_server; location / { proxy_pass http://o; } }
 }

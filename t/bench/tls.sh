@@ -77,7 +77,6 @@ PIDS=()
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-load1() { cut -d' ' -f1 /proc/loadavg; }
 T_START=$SECONDS
 echo -e "env\tstart\t$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)" >>"$RES"
 
@@ -178,17 +177,7 @@ http {
         keepalive_timeout 4s;
         keepalive_requests 10000;
     }
-    proxy_http_version 1.1;
-    proxy_set_header Host \$http_host;
-    proxy_set_header Connection "";
-    proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    proxy_set_header Forwarded "for=\$remote_addr;host=\\"\$host\\";proto=\$scheme";
-    proxy_set_header X-Forwarded-Proto \$scheme;
-    proxy_set_header X-Forwarded-Host \$host;
-    proxy_set_header Via "1.1 nginx";
-    proxy_set_header X-Request-ID \$request_id;
-    add_header X-Request-ID \$request_id;
-    add_header Via "1.1 nginx";
+$NGINX_PROXY_HEADERS
     proxy_max_temp_file_size 0;
     server {
         listen 127.0.0.1:$2 ssl default_server;
@@ -266,14 +255,6 @@ cpu_ticks() {
 	local p s=0 v
 	for p in "$1" $(children "$1"); do
 		v=$(awk '{ print $14 + $15 + $16 + $17 }' /proc/"$p"/stat 2>/dev/null)
-		s=$((s + ${v:-0}))
-	done
-	echo $s
-}
-rss_kb() {   # VmRSS of a master and its children, kB
-	local p s=0 v
-	for p in "$1" $(children "$1"); do
-		v=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null)
 		s=$((s + ${v:-0}))
 	done
 	echo $s
