@@ -10,7 +10,9 @@
 #include <sys/uio.h>
 #include "common/gh.h"
 
-#define GH_OUTQ_MAX 6
+/* A head, a chunk-size line, a source's GH_SOURCE_SPANS (server/proxy.h)
+ * and the CRLF after them, with room to spare. */
+#define GH_OUTQ_MAX 20
 
 struct gh_outq {
     struct iovec v[GH_OUTQ_MAX];

@@ -1,15 +1,17 @@
 /*
  * cache_hit.c - answering a request from a stored object.
  *
- * A complete object of at most HIT_ONE bytes (a body of 64 KB and its
- * head) to an HTTP/1 client is read in one piece and answered with one
- * write (gh_req_respond_head): the common small hit costs one copy out of
- * the store and one writev. Any
- * other hit is a body source (struct gh_resp_source, server/proxy.h)
- * that the proxy's pump pulls from: a chunk of at most HIT_BUF bytes is
- * read from the store into one buffer, sent, and the next is read only
- * once the client took it, so a max_object_size object costs one buffer,
- * not its size, and a slow client holds no more.
+ * A complete object of at most HIT_ONE bytes (8 KB, head and body) to an
+ * HTTP/1 client is copied out in one piece and answered with one write
+ * (gh_req_respond_head): for a small hit the copy costs less than the
+ * pump. Any other hit is a body source (struct gh_resp_source,
+ * server/proxy.h) that the proxy's pump pulls from, without a copy: up to
+ * HIT_SPAN bytes at a time are handed to the client's sink as spans of the
+ * store's own blocks (gh_cache_map), which stay put while the hit holds
+ * its reference, and the next spans only once the client took them. The
+ * kernel's copy into the socket is the only one; a max_object_size object
+ * costs no buffer at all, and a slow client holds no memory but the
+ * object's blocks (kept from eviction until it is done).
  *
  * The same source follows an object that is still being written: the
  * store answers GH_AGAIN until its writer appends more. A writer in this
@@ -32,8 +34,10 @@
 #include "server/proxy.h"
 #include "server/proxy_headers.h"
 
-#define HIT_BUF (64u * 1024)            /* the streamed hit's buffer */
-#define HIT_ONE (HIT_BUF + 8192u)       /* a whole object in one piece: a 64 KB body, its head */
+#define HIT_SPAN (256u * 1024)          /* body bytes a source step gives at most */
+#ifndef HIT_ONE
+#define HIT_ONE (8u * 1024)             /* a whole object copied in one piece, head and body */
+#endif
 #define POLL_MIN 1                      /* ms */
 #define POLL_MAX 20
 
@@ -49,8 +53,6 @@ struct cache_hit {
     const char *xcache;
     uint64_t off;                       /* the next stream offset to read */
     uint64_t end;                       /* ... and where the answer's body ends (a Range) */
-    char *buf;
-    size_t cap;
     gh_msec_t due;                      /* waiting past this gives up */
     gh_msec_t poll;                     /* the next poll interval */
     struct cache_hit *prev, *next;
@@ -199,7 +201,8 @@ static struct cache_hit *hit_of(struct gh_req *r)
  * write broke; GH_DONE when waited past k->due. */
 static int wait_more(struct cache_hit *k, gh_msec_t *wait_ms)
 {
-    if (gh_cache_read(gh_cache_store_get(), &k->ref, k->off, k->buf, 0) == GH_ERROR)
+    int none = 0;
+    if (gh_cache_map(gh_cache_store_get(), &k->ref, k->off, NULL, &none, 0) == GH_ERROR)
         return GH_ERROR;
     if (gh_now_ms >= k->due)
         return GH_DONE;
@@ -311,25 +314,18 @@ static int hit_head(struct gh_req *r, struct gh_resp_head *h, gh_msec_t *wait_ms
     return 0;
 }
 
-static ssize_t hit_next(struct gh_req *r, const char **data, gh_msec_t *wait_ms)
+static ssize_t hit_next(struct gh_req *r, struct iovec *iov, int *niov, gh_msec_t *wait_ms)
 {
     struct cache_hit *k = hit_of(r);
-    if (k->buf == NULL) {
-        k->cap = HIT_BUF;
-        if (k->m.body_len >= 0)
-            k->cap = (size_t)GH_MAX(1, GH_MIN((int64_t)HIT_BUF, k->m.body_len));
-        k->buf = gh_palloc(r->pool, k->cap);
-        if (k->buf == NULL)
-            return GH_ERROR;
-    }
-    if (k->off >= k->end)
+    if (k->off >= k->end) {
+        *niov = 0;
         return GH_DONE;                 /* the end of the range */
-    ssize_t n = gh_cache_read(gh_cache_store_get(), &k->ref, k->off, k->buf,
-                              (size_t)GH_MIN((uint64_t)k->cap, k->end - k->off));
+    }
+    ssize_t n = gh_cache_map(gh_cache_store_get(), &k->ref, k->off, iov, niov,
+                             (size_t)GH_MIN((uint64_t)HIT_SPAN, k->end - k->off));
     if (n > 0) {
         k->off += (uint64_t)n;
         progressed(k);
-        *data = k->buf;
         return n;
     }
     if (n == GH_AGAIN)

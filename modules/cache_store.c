@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/uio.h>
 
 #include "common/lock.h"
 #include "common/log.h"
@@ -665,14 +666,16 @@ uint64_t gh_cache_length(const struct gh_cache_store *cs, const struct gh_cache_
     return n > o->name_len ? n - o->name_len : 0;
 }
 
-ssize_t gh_cache_read(struct gh_cache_store *cs, struct gh_cache_ref *ref, uint64_t off, void *buf,
-                      size_t len)
+ssize_t gh_cache_map(struct gh_cache_store *cs, struct gh_cache_ref *ref, uint64_t off,
+                     struct iovec *iov, int *niov, size_t len)
 {
     struct cs_obj *o = O(cs, ref->obj);
     uint32_t bs = cs->r->block_size;
     uint32_t ws = atomic_load_explicit(&o->wstate, memory_order_acquire);
     uint64_t end = atomic_load_explicit(&o->length, memory_order_acquire);
+    int max = *niov;
 
+    *niov = 0;
     if (ws == W_ABORTED)
         return GH_ERROR;
     off += o->name_len;                     /* the caller's offsets start after the name */
@@ -683,6 +686,7 @@ ssize_t gh_cache_read(struct gh_cache_store *cs, struct gh_cache_ref *ref, uint6
         ref->blk_off = 0;
     }
     size_t done = 0;
+    int n = 0;
     len = (size_t)GH_MIN((uint64_t)len, end - off);
     while (done < len) {
         while (off >= ref->blk_off + bs) {
@@ -690,11 +694,39 @@ ssize_t gh_cache_read(struct gh_cache_store *cs, struct gh_cache_ref *ref, uint6
             ref->blk_off += bs;
         }
         size_t in = (size_t)(off - ref->blk_off);
-        size_t n = GH_MIN(len - done, bs - in);
-        memcpy((char *)buf + done, block_data(cs, ref->blk) + in, n);
-        done += n;
-        off += n;
+        size_t k = GH_MIN(len - done, bs - in);
+        char *at = block_data(cs, ref->blk) + in;
+        if (n > 0 && (char *)iov[n - 1].iov_base + iov[n - 1].iov_len == at) {
+            iov[n - 1].iov_len += k;        /* the chain's next block is the adjacent one */
+        } else {
+            if (n == max)
+                break;
+            iov[n++] = (struct iovec){ at, k };
+        }
+        done += k;
+        off += k;
     }
+    *niov = n;
+    return (ssize_t)done;
+}
+
+ssize_t gh_cache_read(struct gh_cache_store *cs, struct gh_cache_ref *ref, uint64_t off, void *buf,
+                      size_t len)
+{
+    size_t done = 0;
+    do {
+        struct iovec v[8];
+        int n = 8;
+        ssize_t got = gh_cache_map(cs, ref, off + done, v, &n, len - done);
+        if (got < 0)
+            return done > 0 ? (ssize_t)done : got;
+        for (int i = 0; i < n; i++) {
+            memcpy((char *)buf + done, v[i].iov_base, v[i].iov_len);
+            done += v[i].iov_len;
+        }
+        if (got == 0)
+            break;
+    } while (done < len);
     return (ssize_t)done;
 }
 

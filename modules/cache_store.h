@@ -39,6 +39,8 @@
 #ifndef GH_CACHE_STORE_H
 #define GH_CACHE_STORE_H
 
+#include <sys/uio.h>
+
 #include "common/shm.h"
 
 #define GH_CACHE_REGION "cache"
@@ -119,6 +121,14 @@ int gh_cache_lookup(struct gh_cache_store *cs, const struct gh_cache_key *key,
  * was aborted (the writer gave up, died, or the object did not fit). */
 ssize_t gh_cache_read(struct gh_cache_store *cs, struct gh_cache_ref *ref, uint64_t off, void *buf,
                       size_t len);
+/* As gh_cache_read, without the copy: up to len bytes from stream offset
+ * off as at most *niov spans of the store's own memory (a chain's adjacent
+ * blocks make one span), *niov set to the number used. The bytes stay
+ * there, unchanged, while ref is held: they may be written to a socket
+ * straight from the store. Returns the number mapped (> 0, fewer than len
+ * when the spans ran out), or as gh_cache_read. */
+ssize_t gh_cache_map(struct gh_cache_store *cs, struct gh_cache_ref *ref, uint64_t off,
+                     struct iovec *iov, int *niov, size_t len);
 /* Bytes written so far, and whether the object is complete. */
 uint64_t gh_cache_length(const struct gh_cache_store *cs, const struct gh_cache_ref *ref,
                          bool *complete);

@@ -33,14 +33,17 @@ bool gh_proxy_tunnelling(const struct gh_req *r);
  * reset as a proxied response. The source's state is the caller's (in
  * r->mod_ctx). Every call gets wait_ms (0 on entry): with GH_AGAIN, the
  * pump tries again after that long (0: only when gh_proxy_wake says). */
+#define GH_SOURCE_SPANS 16              /* spans a source may give at once */
+
 struct gh_resp_source {
     /* The head, in r->pool, header filters run: 0; GH_AGAIN: not yet;
      * GH_ERROR: give up, the request goes upstream (nothing was sent). */
     int (*head)(struct gh_req *r, struct gh_resp_head *h, gh_msec_t *wait_ms);
-    /* The next body bytes at *data (valid until the next call; only called
-     * once what it gave was written): their number (> 0), GH_DONE,
+    /* The next body bytes as at most *niov spans (GH_SOURCE_SPANS on
+     * entry; set to the number used), valid until the next call (only
+     * called once what it gave was written): their number (> 0), GH_DONE,
      * GH_AGAIN, or GH_ERROR (the client connection or stream is reset). */
-    ssize_t (*next)(struct gh_req *r, const char **data, gh_msec_t *wait_ms);
+    ssize_t (*next)(struct gh_req *r, struct iovec *iov, int *niov, gh_msec_t *wait_ms);
     /* The request is done with the source (answered, failed or gone, or
      * gone upstream after GH_DECLINED). */
     void (*close)(struct gh_req *r);

@@ -23,12 +23,12 @@ static int source_wait(struct gh_proxy *p, gh_msec_t wait_ms)
 static int source_body(struct gh_proxy *p)
 {
     struct gh_req *r = p->r;
-    const char *data;
+    struct iovec v[GH_SOURCE_SPANS];
+    int nv = GH_SOURCE_SPANS;
     gh_msec_t wait_ms = 0;
-    ssize_t n = p->src->next(r, &data, &wait_ms);
+    ssize_t n = p->src->next(r, v, &nv, &wait_ms);
     if (n > 0) {
-        struct iovec v = { (void *)data, (size_t)n };
-        r->io->resp_data(r, &v, 1, (size_t)n);
+        r->io->resp_data(r, v, nv, (size_t)n);
         p->out_queued = true;
         return STEP_PROGRESS;
     }

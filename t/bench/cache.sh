@@ -213,9 +213,15 @@ if want rps; then
 				log "wrk $obj round $r/$ROUNDS: $n"
 				f=$W/wrk/$obj-$n-$r.txt
 				before=$(origin_requests)
-				timeout $((DURATION + 30)) wrk -t1 -c"$CONC" -d"$DURATION" --latency \
-					"http://127.0.0.1:${PORT[$n]}/$obj" >"$f" 2>&1
+				c0=$(cpu_ticks "${PID[$n]}")
+				# wrk's own CPU (bash's time: user and system seconds) tells whether the
+				# client, not the proxy, was what limited the rate
+				TIMEFORMAT='%U %S'
+				{ time timeout $((DURATION + 30)) wrk -t1 -c"$CONC" -d"$DURATION" --latency \
+					"http://127.0.0.1:${PORT[$n]}/$obj" >"$f" 2>&1; } 2>"$f.time"
+				c1=$(cpu_ticks "${PID[$n]}")
 				after=$(origin_requests)
+				read -r wu ws <"$f.time"
 				read -r rps p99 non sock < <(awk '
 				function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000; if (v ~ /s$/) return v * 1000; return v }
 				/^Requests\/sec:/ { rps = $2 }
@@ -225,7 +231,7 @@ if want rps; then
 				END { printf "%.1f %.3f %d %d\n", rps, p99, non, sock }' "$f")
 				# requests that reached the origin during the run: misses (0 when all hit;
 				# the first /__stats counts itself, hence the 1)
-				echo -e "rps\t$obj\t$n\t$r\t$rps\t$p99\t$non\t$sock\t$((${after:-0} - ${before:-0} - 1))\t$(load1)" >>"$RES"
+				echo -e "rps\t$obj\t$n\t$r\t$rps\t$p99\t$non\t$sock\t$((${after:-0} - ${before:-0} - 1))\t$(load1)\t$((c1 - c0))\t$wu\t$ws" >>"$RES"
 			done
 		done
 	done
@@ -371,6 +377,17 @@ for obj in ("1k", "64k"):
     line(f"{size} hit req/s (wrk c{conc}, {dur}s x{rounds})", fig["gh"], fig["nginx"], rat, 0,
          f"target >= 1.3x nginx: {verdict(ok)}", ld)
     line(f"{size} hit p99 ms", p99["gh"], p99["nginx"], med(per99), 2, "info", ld)
+    # The proxy's CPU per hit (its ticks over the run / the hits it served), and how busy
+    # wrk's one thread was: near 100 % the client set the rate, and req/s ratios near 1
+    # say more about wrk than about the proxies; CPU per hit is then the comparison.
+    hz = os.sysconf("SC_CLK_TCK")
+    cpu = {n: med([float(r[10]) / hz * 1e6 / (float(r[4]) * float(dur))
+                   for r in rs if r[2] == n and len(r) > 12 and float(r[4]) > 0]) for n in label}
+    busy = {n: med([(float(r[11]) + float(r[12])) / float(dur) * 100
+                    for r in rs if r[2] == n and len(r) > 12]) for n in label}
+    crat = None if cpu["gh"] is None or not cpu["nginx"] else cpu["gh"] / cpu["nginx"]
+    line(f"{size} hit proxy CPU us per hit", cpu["gh"], cpu["nginx"], crat, 2, "info", ld)
+    line(f"{size} hit wrk thread busy %", busy["gh"], busy["nginx"], None, 0, "info", ld)
     for n in label:
         bad = sum(int(r[6]) + int(r[7]) for r in rs if r[2] == n)
         miss = sum(int(r[8]) for r in rs if r[2] == n)

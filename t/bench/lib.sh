@@ -37,6 +37,17 @@ stop_pid() {   # PID SIGNAL SECS: a process we started, and the children it had
 	return 1
 }
 
+# CPU ticks (utime + stime, and those of reaped children) of a master and its children;
+# HAProxy is one process whose figures cover all its threads.
+cpu_ticks() {
+	local p s=0 v
+	for p in "$1" $(children "$1"); do
+		v=$(awk '{ print $14 + $15 + $16 + $17 }' /proc/"$p"/stat 2>/dev/null)
+		s=$((s + ${v:-0}))
+	done
+	echo $s
+}
+
 rss_kb() {   # VmRSS of a master and its children, kB
 	local p s=0 v
 	for p in "$1" $(children "$1"); do

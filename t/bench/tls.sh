@@ -249,17 +249,6 @@ proxy_up() {
 	return 1
 }
 
-# CPU ticks (utime + stime, and those of reaped children) of a master and its children;
-# HAProxy is one process whose figures cover all its threads.
-cpu_ticks() {
-	local p s=0 v
-	for p in "$1" $(children "$1"); do
-		v=$(awk '{ print $14 + $15 + $16 + $17 }' /proc/"$p"/stat 2>/dev/null)
-		s=$((s + ${v:-0}))
-	done
-	echo $s
-}
-
 declare -A PORT PID
 # up_all TAG: start the proxies that are not known to fail; PID[n] empty for those that failed
 up_all() {

@@ -1,7 +1,8 @@
 /*
  * test_cache_store.c - the cache's shared object store (modules/cache_store.c):
  * insert, lookup, eviction in LRU order, max_object_size, block reuse
- * without fragmentation, readers following a writer, processes killed
+ * without fragmentation, readers following a writer, spans mapped without
+ * a copy, processes killed
  * mid-write and inside each lock, purge by name, processes hammering it together, and the
  * region found again by a second mapping (HUP, USR2).
  */
@@ -385,6 +386,89 @@ START_TEST(test_reader_follows_writer)
 }
 END_TEST
 
+/* gh_cache_map: the object's bytes as spans of the store itself, adjacent
+ * blocks as one, at most the spans asked for, the states of gh_cache_read. */
+static void check_spans(const struct iovec *v, int n, uint32_t id, uint64_t off)
+{
+    for (int i = 0; i < n; i++)
+        for (size_t j = 0; j < v[i].iov_len; j++)
+            ck_assert_uint_eq(((unsigned char *)v[i].iov_base)[j], pat(id, off++));
+}
+
+START_TEST(test_map_spans)
+{
+    struct gh_cache_key k = key_of("GET http://m/"), f = key_of("GET http://m/frag");
+    struct gh_cache_ref ref;
+    struct gh_cache_info info;
+    struct iovec v[4];
+    int n;
+
+    /* A fresh store hands out adjacent blocks: 8 blocks, one span. */
+    ck_assert_int_eq(put(k, 7, 8 * BS, 4096), 0);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k, &ref, &info), 0);
+    n = 4;
+    ck_assert_int_eq(gh_cache_map(&cs, &ref, 10, v, &n, 8 * BS), 8 * BS - 10);
+    ck_assert_int_eq(n, 1);
+    check_spans(v, n, 7, 10);
+    n = 4;
+    ck_assert_int_eq(gh_cache_map(&cs, &ref, 8 * BS, v, &n, 1), GH_DONE);
+    ck_assert_int_eq(n, 0);
+    gh_cache_release(&cs, &ref);
+
+    /* Every other block taken: a span per block, and no more than asked. */
+    uint32_t total = (uint32_t)stats().blocks_total;
+    for (uint32_t i = 0; i < total - 8; i++)
+        ck_assert_int_eq(put(key_n((int)i), i, BS, BS), 0);
+    for (uint32_t i = 0; i < total - 8; i += 2)
+        ck_assert_int_eq(rm(key_n((int)i)), 0);
+    ck_assert_int_eq(rm(k), 0);
+    ck_assert_int_eq(put(f, 9, 6 * BS, 4096), 0);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &f, &ref, &info), 0);
+    uint64_t off = 0;
+    int calls = 0;
+    for (;;) {
+        n = 4;
+        ssize_t got = gh_cache_map(&cs, &ref, off, v, &n, 6 * BS);
+        if (got == GH_DONE)
+            break;
+        ck_assert_int_gt(got, 0);
+        ck_assert_int_le(n, 4);
+        check_spans(v, n, 9, off);
+        off += (uint64_t)got;
+        calls++;
+    }
+    ck_assert_uint_eq(off, 6 * BS);
+    ck_assert_int_gt(calls, 1);         /* the spans ran out before the bytes did */
+    /* Removed while held: the bytes stay where the spans point. */
+    n = 4;
+    ck_assert_int_gt(gh_cache_map(&cs, &ref, 0, v, &n, BS), 0);
+    ck_assert_int_eq(rm(f), 0);
+    for (uint32_t i = 0; i < 4; i++)
+        (void)put(key_of(i % 2 ? "GET http://m/a" : "GET http://m/b"), 100 + i, BS, BS);
+    check_spans(v, n, 9, 0);
+    gh_cache_release(&cs, &ref);
+
+    /* A write in progress, then aborted. */
+    struct gh_cache_ref w;
+    uint32_t id = 11;
+    unsigned char b[16];
+    for (size_t i = 0; i < sizeof(b); i++)
+        b[i] = pat(id, i);
+    ck_assert_int_eq(gh_cache_begin(&cs, &k, &id, sizeof(id), &w), 0);
+    ck_assert_int_eq(gh_cache_lookup(&cs, &k, &ref, &info), 0);
+    n = 4;
+    ck_assert_int_eq(gh_cache_map(&cs, &ref, 0, v, &n, 100), GH_AGAIN);
+    ck_assert_int_eq(gh_cache_append(&cs, &w, b, sizeof(b)), 0);
+    n = 4;
+    ck_assert_int_eq(gh_cache_map(&cs, &ref, 0, v, &n, 100), (ssize_t)sizeof(b));
+    check_spans(v, n, id, 0);
+    gh_cache_abort(&cs, &w);
+    n = 0;
+    ck_assert_int_eq(gh_cache_map(&cs, &ref, sizeof(b), NULL, &n, 0), GH_ERROR);
+    gh_cache_release(&cs, &ref);
+}
+END_TEST
+
 /* A child in process slot 1 runs fn and must be killed by SIGKILL. */
 static pid_t fork_child(void (*fn)(int), int fd)
 {
@@ -764,6 +848,7 @@ static Suite *cache_store_suite(void)
     tcase_add_test(tc, test_purge_by_name);
     tcase_add_test(tc, test_is_indexed);
     tcase_add_test(tc, test_reader_follows_writer);
+    tcase_add_test(tc, test_map_spans);
     tcase_add_test(tc, test_set_meta_before_bytes);
     tcase_add_test(tc, test_claim);
     tcase_add_test(tc, test_writer_killed_mid_write);
