@@ -1,10 +1,11 @@
 /*
  * proxy_source.c - a response made here (struct gh_resp_source,
  * server/proxy.h: a cache hit) rather than read from an upstream, through
- * the same pump as a proxied one: the head, then body spans pulled one at
- * a time, each only once the sink has written the one before (the
- * source's buffer is then free again), so memory stays one buffer however
- * long the body; a source that has nothing yet (an object still being
+ * the same pump as a proxied one: the head, then body spans (up to
+ * GH_SOURCE_SPANS iovecs a step, pointing at the source's own memory: a
+ * hit's are the store's blocks) pulled only once the sink has written
+ * the ones before, so nothing is copied and nothing piles up however long
+ * the body; a source that has nothing yet (an object still being
  * written) is polled by timer or woken (gh_proxy_wake).
  */
 #include "server/proxy.h"
