@@ -37,7 +37,7 @@ CG_N1=${CG_N1:-2000} CG_N2=${CG_N2:-12000}   # callgrind request counts; the dif
 STRACE_N=20000
 
 BENCH_TAG=bench
-. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid
+. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid, start_origin
 
 for t in wrk cc curl; do command -v $t >/dev/null || die "$t not found"; done
 [ -x "$NGINX" ] || die "nginx not found at $NGINX"
@@ -87,14 +87,9 @@ wait_ready() {
 # does not exit, kill it and the children it had (proxy workers).
 
 # ---------------------------------------------------------------- origin
-"$W/origin" "$W/origin.port" &
-ORIGIN=$!
-PIDS+=($ORIGIN)
-for ((i = 0; i < 50; i++)); do [ -s "$W/origin.port" ] && break; sleep 0.1; done
-OPORT=$(cat "$W/origin.port")
+start_origin
 wait_ready "$OPORT" 5 || die "origin did not start"
 origin_stats() { curl -s --max-time 5 "http://127.0.0.1:$OPORT/__stats"; }
-log "origin on 127.0.0.1:$OPORT (pid $ORIGIN)"
 
 # ---------------------------------------------------------------- configurations
 # write_gh_conf DIR PORT ROUTING(one|many): GH_EXTRA (top-level settings) and, with one,

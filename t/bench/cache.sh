@@ -40,7 +40,7 @@ PERF_N=${PERF_N:-100000}   # hits counted by perf stat
 OBJECTS="1k 64k"           # origin.c's /1k (1,024 bytes) and /64k (65,536 bytes)
 
 BENCH_TAG=cache
-. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid
+. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid, start_origin
 
 for t in wrk cc curl; do command -v $t >/dev/null || die "$t not found"; done
 [ -x "$NGINX" ] || die "nginx not found at $NGINX"
@@ -78,15 +78,9 @@ wait_ready() {
 }
 
 # ---------------------------------------------------------------- origin
-"$W/origin" "$W/origin.port" &
-ORIGIN=$!
-PIDS+=($ORIGIN)
-for ((i = 0; i < 50; i++)); do [ -s "$W/origin.port" ] && break; sleep 0.1; done
-OPORT=$(cat "$W/origin.port" 2>/dev/null)
-[ -n "$OPORT" ] || die "origin did not start"
+start_origin
 wait_ready "$OPORT" 5 || die "origin does not answer"
 origin_requests() { curl -s --max-time 5 "http://127.0.0.1:$OPORT/__stats" | awk '{ print $4 }'; }
-log "origin on 127.0.0.1:$OPORT (pid $ORIGIN)"
 
 # ---------------------------------------------------------------- configurations
 # Both: 1 worker, access logs off, the same upstream keep-alive as bench.sh and the same

@@ -46,7 +46,7 @@ PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 
 BENCH_TAG=h2
-. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid
+. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid, start_origin
 
 for t in h2load cc openssl; do command -v $t >/dev/null || die "$t not found (t/deps.sh installs it)"; done
 [ -x "$NGINX" ] || die "nginx not found at $NGINX"
@@ -88,13 +88,7 @@ mkdir -p "$P"
 		cat "$P/site.crt" "$P/site.key" >"$P/site.pem"
 } >"$P/openssl.log" 2>&1 || { cat "$P/openssl.log" >&2; die "could not make the test certificates"; }
 
-"$W/origin" "$W/origin.port" &
-ORIGIN=$!
-PIDS+=($ORIGIN)
-for ((i = 0; i < 50; i++)); do [ -s "$W/origin.port" ] && break; sleep 0.1; done
-OPORT=$(cat "$W/origin.port" 2>/dev/null)
-[ -n "$OPORT" ] || die "origin did not start"
-log "origin on 127.0.0.1:$OPORT (pid $ORIGIN)"
+start_origin
 
 # ---------------------------------------------------------------- configurations
 # All three: WORKERS workers (HAProxy: threads), access logs off, keep-alive to the origin,

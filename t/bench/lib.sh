@@ -37,25 +37,34 @@ stop_pid() {   # PID SIGNAL SECS: a process we started, and the children it had
 	return 1
 }
 
-# CPU ticks (utime + stime, and those of reaped children) of a master and its children;
-# HAProxy is one process whose figures cover all its threads.
-cpu_ticks() {
+# start_origin: run the built origin ($W/origin, from origin.c) on a free port; sets ORIGIN
+# (its pid, also added to PIDS) and OPORT, or dies.
+start_origin() {
+	local i
+	"$W/origin" "$W/origin.port" &
+	ORIGIN=$!
+	PIDS+=($ORIGIN)
+	for ((i = 0; i < 50; i++)); do [ -s "$W/origin.port" ] && break; sleep 0.1; done
+	OPORT=$(cat "$W/origin.port" 2>/dev/null)
+	[ -n "$OPORT" ] || die "origin did not start"
+	log "origin on 127.0.0.1:$OPORT (pid $ORIGIN)"
+}
+
+# tree_sum PID FILE PROGRAM: the sum over a master and its children of what the awk
+# PROGRAM prints from /proc/PID/FILE (0 for a process that is gone).
+tree_sum() {
 	local p s=0 v
 	for p in "$1" $(children "$1"); do
-		v=$(awk '{ print $14 + $15 + $16 + $17 }' /proc/"$p"/stat 2>/dev/null)
+		v=$(awk "$3" /proc/"$p"/"$2" 2>/dev/null)
 		s=$((s + ${v:-0}))
 	done
 	echo $s
 }
 
-rss_kb() {   # VmRSS of a master and its children, kB
-	local p s=0 v
-	for p in "$1" $(children "$1"); do
-		v=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null)
-		s=$((s + ${v:-0}))
-	done
-	echo $s
-}
+# CPU ticks (utime + stime, and those of reaped children) of a master and its children;
+# HAProxy is one process whose figures cover all its threads.
+cpu_ticks() { tree_sum "$1" stat '{ print $14 + $15 + $16 + $17 }'; }
+rss_kb() { tree_sum "$1" status '/^VmRSS:/ { print $2 }'; }   # VmRSS, kB
 
 # The header work every script gives nginx so that it matches what gatehouse does by itself
 # (X-Forwarded-For, Forwarded, X-Forwarded-Proto/Host, Via and X-Request-ID upstream; Via and

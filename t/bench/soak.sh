@@ -44,7 +44,7 @@ PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 
 BENCH_TAG=soak
-. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid
+. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid, start_origin
 
 for t in wrk cc ss; do command -v $t >/dev/null || die "$t not found"; done
 [ -x "$NGINX" ] || die "nginx not found at $NGINX"
@@ -98,13 +98,8 @@ wait_ready() {   # PORT SECS: until one request through PORT gets a 200
 
 
 # ---------------------------------------------------------------- origin
-"$W/origin" "$W/origin.port" &
-ORIGIN=$!
-PIDS+=($ORIGIN)
-for ((i = 0; i < 50; i++)); do [ -s "$W/origin.port" ] && break; sleep 0.1; done
-OPORT=$(cat "$W/origin.port")
+start_origin
 wait_ready "$OPORT" 5 || die "origin did not start"
-log "origin on 127.0.0.1:$OPORT (pid $ORIGIN)"
 
 # ---------------------------------------------------------------- configurations
 # As t/bench/bench.sh (one worker, upstream keep-alive 256, the same header work), with

@@ -47,7 +47,7 @@ PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 
 BENCH_TAG=tls
-. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid
+. "$here/lib.sh"    # want, log, die, children, cleanup, free_port, stop_pid, start_origin
 
 for t in wrk cc openssl; do command -v $t >/dev/null || die "$t not found"; done
 [ -x "$NGINX" ] || die "nginx not found at $NGINX"
@@ -118,13 +118,7 @@ tls_probe() { timeout 10 "$TC" -p "$1" -n 1 -c 1 -A "$P/ca.crt" -w 2 -t 3 >/dev/
 
 
 # ---------------------------------------------------------------- origin
-"$W/origin" "$W/origin.port" &
-ORIGIN=$!
-PIDS+=($ORIGIN)
-for ((i = 0; i < 50; i++)); do [ -s "$W/origin.port" ] && break; sleep 0.1; done
-OPORT=$(cat "$W/origin.port" 2>/dev/null)
-[ -n "$OPORT" ] || die "origin did not start"
-log "origin on 127.0.0.1:$OPORT (pid $ORIGIN)"
+start_origin
 
 # ---------------------------------------------------------------- configurations
 # All three: 2 workers (HAProxy: 2 threads), access logs off, TLSv1.2 and TLSv1.3 with the
