@@ -150,6 +150,9 @@ $NGINX_PROXY_HEADERS
     proxy_max_temp_file_size 0;
     server {
         $listen
+        # nginx 1.22's default is TLSv1 to TLSv1.2: without this line it speaks TLS 1.2
+        # while the other two speak 1.3 (which keeps its key shares to the end)
+        ssl_protocols TLSv1.2 TLSv1.3;
         ssl_certificate $P/site.crt;
         ssl_certificate_key $P/site.key;
         location / { proxy_pass http://o; }
@@ -196,11 +199,11 @@ EOF
 
 url_of() { [ "$2" = tls ] && echo "https://127.0.0.1:$1/" || echo "http://127.0.0.1:$1/"; }
 
-# h2_probe PORT MODE: one h2 request answered 200 (nghttp), 3 s at most
+# h2_probe PORT MODE: one h2 request answered 200 (h2load), 5 s at most; h2load's output
+# is left in PROBE_OUT
 h2_probe() {
-	local o
-	o=$(timeout 5 h2load -n 1 -c 1 "$(url_of "$1" "$2")" 2>&1) || return 1
-	grep -q "1 succeeded" <<<"$o" && grep -q "status codes: 1 2xx" <<<"$o"
+	PROBE_OUT=$(timeout 5 h2load -n 1 -c 1 "$(url_of "$1" "$2")" 2>&1) || return 1
+	grep -q "1 succeeded" <<<"$PROBE_OUT" && grep -q "status codes: 1 2xx" <<<"$PROBE_OUT"
 }
 
 # proxy_up NAME DIR PORT MODE WORKERS [WRAPPER...]: PROXY_PID, or 1 when it does not answer
@@ -217,7 +220,11 @@ proxy_up() {
 	end=$((SECONDS + ${UP_SECS:-10}))
 	while [ $SECONDS -lt $end ]; do
 		kill -0 "$PROXY_PID" 2>/dev/null || break
-		h2_probe "$port" "$mode" && return 0
+		if h2_probe "$port" "$mode"; then
+			# the three must speak the same TLS version for the TLS figures to compare
+			[ "$mode" = tls ] && log "${LABEL[$n]} negotiates $(grep -m1 -o 'TLS Protocol: .*' <<<"$PROBE_OUT")"
+			return 0
+		fi
 		sleep 0.3
 	done
 	log "${LABEL[$n]} ($mode) did not answer an h2 request on port $port. Its logs:"
